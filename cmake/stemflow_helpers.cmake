@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# add_stemflow_operator(<name> SOURCES <cpp...> [CUDA_SOURCES <cu...>] [LIBS <targets...>])
+# Makes target op_<name>: the CPU operator, plus its CUDA kernels when STEMFLOW_WITH_CUDA is on.
+function(add_stemflow_operator name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;CUDA_SOURCES;LIBS" ${ARGN})
+  add_library(op_${name} STATIC ${ARG_SOURCES})
+  target_link_libraries(op_${name} PUBLIC stemflow_core TBB::tbb ${ARG_LIBS})
+  if(STEMFLOW_WITH_CUDA AND ARG_CUDA_SOURCES)
+    target_sources(op_${name} PRIVATE ${ARG_CUDA_SOURCES})
+    target_compile_definitions(op_${name} PUBLIC STEMFLOW_WITH_CUDA=1)
+  endif()
+  set_property(GLOBAL APPEND PROPERTY STEMFLOW_OPERATOR_TARGETS op_${name})
+endfunction()
+
+# add_stemflow_test(<name> SOURCES <cpp...> [LIBS <targets...>] [LABELS <labels...>])
+# One GoogleTest executable, registered with ctest through gtest_discover_tests.
+function(add_stemflow_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main ${ARG_LIBS})
+  target_compile_definitions(${name} PRIVATE
+    STEMFLOW_SHARED_DIR="${STEMFLOW_SHARED_DIR}"
+    STEMFLOW_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+    STEMFLOW_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  include(GoogleTest)
+  if(ARG_LABELS)
+    gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  else()
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
+  endif()
+endfunction()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages stemflow needs to build, test and run its demo.
+# Idempotent: asks dpkg first and calls apt-get only for what is missing.
+# Usage: deploy/install-deps.sh [--mpi]
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config python3
+  libzmq3-dev cppzmq-dev
+  libflatbuffers-dev flatbuffers-compiler
+  libtbb-dev
+  libhdf5-dev hdf5-tools
+  prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libfftw3-dev
+  liblz4-dev
+  libcbor-dev
+  libtomlplusplus-dev
+  libcli11-dev
+  libspdlog-dev libfmt-dev
+  libexpected-dev
+  time
+)
+if [[ "${1:-}" == "--mpi" ]]; then
+  packages+=(libopenmpi-dev libhdf5-openmpi-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

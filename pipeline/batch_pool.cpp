@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "pipeline/batch_pool.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "pipeline/expected.hpp"
+
+namespace stemflow {
+
+namespace {
+constexpr std::size_t kAlignment = 4096;
+}
+
+BatchPool::BatchPool(std::size_t memory_limit) : memory_limit_(memory_limit) {
+  const std::size_t rounded = (memory_limit + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded == 0) throw ConfigError("pipeline.memory_limit must be > 0");
+  memory_ = static_cast<std::byte*>(std::aligned_alloc(kAlignment, rounded));
+  if (memory_ == nullptr) {
+    throw ConfigError("cannot allocate pipeline.memory_limit = " + std::to_string(memory_limit) +
+                      " bytes for the batch pool");
+  }
+}
+
+BatchPool::~BatchPool() { std::free(memory_); }
+
+std::uint32_t BatchPool::configure(
+    const SeriesHeader& series, std::uint32_t batch_frames,
+    const std::vector<std::pair<std::uint32_t, std::uint32_t>>& result_shapes) {
+  std::lock_guard lock(mutex_);
+  if (free_.size() != slots_.size()) {
+    throw std::logic_error("BatchPool::configure called while batches are in flight");
+  }
+  const std::size_t frame_bytes = series.frame_bytes();
+  if (frame_bytes == 0) throw ConfigError("series has an empty frame shape");
+  // Each slot starts on a 64-byte boundary so that vector loads of its first frame are aligned.
+  auto slot_bytes_for = [&](std::uint32_t frames) {
+    return (std::size_t{frames} * frame_bytes + 63) / 64 * 64;
+  };
+  std::uint32_t per_batch = std::max<std::uint32_t>(1, batch_frames);
+  while (per_batch > 1 && memory_limit_ / slot_bytes_for(per_batch) < kMinSlots) {
+    per_batch = std::max<std::uint32_t>(1, per_batch / 2);
+  }
+  const std::size_t slot_bytes = slot_bytes_for(per_batch);
+  const std::size_t n_slots = memory_limit_ / slot_bytes;
+  if (n_slots < kMinSlots) {
+    throw ConfigError("pipeline.memory_limit (" + std::to_string(memory_limit_) +
+                      " bytes) holds fewer than 2 frames of " + std::to_string(frame_bytes) +
+                      " bytes");
+  }
+
+  slots_.clear();
+  free_.clear();
+  slots_.reserve(n_slots);
+  for (std::size_t s = 0; s < n_slots; ++s) {
+    auto b = std::make_unique<FrameBatch>();
+    b->series = &series;
+    b->capacity = per_batch;
+    b->frame_bytes = frame_bytes;
+    b->pixels = memory_ + s * slot_bytes;
+    b->index.assign(per_batch, 0);
+    b->results.resize(result_shapes.size());
+    for (std::size_t o = 0; o < result_shapes.size(); ++o) {
+      b->results[o].scalars_per_frame = result_shapes[o].first;
+      b->results[o].max_peaks = result_shapes[o].second;
+      b->results[o].resize(per_batch);
+    }
+    free_.push_back(b.get());
+    slots_.push_back(std::move(b));
+  }
+  return per_batch;
+}
+
+FrameBatch* BatchPool::acquire(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  if (!cv_.wait_for(lock, timeout, [&] { return !free_.empty(); })) return nullptr;
+  FrameBatch* b = free_.back();
+  free_.pop_back();
+  b->count = 0;
+  return b;
+}
+
+void BatchPool::release(FrameBatch* batch) {
+  {
+    std::lock_guard lock(mutex_);
+    free_.push_back(batch);
+  }
+  cv_.notify_one();
+}
+
+std::size_t BatchPool::free_slots() const {
+  std::lock_guard lock(mutex_);
+  return free_.size();
+}
+
+}  // namespace stemflow

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The fixed pool of batch slots: the memory bound of the engine (pipeline.memory_limit). Pixel memory is
+// allocated once at start; each series carves it into slots of batch_frames frames. A source that finds
+// no free slot waits, which stops it reading its socket: that is the back-pressure.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "pipeline/batch.hpp"
+#include "pipeline/series.hpp"
+
+namespace stemflow {
+
+class BatchPool {
+ public:
+  //! Allocates `memory_limit` bytes of pixel memory, page-aligned. Throws ConfigError if impossible.
+  explicit BatchPool(std::size_t memory_limit);
+  ~BatchPool();
+  BatchPool(const BatchPool&) = delete;
+  BatchPool& operator=(const BatchPool&) = delete;
+
+  //! Carves the memory into slots for a series. Call only when every slot is free (between series).
+  //! `result_shapes` gives (scalars_per_frame, max_peaks) per operator. Returns the frames per batch,
+  //! reduced from `batch_frames` if the limit would otherwise hold fewer than kMinSlots slots; throws
+  //! ConfigError if not even kMinSlots single frames fit.
+  std::uint32_t configure(const SeriesHeader& series, std::uint32_t batch_frames,
+                          const std::vector<std::pair<std::uint32_t, std::uint32_t>>& result_shapes);
+
+  //! A free, emptied slot, or nullptr if none became free within `timeout`.
+  FrameBatch* acquire(std::chrono::milliseconds timeout);
+  void release(FrameBatch* batch);
+
+  std::size_t slots() const { return slots_.size(); }
+  std::size_t free_slots() const;
+  std::size_t memory_limit() const { return memory_limit_; }
+  //! True when all slots are back (nothing in flight).
+  bool idle() const { return free_slots() == slots_.size(); }
+
+  static constexpr std::size_t kMinSlots = 2;
+
+ private:
+  std::size_t memory_limit_;
+  std::byte* memory_ = nullptr;
+  std::vector<std::unique_ptr<FrameBatch>> slots_;
+  std::vector<FrameBatch*> free_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+}  // namespace stemflow

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The project's one alias for expected<T, E> (C++20 has no std::expected; switching to it later is a
+// change here only). Per-frame code returns Expected; exceptions are for start-up only.
+#pragma once
+
+#include <string>
+#include <tl/expected.hpp>
+#include <utility>
+
+namespace stemflow {
+
+//! An error with a short stable code (used as a metric label / drop reason) and a human message.
+struct Error {
+  std::string code;
+  std::string message;
+};
+
+template <class T, class E = Error>
+using Expected = tl::expected<T, E>;
+
+inline tl::unexpected<Error> make_error(std::string code, std::string message) {
+  return tl::unexpected<Error>(Error{std::move(code), std::move(message)});
+}
+
+//! Thrown at start-up (configuration, graph construction) only; main prints it and exits non-zero.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace stemflow

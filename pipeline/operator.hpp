@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The operator contract. An operator is a function of a batch plus its own state; it knows nothing of
+// the graph, the wire or the files.
+//
+// Lifecycle (one series at a time):
+//   constructor  parse and validate parameters (throws ConfigError: the configuration is wrong)
+//   start        once per series, single-threaded: check the series fits (frame shape, dtype), size
+//                per-thread working state. Throws ConfigError if the series cannot be processed.
+//   outputs      what the operator writes per frame, fixed after start
+//   process      per batch, concurrently for different batches; the operator object is const here.
+//                Never throws for bad data: a frame it cannot process is marked failed.
+//   finish       once per series, single-threaded, after the last batch: per-series images.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/batch.hpp"
+#include "pipeline/series.hpp"
+
+namespace stemflow {
+
+//! One per-frame scalar output; it becomes an (Rx, Ry) map named `<operator>` (when the operator has a
+//! single scalar and `suffix` is empty) or `<operator>_<suffix>`.
+struct ScalarOutput {
+  std::string suffix;
+  std::string units;
+};
+
+//! What an operator writes for each frame of a batch.
+struct OutputSpec {
+  std::vector<ScalarOutput> scalars;
+  std::uint32_t max_peaks = 0;  // > 0: a peak list per frame (at most this many peaks)
+};
+
+//! A per-series image (e.g. the mean diffraction pattern), produced by finish().
+struct SeriesImage {
+  std::string suffix;
+  std::uint32_t rows = 0;
+  std::uint32_t cols = 0;
+  std::vector<double> values;  // rows * cols, row-major
+  std::string units;
+};
+
+class Operator {
+ public:
+  explicit Operator(std::string name) : name_(std::move(name)) {}
+  virtual ~Operator() = default;
+  Operator(const Operator&) = delete;
+  Operator& operator=(const Operator&) = delete;
+
+  const std::string& name() const { return name_; }
+  virtual std::string_view type() const = 0;
+
+  virtual void start(const SeriesHeader& series) = 0;
+  virtual OutputSpec outputs() const = 0;
+  virtual void process(const FrameBatch& batch, OperatorResults& out) const = 0;
+  virtual std::vector<SeriesImage> finish() { return {}; }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace stemflow
