@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "config/schema.hpp"
+
+#include <sstream>
+
+namespace stemflow::config {
+
+std::string_view key_type_name(KeyType t) {
+  switch (t) {
+    case KeyType::kString: return "string";
+    case KeyType::kBool: return "bool";
+    case KeyType::kInt: return "integer";
+    case KeyType::kFloat: return "number";
+    case KeyType::kSize: return "size";
+    case KeyType::kFloatArray: return "array of numbers";
+    case KeyType::kIntArray: return "array of integers";
+    case KeyType::kStringArray: return "string or array of strings";
+  }
+  return "?";
+}
+
+namespace {
+
+// Geometry keys shared by the detector-based operators (virtual_image, center_of_mass). Units are
+// detector pixels, qx = row index, qy = column index, pixel centres at integers, as in py4DSTEM.
+std::vector<KeySpec> detector_keys(std::string_view default_detector,
+                                   std::vector<std::string_view> choices) {
+  return {
+      {"detector", KeyType::kString, default_detector, "",
+       "detector geometry (py4DSTEM mode): point, circle, annulus, rectangle, mask", choices},
+      {"center", KeyType::kFloatArray, "-", "px",
+       "[qx, qy] centre of a point, circle or annulus detector (point: int() truncation)"},
+      {"radius", KeyType::kFloat, "-", "px", "circle radius R: pixel inside iff r^2 < R^2 (strict)"},
+      {"radii", KeyType::kFloatArray, "-", "px",
+       "annulus [inner, outer]: pixel inside iff inner^2 < r^2 < outer^2 (strict), inner < outer"},
+      {"bounds", KeyType::kFloatArray, "-", "px",
+       "rectangle [qx_min, qx_max, qy_min, qy_max]: rows [round(qx_min), round(qx_max)) x columns "
+       "[round(qy_min), round(qy_max)), half-open, round half to even"},
+      {"mask", KeyType::kString, "-", "",
+       ".npy file with a frame-shaped mask (bool, integer or float weights); relative paths are "
+       "relative to the configuration file"},
+  };
+}
+
+std::vector<SectionSpec> make_sections() {
+  return {
+      {"input",
+       "Where frames come from.",
+       {
+           {"source", KeyType::kString, "\"zmq\"", "", "zmq: a detector or stemflow-sim; file: replay",
+            {"zmq", "file"}},
+           {"endpoint", KeyType::kString, "-", "",
+            "ZeroMQ endpoint, e.g. \"tcp://127.0.0.1:5555\" (use endpoint or endpoints)"},
+           {"endpoints", KeyType::kStringArray, "-", "",
+            "several ZeroMQ endpoints feeding one series (fair-queued)"},
+           {"bind", KeyType::kBool, "false", "",
+            "bind the endpoints instead of connecting (by default the sender binds, as a detector does)"},
+           {"protocol", KeyType::kString, "\"native\"", "", "wire protocol", {"native"}},
+           {"series_timeout", KeyType::kFloat, "10.0", "s",
+            "end a started series as incomplete after this long without any message"},
+           {"receive_hwm", KeyType::kInt, "256", "messages",
+            "ZeroMQ receive high-water mark: messages queued in the socket beyond the batch pool"},
+           {"path", KeyType::kString, "-", "", "file to replay (source = \"file\")"},
+           {"format", KeyType::kString, "-", "",
+            "replay format; default from the file name extension", {"raw", "npy"}},
+           {"dtype", KeyType::kString, "\"u16\"", "", "raw files: pixel type",
+            {"u8", "u16", "u32", "f32"}},
+           {"frame_shape", KeyType::kIntArray, "-", "px", "raw files: [rows, cols] of a frame"},
+           {"header_bytes", KeyType::kInt, "0", "bytes", "raw files: bytes to skip at the start"},
+           {"rate", KeyType::kFloat, "0", "frames/s", "replay: pace frames at this rate (0 = as fast as possible)"},
+       }},
+      {"scan",
+       "The scan. Files without a header need its shape; for a stream, the series header wins and "
+       "a different shape here is logged.",
+       {
+           {"shape", KeyType::kIntArray, "-", "positions", "[rows, cols] = (Rx, Ry) of the scan"},
+       }},
+      {"pipeline",
+       "How batches flow.",
+       {
+           {"device", KeyType::kString, "\"auto\"", "",
+            "where operators run: auto (CUDA when a GPU is present), cpu, cuda", {"auto", "cpu", "cuda"}},
+           {"batch_frames", KeyType::kInt, "64", "frames",
+            "frames per batch (reduced automatically so that the pool holds at least 2 batches)"},
+           {"memory_limit", KeyType::kSize, "\"256MiB\"", "bytes",
+            "size of the batch pool: the bound on frames in flight (e.g. \"256MiB\", \"2GiB\")"},
+           {"threads", KeyType::kInt, "0", "threads", "worker threads for operators (0 = one per core)"},
+       }},
+      {"outputs.hdf5",
+       "Results as an EMD 1.0 HDF5 file (py4DSTEM layout). Present = enabled.",
+       {
+           {"path", KeyType::kString, "\"stemflow_{series}.h5\"", "",
+            "output file; {series} is replaced by the series id; relative to the working directory"},
+           {"if_exists", KeyType::kString, "\"rename\"", "",
+            "when the file exists: rename (append _1, _2, ...), error (drop the results and log), "
+            "overwrite",
+            {"rename", "error", "overwrite"}},
+       }},
+      {"outputs.metrics",
+       "Prometheus metrics endpoint (not yet available in this build: a later issue).",
+       {
+           {"listen", KeyType::kString, "\"127.0.0.1:9464\"", "", "host:port to serve /metrics on"},
+       }},
+      {"outputs.dashboard",
+       "Live web dashboard (not yet available in this build: a later issue).",
+       {
+           {"listen", KeyType::kString, "\"127.0.0.1:8080\"", "", "host:port to serve the dashboard on"},
+       }},
+  };
+}
+
+std::vector<SectionSpec> make_operator_types() {
+  auto vi = detector_keys("", {"point", "circle", "annulus", "rectangle", "mask"});
+  auto com = detector_keys("\"none\"", {"none", "circle", "annulus", "rectangle", "mask"});
+  com[0].description =
+      "region the centre of mass is computed in: none (whole frame), circle, annulus, rectangle, mask";
+  return {
+      {"virtual_image",
+       "A virtual detector: per frame sum(frame * mask) in float64, py4DSTEM's mask semantics. "
+       "Output: an (Rx, Ry) image named after the operator.",
+       vi},
+      {"center_of_mass",
+       "Per-frame centre of mass: qx = sum(I*qx)/sum(I), qy = sum(I*qy)/sum(I) and the total "
+       "intensity sum(I), optionally inside a detector region. Outputs <name>_qx, <name>_qy, "
+       "<name>_intensity.",
+       com},
+  };
+}
+
+}  // namespace
+
+std::span<const SectionSpec> sections() {
+  static const std::vector<SectionSpec> kSections = make_sections();
+  return kSections;
+}
+
+std::span<const SectionSpec> operator_types() {
+  static const std::vector<SectionSpec> kTypes = make_operator_types();
+  return kTypes;
+}
+
+const SectionSpec* find_section(std::string_view name) {
+  for (const auto& s : sections()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+const SectionSpec* find_operator_type(std::string_view type) {
+  for (const auto& s : operator_types()) {
+    if (s.name == type) return &s;
+  }
+  return nullptr;
+}
+
+const KeySpec* find_key(const SectionSpec& section, std::string_view key) {
+  for (const auto& k : section.keys) {
+    if (k.name == key) return &k;
+  }
+  return nullptr;
+}
+
+std::string schema_markdown() {
+  std::ostringstream os;
+  auto table = [&](const SectionSpec& s) {
+    os << s.description << "\n\n| key | type | default | unit | description |\n|---|---|---|---|---|\n";
+    for (const auto& k : s.keys) {
+      std::string def(k.default_value);
+      if (def.empty()) def = "required";
+      if (def == "-") def = "(none)";
+      os << "| `" << k.name << "` | " << key_type_name(k.type) << " | `" << def << "` | " << k.unit
+         << " | " << k.description;
+      if (!k.choices.empty()) {
+        os << " (one of:";
+        for (auto c : k.choices) os << " `" << c << "`";
+        os << ")";
+      }
+      os << " |\n";
+    }
+    os << "\n";
+  };
+  os << "# stemflow configuration reference\n\n";
+  for (const auto& s : sections()) {
+    os << "## [" << s.name << "]\n\n";
+    table(s);
+  }
+  os << "## [[operators]]\n\nEvery operator has `type` (required, one of the types below) and `name` "
+        "(default: the type; names its outputs and must be unique).\n\n";
+  for (const auto& s : operator_types()) {
+    os << "### type = \"" << s.name << "\"\n\n";
+    table(s);
+  }
+  return os.str();
+}
+
+}  // namespace stemflow::config
