@@ -84,6 +84,8 @@ std::vector<SectionSpec> make_sections() {
             "frames per batch (reduced automatically so that the pool holds at least 2 batches)"},
            {"memory_limit", KeyType::kSize, "\"256MiB\"", "bytes",
             "size of the batch pool: the bound on frames in flight (e.g. \"256MiB\", \"2GiB\")"},
+           {"batch_timeout", KeyType::kFloat, "0.1", "s",
+            "a partly filled batch is processed after this long (bounds latency on slow scans)"},
            {"threads", KeyType::kInt, "0", "threads", "worker threads for operators (0 = one per core)"},
        }},
       {"outputs.hdf5",

@@ -18,7 +18,7 @@ packages=(
   libtomlplusplus-dev
   libcli11-dev
   libspdlog-dev libfmt-dev
-  libexpected-dev
+  libexpected-dev nlohmann-json3-dev
   time
 )
 if [[ "${1:-}" == "--mpi" ]]; then

@@ -3,6 +3,7 @@
 // change here only). Per-frame code returns Expected; exceptions are for start-up only.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <tl/expected.hpp>
 #include <utility>

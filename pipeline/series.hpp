@@ -83,6 +83,7 @@ enum class DropReason : std::uint8_t {
   kIndexOutOfRange,  // frame index >= scan size
   kDuplicate,        // frame index already received in this series
   kOperatorError,    // an operator failed on this frame (e.g. NaN pixels)
+  kSeriesRejected,   // the series could not be processed (it does not fit the configuration)
   kCount
 };
 
@@ -90,7 +91,8 @@ constexpr std::string_view drop_reason_name(DropReason r) {
   constexpr std::array<std::string_view, static_cast<std::size_t>(DropReason::kCount)> kNames = {
       "malformed",      "unknown_message",    "no_series",
       "wrong_series",   "wrong_size",         "wrong_dtype",
-      "index_out_of_range", "duplicate",      "operator_error"};
+      "index_out_of_range", "duplicate",      "operator_error",
+      "series_rejected"};
   return kNames[static_cast<std::size_t>(r)];
 }
 

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The bookkeeping every source shares: the current series, its counters and coverage, and the batch
+// being filled. A frame is checked (series, index range, duplicate), given a place in a batch slot,
+// filled by the source (straight from the socket or file), then committed.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "pipeline/batch_pool.hpp"
+#include "pipeline/drop_log.hpp"
+#include "pipeline/expected.hpp"
+#include "pipeline/series.hpp"
+
+namespace stemflow::ingest {
+
+class SeriesAssembler {
+ public:
+  explicit SeriesAssembler(BatchPool& pool) : pool_(pool) {}
+
+  //! Starts a series (the previous one must have been finished).
+  void start(const SeriesHeader& header);
+  bool active() const { return active_; }
+  //! Every further frame of this series is dropped as series_rejected.
+  void reject() { rejected_ = true; }
+  const SeriesHeader& header() const { return header_; }
+  SeriesCounts& counts() { return counts_; }
+  const SeriesCounts& counts() const { return counts_; }
+
+  //! Checks frame `index` of the current series and returns where its pixels go (frame_bytes bytes
+  //! in a batch slot). Waits for a free slot if needed. On error the drop is already counted.
+  Expected<std::byte*> reserve(std::uint64_t index);
+  //! The pixels written at the reserved place are valid: the frame joins the batch.
+  void commit(std::uint64_t index, std::size_t bytes);
+  //! Counts a drop (the frame never reached a batch).
+  void drop(DropReason reason, std::string_view detail) { log_.record(counts_, reason, detail); }
+
+  //! A batch ready for the graph (a full one, or one moved there by flush()), or nullptr.
+  FrameBatch* take_ready();
+  bool has_ready() const { return n_ready_ > 0; }
+  //! Moves a partial batch to ready. Returns false if there was nothing to flush.
+  bool flush();
+  //! Age of the oldest frame in the batch being filled (zero if none).
+  std::chrono::steady_clock::duration pending_age() const;
+  //! Ends the series: flushes, records how it ended. take_ready() may still return the last batch.
+  void finish(SeriesEnd how);
+
+ private:
+  void push_ready();
+
+  BatchPool& pool_;
+  SeriesHeader header_;
+  SeriesCounts counts_;
+  std::vector<std::uint8_t> seen_;  // coverage: one byte per scan position (a reduced result)
+  FrameBatch* filling_ = nullptr;
+  // At most a full batch and the partial one flushed after it wait here, in order.
+  std::array<FrameBatch*, 2> ready_{};
+  std::size_t n_ready_ = 0;
+  bool active_ = false;
+  bool rejected_ = false;
+  DropLog log_;
+};
+
+}  // namespace stemflow::ingest

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "pipeline/engine.hpp"
+
+#include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <spdlog/spdlog.h>
+
+#include "ingest/file/file_source.hpp"
+#include "ingest/native/native_source.hpp"
+#include "pipeline/operator_factory.hpp"
+#include "sinks/hdf5/hdf5_sink.hpp"
+#include "stemflow_version.hpp"
+
+namespace stemflow {
+
+namespace flow = tbb::flow;
+
+struct Engine::Graph {
+  flow::graph g;
+  flow::function_node<FrameBatch*, FrameBatch*> compute;
+  flow::sequencer_node<FrameBatch*> order;
+  flow::function_node<FrameBatch*> sink;
+  std::unique_ptr<tbb::global_control> threads;
+
+  template <class ComputeFn, class SinkFn>
+  Graph(ComputeFn&& compute_fn, SinkFn&& sink_fn)
+      : compute(g, flow::unlimited, std::forward<ComputeFn>(compute_fn)),
+        order(g, [](FrameBatch* b) { return static_cast<std::size_t>(b->sequence); }),
+        sink(g, flow::serial, std::forward<SinkFn>(sink_fn)) {
+    flow::make_edge(compute, order);
+    flow::make_edge(order, sink);
+  }
+};
+
+namespace {
+
+std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchPool& pool) {
+  const auto in = config.section("input");
+  const auto scan = config.section("scan");
+  const auto pipe = config.section("pipeline");
+  const auto ms = [](double s) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
+  };
+  if (in.get_string("source") == "zmq") {
+    ingest::NativeOptions o;
+    if (in.has("endpoint")) o.endpoints = in.get_strings("endpoint");
+    if (in.has("endpoints")) o.endpoints = in.get_strings("endpoints");
+    if (o.endpoints.empty()) throw ConfigError(in.where() + ": source \"zmq\" needs 'endpoint'");
+    o.bind = in.get_bool("bind");
+    o.receive_hwm = static_cast<int>(in.get_int("receive_hwm"));
+    o.series_timeout = ms(in.get_double("series_timeout"));
+    o.batch_timeout = ms(pipe.get_double("batch_timeout"));
+    return std::make_unique<ingest::NativeZmqSource>(pool, std::move(o));
+  }
+  ingest::FileOptions o;
+  if (!in.has("path")) throw ConfigError(in.where() + ": source \"file\" needs 'path'");
+  std::filesystem::path p = in.get_string("path");
+  o.path = p.string();
+  if (in.has("format")) o.format = in.get_string("format");
+  o.dtype = *parse_dtype(in.get_string("dtype"));
+  if (in.has("frame_shape")) {
+    const auto fs = in.get_ints("frame_shape");
+    if (fs.size() != 2 || fs[0] <= 0 || fs[1] <= 0) {
+      throw ConfigError(in.where("frame_shape") + ": needs [rows, cols] > 0");
+    }
+    o.frame_shape = {std::uint32_t(fs[0]), std::uint32_t(fs[1])};
+  }
+  o.header_bytes = static_cast<std::uint64_t>(in.get_int("header_bytes"));
+  if (scan.has("shape")) {
+    const auto s = scan.get_ints("shape");
+    o.scan_shape = {std::uint32_t(s[0]), std::uint32_t(s[1])};
+  }
+  o.rate = in.get_double("rate");
+  return std::make_unique<ingest::FileSource>(pool, std::move(o));
+}
+
+}  // namespace
+
+Engine::Engine(const config::Config& config) : config_(config) {
+  const auto pipe = config.section("pipeline");
+  const auto batch = pipe.get_int("batch_frames");
+  if (batch < 1) throw ConfigError(pipe.where("batch_frames") + ": must be >= 1");
+  batch_frames_ = static_cast<std::uint32_t>(batch);
+  const std::string device = pipe.get_string("device");
+  if (device == "cuda") {
+    throw ConfigError(pipe.where("device") +
+                      ": \"cuda\" is not available: this build has no GPU operators yet");
+  }
+  device_ = "cpu";
+  if (device == "auto") spdlog::info("pipeline.device = auto: no GPU operators in this build, using the CPU");
+  const auto scan = config.section("scan");
+  if (scan.has("shape")) {
+    const auto s = scan.get_ints("shape");
+    if (s.size() != 2 || s[0] <= 0 || s[1] <= 0) {
+      throw ConfigError(scan.where("shape") + ": needs [rows, cols] > 0");
+    }
+  }
+  for (const char* sink : {"outputs.metrics", "outputs.dashboard"}) {
+    if (config.has_section(sink)) {
+      spdlog::warn("[{}] is not available in this build yet; ignored", sink);
+    }
+  }
+  for (const auto& oc : config.operators()) {
+    auto built = make_operator(oc, config);
+    output_info_.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
+    operators_.push_back(std::move(built.op));
+  }
+  if (operators_.empty()) spdlog::warn("no [[operators]] configured: frames will only be counted");
+  if (!config.has_section("outputs.hdf5")) spdlog::warn("no [outputs.hdf5]: results are not saved");
+
+  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"));
+  source_ = make_source(config, *pool_);
+
+  auto compute = [this](FrameBatch* b) -> FrameBatch* {
+    // Operators run side by side on the batch, each parallel over its frames. Nothing may escape a
+    // node body: an exception would cancel the whole graph, so a failing operator fails its frames.
+    tbb::parallel_for(std::size_t{0}, operators_.size(), [&](std::size_t o) {
+      OperatorResults& out = b->results[o];
+      try {
+        operators_[o]->process(*b, out);
+      } catch (const std::exception& e) {
+        std::fill(out.failed.begin(), out.failed.begin() + b->count, 1);
+        spdlog::error("operator '{}' failed on a batch: {}", operators_[o]->name(), e.what());
+      }
+    });
+    return b;
+  };
+  auto sink = [this](FrameBatch* b) {
+    store_.consume(*b);
+    pool_->release(b);
+  };
+  graph_ = std::make_unique<Graph>(compute, sink);
+  const auto threads = pipe.get_int("threads");
+  if (threads > 0) {
+    graph_->threads = std::make_unique<tbb::global_control>(
+        tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  }
+}
+
+Engine::~Engine() {
+  if (graph_) graph_->g.wait_for_all();
+}
+
+std::string Engine::describe_input() const {
+  return config_.section("input").get_string("protocol") + " " + source_->describe();
+}
+
+void Engine::stop() {
+  stop_.store(true);
+  source_->request_stop();
+}
+
+bool Engine::begin_series() {
+  series_ = source_->header();
+  series_rejected_ = false;
+  series_start_time_ = sinks::utc_now();
+  series_t0_ = std::chrono::steady_clock::now();
+  const auto scan = config_.section("scan");
+  if (scan.has("shape")) {
+    const auto s = scan.get_ints("shape");
+    if (std::uint32_t(s[0]) != series_.scan_rows || std::uint32_t(s[1]) != series_.scan_cols) {
+      spdlog::warn("series {} announces a {}x{} scan; scan.shape says {}x{}: using the series'",
+                   series_.series_id, series_.scan_rows, series_.scan_cols, s[0], s[1]);
+    }
+  }
+  spdlog::info("series {} started: scan {}x{}, frames {}x{} {}, detector '{}'", series_.series_id,
+               series_.scan_rows, series_.scan_cols, series_.frame_rows, series_.frame_cols,
+               dtype_name(series_.dtype), series_.detector);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> shapes;
+  try {
+    for (std::size_t o = 0; o < operators_.size(); ++o) {
+      operators_[o]->start(series_);
+      output_info_[o].spec = operators_[o]->outputs();
+      shapes.emplace_back(static_cast<std::uint32_t>(output_info_[o].spec.scalars.size()),
+                          output_info_[o].spec.max_peaks);
+    }
+    const auto per_batch = pool_->configure(series_, batch_frames_, shapes);
+    if (per_batch != batch_frames_) {
+      spdlog::info("batches of {} frames ({} slots) to fit pipeline.memory_limit", per_batch,
+                   pool_->slots());
+    }
+  } catch (const ConfigError& e) {
+    // This series does not fit the configuration (a mask of another shape, a frame too large for
+    // the pool): count its frames as dropped and keep serving later series.
+    spdlog::error("series {} rejected: {}", series_.series_id, e.what());
+    series_rejected_ = true;
+    source_->reject_series();
+    return false;
+  }
+  store_.start(series_, output_info_);
+  return true;
+}
+
+void Engine::end_series() {
+  graph_->g.wait_for_all();
+  SeriesReport rep;
+  rep.header = series_;
+  rep.counts = source_->counts();
+  if (series_rejected_) {
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
+    spdlog::error("series {} ended: {} frames received, all dropped (series_rejected)",
+                  series_.series_id, rep.counts.frames_received);
+    reports_.push_back(std::move(rep));
+    return;
+  }
+  for (std::size_t o = 0; o < operators_.size(); ++o) {
+    store_.add_series_images(o, operators_[o]->finish());
+  }
+  rep.frames_processed = store_.frames_processed();
+  rep.frames_failed = store_.frames_failed();
+  if (config_.has_section("outputs.hdf5")) {
+    const auto h5 = config_.section("outputs.hdf5");
+    const std::string policy = h5.get_string("if_exists");
+    const auto how = policy == "overwrite" ? sinks::IfExists::kOverwrite
+                     : policy == "error"   ? sinks::IfExists::kError
+                                           : sinks::IfExists::kRename;
+    auto path = sinks::resolve_output_path(h5.get_string("path"), series_.series_id, how);
+    if (!path) {
+      rep.output_error = path.error().message;
+    } else {
+      sinks::Provenance prov;
+      prov.stemflow_version = STEMFLOW_VERSION;
+      prov.config_toml = config_.effective_toml();
+      prov.config_file = config_.file();
+      prov.input = describe_input();
+      prov.device = device_;
+      prov.start_time = series_start_time_;
+      prov.end_time = sinks::utc_now();
+      prov.counts = rep.counts;
+      prov.frames_processed = rep.frames_processed;
+      prov.frames_failed = rep.frames_failed;
+      try {
+        sinks::write_results(*path, store_, prov, how == sinks::IfExists::kOverwrite);
+        rep.output_path = *path;
+      } catch (const std::exception& e) {
+        rep.output_error = e.what();
+      }
+    }
+    if (!rep.output_error.empty()) {
+      write_failed_ = true;
+      spdlog::error("series {}: results NOT written: {}", series_.series_id, rep.output_error);
+    }
+  }
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
+  const auto& c = rep.counts;
+  const double fps = rep.seconds > 0 ? double(rep.frames_processed) / rep.seconds : 0.0;
+  spdlog::info(
+      "series {} {}: {} frames received, {} processed, {} dropped, {} missing of {}; "
+      "{:.2f} s, {:.0f} frames/s, {:.1f} MB/s{}{}",
+      series_.series_id, series_end_name(c.end), c.frames_received, rep.frames_processed,
+      c.dropped_total() + rep.frames_failed, series_.scan_size() - rep.frames_processed,
+      series_.scan_size(), rep.seconds, fps, fps * double(series_.frame_bytes()) / 1e6,
+      rep.output_path.empty() ? "" : " -> ", rep.output_path);
+  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+    if (c.dropped[r] > 0) {
+      spdlog::info("  dropped ({}): {}", drop_reason_name(static_cast<DropReason>(r)), c.dropped[r]);
+    }
+  }
+  if (rep.frames_failed > 0) spdlog::info("  dropped (operator_error): {}", rep.frames_failed);
+  reports_.push_back(std::move(rep));
+}
+
+int Engine::run(std::optional<std::uint64_t> max_series) {
+  std::uint64_t series_done = 0;
+  bool in_series = false;
+  for (;;) {
+    if (stop_.load()) source_->request_stop();
+    const auto status = source_->next();
+    switch (status) {
+      case ingest::SourceStatus::kSeriesStarted:
+        begin_series();
+        in_series = true;
+        break;
+      case ingest::SourceStatus::kBatchReady: {
+        FrameBatch* b = source_->take_batch();
+        b->sequence = next_sequence_++;
+        graph_->compute.try_put(b);
+        break;
+      }
+      case ingest::SourceStatus::kSeriesEnded:
+        end_series();
+        in_series = false;
+        ++series_done;
+        if (max_series && series_done >= *max_series) {
+          graph_->g.wait_for_all();
+          return write_failed_ ? 3 : 0;
+        }
+        break;
+      case ingest::SourceStatus::kIdle:
+        break;
+      case ingest::SourceStatus::kFinished:
+        if (in_series) end_series();
+        graph_->g.wait_for_all();
+        return write_failed_ ? 3 : 0;
+    }
+  }
+}
+
+}  // namespace stemflow

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The engine: a source feeding a oneTBB flow graph
+//   source (this thread) -> compute (operators, concurrent batches) -> sequencer (batch order)
+//   -> sink (serial: results store, then the slot goes back to the pool)
+// Frames in flight are bounded by the pool: a batch slot is the token, taken by the source and
+// returned by the sink, so a full pipeline stops the source reading its socket.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "ingest/source.hpp"
+#include "pipeline/batch_pool.hpp"
+#include "pipeline/operator.hpp"
+#include "sinks/result_store.hpp"
+
+namespace stemflow {
+
+//! What one series gave, for the summary line and for tests.
+struct SeriesReport {
+  SeriesHeader header;
+  SeriesCounts counts;
+  std::uint64_t frames_processed = 0;
+  std::uint64_t frames_failed = 0;
+  double seconds = 0;          // series start to results written
+  std::string output_path;     // empty if no HDF5 output or it failed
+  std::string output_error;
+};
+
+class Engine {
+ public:
+  //! Builds the source, the pool and the operators. Throws ConfigError.
+  explicit Engine(const config::Config& config);
+  ~Engine();
+
+  //! Runs until the source finishes, `max_series` series have ended, or stop() is called.
+  //! Returns the process exit code: 0, or 3 if a results file could not be written.
+  int run(std::optional<std::uint64_t> max_series);
+  //! Asks for an orderly stop: drain what was received, write the results, return from run().
+  //! Safe to call from any thread (not from a signal handler: use a flag and a watcher).
+  void stop();
+
+  const std::vector<SeriesReport>& reports() const { return reports_; }
+  std::string describe_input() const;
+
+ private:
+  struct Graph;
+  bool begin_series();
+  void end_series();
+
+  const config::Config& config_;
+  std::unique_ptr<BatchPool> pool_;
+  std::unique_ptr<ingest::Source> source_;
+  std::vector<std::unique_ptr<Operator>> operators_;
+  std::vector<sinks::OutputInfo> output_info_;
+  std::unique_ptr<Graph> graph_;
+  sinks::ResultStore store_;
+  SeriesHeader series_;  // the current series; batches point at it
+  bool series_rejected_ = false;
+  std::uint64_t next_sequence_ = 0;
+  std::string series_start_time_;
+  std::chrono::steady_clock::time_point series_t0_{};
+  std::vector<SeriesReport> reports_;
+  std::atomic<bool> stop_{false};
+  bool write_failed_ = false;
+  std::uint32_t batch_frames_ = 64;
+  std::string device_ = "cpu";
+};
+
+}  // namespace stemflow

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// stemflow: the engine's command line.
+//   stemflow run CONFIG.toml [--set key=value ...] [--series N]
+//   stemflow validate CONFIG.toml [--set key=value ...]
+//   stemflow schema
+// Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "config/config.hpp"
+#include "pipeline/engine.hpp"
+#include "pipeline/expected.hpp"
+#include "pipeline/operator_factory.hpp"
+#include "stemflow_version.hpp"
+
+namespace {
+
+//! SIGINT/SIGTERM are blocked in every thread and taken by one watcher with sigwait, so that the
+//! stop runs as ordinary code: the first signal drains and writes the results, a second one exits
+//! at once.
+class SignalWatcher {
+ public:
+  SignalWatcher() {
+    // A shell starts background jobs with SIGINT ignored, and an ignored signal never reaches
+    // sigwait: take the default disposition back before blocking.
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  void start(stemflow::Engine& engine) {
+    thread_ = std::thread([this, &engine] {
+      int sig = 0;
+      for (int n = 0;; ++n) {
+        if (sigwait(&set_, &sig) != 0) continue;
+        if (sig == SIGUSR1) return;  // shutdown of the watcher itself
+        if (n == 0) {
+          spdlog::info("signal {}: stopping after the data already received", sig);
+          engine.stop();
+        } else {
+          spdlog::warn("second signal: exiting now");
+          std::_Exit(130);
+        }
+      }
+    });
+  }
+  ~SignalWatcher() {
+    if (thread_.joinable()) {
+      sigaddset(&set_, SIGUSR1);
+      pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+      pthread_kill(thread_.native_handle(), SIGUSR1);
+      thread_.join();
+    }
+  }
+
+ private:
+  sigset_t set_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SignalWatcher signals;  // before any thread exists, so that all inherit the mask
+  CLI::App app{"stemflow: streaming 4D-STEM analysis"};
+  app.set_version_flag("--version", std::string("stemflow ") + STEMFLOW_VERSION);
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::uint64_t max_series = 0;
+  auto* run = app.add_subcommand("run", "receive series and analyse them");
+  run->add_option("config", config_path, "configuration file (TOML)")->required();
+  run->add_option("--set", overrides, "override a key: --set pipeline.batch_frames=32");
+  run->add_option("--series", max_series, "exit after N series (default: run until stopped)");
+
+  auto* validate = app.add_subcommand("validate", "check a configuration file");
+  validate->add_option("config", config_path, "configuration file (TOML)")->required();
+  validate->add_option("--set", overrides, "override a key");
+
+  auto* schema = app.add_subcommand("schema", "print the configuration reference (Markdown)");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+
+  try {
+    if (*schema) {
+      std::cout << stemflow::config::schema_markdown();
+      return 0;
+    }
+    const auto config = stemflow::config::Config::load(config_path, overrides);
+    if (*validate) {
+      for (const auto& oc : config.operators()) stemflow::make_operator(oc, config);
+      std::cout << config_path << ": valid (" << config.operators().size() << " operators)\n";
+      return 0;
+    }
+    stemflow::Engine engine(config);
+    signals.start(engine);
+    const int rc = engine.run(max_series > 0 ? std::optional<std::uint64_t>(max_series) : std::nullopt);
+    std::uint64_t frames = 0;
+    for (const auto& r : engine.reports()) frames += r.frames_processed;
+    spdlog::info("done: {} series, {} frames processed", engine.reports().size(), frames);
+    return rc;
+  } catch (const stemflow::ConfigError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("fatal: {}", e.what());
+    return 1;
+  }
+}

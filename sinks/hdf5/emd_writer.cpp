@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "sinks/hdf5/emd_writer.hpp"
+
+#include <array>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+
+namespace stemflow::sinks::emd {
+
+namespace {
+
+herr_t collect_error(unsigned n, const H5E_error2_t* err, void* client) {
+  auto* out = static_cast<std::string*>(client);
+  if (n == 0 && err->desc != nullptr) *out = err->desc;  // the innermost cause
+  return 0;
+}
+
+Handle vlen_string_type(H5T_cset_t cset) {
+  Handle t(check(H5Tcopy(H5T_C_S1), "H5Tcopy"), H5Tclose);
+  check(H5Tset_size(t.get(), H5T_VARIABLE), "H5Tset_size");
+  check(H5Tset_cset(t.get(), cset), "H5Tset_cset");
+  return t;
+}
+
+Handle scalar_space() { return Handle(check(H5Screate(H5S_SCALAR), "H5Screate"), H5Sclose); }
+
+Handle simple_space(std::initializer_list<hsize_t> dims) {
+  std::vector<hsize_t> d(dims);
+  return Handle(check(H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr),
+                      "H5Screate_simple"),
+                H5Sclose);
+}
+
+void write_dims(hid_t group, const std::string& units) {
+  // emdfile stores a linear dim vector as its first two values.
+  const std::array<std::int64_t, 2> dim{0, 1};
+  for (const char* name : {"dim0", "dim1"}) {
+    Handle sp = simple_space({2});
+    Handle ds(check(H5Dcreate2(group, name, H5T_STD_I64LE, sp.get(), H5P_DEFAULT, H5P_DEFAULT,
+                               H5P_DEFAULT),
+                    name),
+              H5Dclose);
+    check(H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, dim.data()), name);
+    set_string_attr(ds.get(), "name", name);
+    set_string_attr(ds.get(), "units", units);
+  }
+}
+
+template <class T>
+void write_array_impl(hid_t parent, const std::string& name, const std::string& python_class,
+                      const std::vector<T>& data, std::uint64_t rows, std::uint64_t cols,
+                      hid_t file_type, hid_t mem_type, const std::string& units,
+                      const std::string& dim_units) {
+  if (data.size() != rows * cols) throw std::logic_error("write_array: size mismatch for " + name);
+  Handle g = create_group(parent, name, "array", python_class);
+  Handle sp = simple_space({rows, cols});
+  Handle ds(check(H5Dcreate2(g.get(), "data", file_type, sp.get(), H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT),
+                  name + "/data"),
+            H5Dclose);
+  check(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()), name + "/data");
+  set_string_attr(ds.get(), "units", units);
+  write_dims(g.get(), dim_units);
+}
+
+void metadata_type(hid_t ds, const char* type) {
+  Handle t = vlen_string_type(H5T_CSET_ASCII);
+  Handle sp = scalar_space();
+  Handle a(check(H5Acreate2(ds, "type", t.get(), sp.get(), H5P_DEFAULT, H5P_DEFAULT), "type"),
+           H5Aclose);
+  check(H5Awrite(a.get(), t.get(), &type), "type");
+}
+
+}  // namespace
+
+hid_t check(hid_t id, const std::string& what) {
+  if (id >= 0) return id;
+  std::string cause = "unknown HDF5 error";
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_error, &cause);
+  H5Eclear2(H5E_DEFAULT);
+  throw std::runtime_error(what + ": " + cause);
+}
+
+Handle create_file(const std::string& path, bool overwrite) {
+  // We report HDF5 errors ourselves, with their cause, instead of letting it print its stack.
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  Handle f(check(H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT,
+                           H5P_DEFAULT),
+                 "cannot create " + path),
+           H5Fclose);
+  set_string_attr(f.get(), "emd_group_type", "file");
+  set_int_attr(f.get(), "version_major", 1);
+  set_int_attr(f.get(), "version_minor", 0);
+  std::random_device rd;
+  std::mt19937_64 rng(rd());
+  char uuid[37];
+  const auto a = rng(), b = rng();
+  std::snprintf(uuid, sizeof uuid, "%08x-%04x-4%03x-%04x-%012llx", unsigned(a >> 32),
+                unsigned((a >> 16) & 0xffff), unsigned(a & 0xfff),
+                unsigned(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  set_string_attr(f.get(), "UUID", uuid);
+  set_string_attr(f.get(), "authoring_program", "stemflow");
+  const char* user = std::getenv("USER");
+  set_string_attr(f.get(), "authoring_user", user ? user : "");
+  return f;
+}
+
+Handle create_group(hid_t parent, const std::string& name, const std::string& emd_group_type,
+                    const std::string& python_class) {
+  Handle g(check(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                 "cannot create group " + name),
+           H5Gclose);
+  set_string_attr(g.get(), "emd_group_type", emd_group_type);
+  if (!python_class.empty()) set_string_attr(g.get(), "python_class", python_class);
+  return g;
+}
+
+void set_string_attr(hid_t obj, const std::string& name, const std::string& value) {
+  Handle t = vlen_string_type(H5T_CSET_UTF8);
+  Handle sp = scalar_space();
+  Handle a(check(H5Acreate2(obj, name.c_str(), t.get(), sp.get(), H5P_DEFAULT, H5P_DEFAULT), name),
+           H5Aclose);
+  const char* p = value.c_str();
+  check(H5Awrite(a.get(), t.get(), &p), name);
+}
+
+void set_int_attr(hid_t obj, const std::string& name, std::int64_t value) {
+  Handle sp = scalar_space();
+  Handle a(check(H5Acreate2(obj, name.c_str(), H5T_STD_I64LE, sp.get(), H5P_DEFAULT, H5P_DEFAULT),
+                 name),
+           H5Aclose);
+  check(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), name);
+}
+
+void write_array(hid_t parent, const std::string& name, const std::string& python_class,
+                 const std::vector<double>& data, std::uint64_t rows, std::uint64_t cols,
+                 const std::string& units, const std::string& dim_units) {
+  write_array_impl(parent, name, python_class, data, rows, cols, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                   units, dim_units);
+}
+
+void write_array_u8(hid_t parent, const std::string& name, const std::string& python_class,
+                    const std::vector<std::uint8_t>& data, std::uint64_t rows, std::uint64_t cols,
+                    const std::string& units) {
+  write_array_impl(parent, name, python_class, data, rows, cols, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                   units, "pixels");
+}
+
+Handle create_metadata(hid_t bundle, const std::string& name) {
+  return create_group(bundle, name, "metadata", "Metadata");
+}
+
+void metadata_string(hid_t md, const std::string& key, const std::string& value) {
+  Handle t = vlen_string_type(H5T_CSET_UTF8);
+  Handle sp = scalar_space();
+  Handle ds(check(H5Dcreate2(md, key.c_str(), t.get(), sp.get(), H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT),
+                  key),
+            H5Dclose);
+  const char* p = value.c_str();
+  check(H5Dwrite(ds.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), key);
+  metadata_type(ds.get(), "string");
+}
+
+void metadata_number(hid_t md, const std::string& key, double value) {
+  Handle sp = scalar_space();
+  Handle ds(check(H5Dcreate2(md, key.c_str(), H5T_IEEE_F64LE, sp.get(), H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT),
+                  key),
+            H5Dclose);
+  check(H5Dwrite(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value), key);
+  metadata_type(ds.get(), "number");
+}
+
+void metadata_int(hid_t md, const std::string& key, std::int64_t value) {
+  Handle sp = scalar_space();
+  Handle ds(check(H5Dcreate2(md, key.c_str(), H5T_STD_I64LE, sp.get(), H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT),
+                  key),
+            H5Dclose);
+  check(H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value), key);
+  metadata_type(ds.get(), "number");
+}
+
+void metadata_tuple(hid_t md, const std::string& key, const std::vector<std::int64_t>& value) {
+  Handle sp = simple_space({value.size()});
+  Handle ds(check(H5Dcreate2(md, key.c_str(), H5T_STD_I64LE, sp.get(), H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT),
+                  key),
+            H5Dclose);
+  check(H5Dwrite(ds.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, value.data()), key);
+  metadata_type(ds.get(), "tuple");
+}
+
+void write_pointlist_array(hid_t group, std::uint64_t rx, std::uint64_t ry,
+                           const std::vector<hvl_t>& elements) {
+  Handle rec(check(H5Tcreate(H5T_COMPOUND, sizeof(Peak)), "H5Tcreate"), H5Tclose);
+  check(H5Tinsert(rec.get(), "qx", HOFFSET(Peak, qx), H5T_IEEE_F64LE), "qx");
+  check(H5Tinsert(rec.get(), "qy", HOFFSET(Peak, qy), H5T_IEEE_F64LE), "qy");
+  check(H5Tinsert(rec.get(), "intensity", HOFFSET(Peak, intensity), H5T_IEEE_F64LE), "intensity");
+  Handle vl(check(H5Tvlen_create(rec.get()), "H5Tvlen_create"), H5Tclose);
+  Handle sp = simple_space({rx, ry});
+  Handle ds(check(H5Dcreate2(group, "data", vl.get(), sp.get(), H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT),
+                  "_v_uncal/data"),
+            H5Dclose);
+  check(H5Dwrite(ds.get(), vl.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, elements.data()),
+        "_v_uncal/data");
+}
+
+void write_braggvectors_shape(hid_t bv, std::uint64_t rx, std::uint64_t ry, std::uint64_t qx,
+                              std::uint64_t qy) {
+  Handle bundle = create_group(bv, "metadatabundle", "metadatabundle", "");
+  Handle md = create_metadata(bundle.get(), "_braggvectors_shape");
+  metadata_tuple(md.get(), "Rshape", {std::int64_t(rx), std::int64_t(ry)});
+  metadata_tuple(md.get(), "Qshape", {std::int64_t(qx), std::int64_t(qy)});
+}
+
+}  // namespace stemflow::sinks::emd

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Writing EMD 1.0 files as py4DSTEM/emdfile lay them out (../shared/notes/emd-layout.txt): every
+// string attribute a variable-length string, every group tagged with emd_group_type and, for objects,
+// python_class. Errors are thrown as std::runtime_error carrying HDF5's own message.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pipeline/batch.hpp"
+
+namespace stemflow::sinks::emd {
+
+//! An owned HDF5 identifier, closed with the matching H5*close.
+class Handle {
+ public:
+  Handle() = default;
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = H5I_INVALID_HID; }
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      close_ = o.close_;
+      o.id_ = H5I_INVALID_HID;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+  void reset() {
+    if (id_ >= 0 && close_ != nullptr) close_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+//! Throws std::runtime_error("<what>: <HDF5 error stack summary>") if id/status is negative.
+hid_t check(hid_t id, const std::string& what);
+
+//! Creates a new EMD file (fails if it exists) with the root-level attributes.
+Handle create_file(const std::string& path, bool overwrite);
+//! A group with emd_group_type (and python_class unless empty).
+Handle create_group(hid_t parent, const std::string& name, const std::string& emd_group_type,
+                    const std::string& python_class);
+
+void set_string_attr(hid_t obj, const std::string& name, const std::string& value);
+void set_int_attr(hid_t obj, const std::string& name, std::int64_t value);
+
+//! An emdfile Array (python_class e.g. "VirtualImage", "RealSlice", "DiffractionSlice"):
+//! data (rows x cols) plus linear dim vectors dim0, dim1 stored as their first two values.
+void write_array(hid_t parent, const std::string& name, const std::string& python_class,
+                 const std::vector<double>& data, std::uint64_t rows, std::uint64_t cols,
+                 const std::string& units, const std::string& dim_units);
+void write_array_u8(hid_t parent, const std::string& name, const std::string& python_class,
+                    const std::vector<std::uint8_t>& data, std::uint64_t rows, std::uint64_t cols,
+                    const std::string& units);
+
+//! Metadata groups (emd_group_type "metadata", python_class "Metadata"): one scalar dataset per
+//! entry, each with its `type` attribute ("string", "number", "tuple").
+Handle create_metadata(hid_t bundle, const std::string& name);
+void metadata_string(hid_t md, const std::string& key, const std::string& value);
+void metadata_number(hid_t md, const std::string& key, double value);
+void metadata_int(hid_t md, const std::string& key, std::int64_t value);
+void metadata_tuple(hid_t md, const std::string& key, const std::vector<std::int64_t>& value);
+
+//! BraggVectors with its _v_uncal PointListArray (variable-length {qx, qy, intensity} f8 records).
+//! `peaks_at(i)` returns the peaks of position i (row-major).
+template <class PeaksAt>
+void write_bragg_vectors(hid_t parent, const std::string& name, std::uint64_t rx, std::uint64_t ry,
+                         std::uint64_t qx, std::uint64_t qy, PeaksAt&& peaks_at);
+
+// ---- implementation of the template ----
+void write_pointlist_array(hid_t group, std::uint64_t rx, std::uint64_t ry,
+                           const std::vector<hvl_t>& elements);
+void write_braggvectors_shape(hid_t bv, std::uint64_t rx, std::uint64_t ry, std::uint64_t qx,
+                              std::uint64_t qy);
+
+template <class PeaksAt>
+void write_bragg_vectors(hid_t parent, const std::string& name, std::uint64_t rx, std::uint64_t ry,
+                         std::uint64_t qx, std::uint64_t qy, PeaksAt&& peaks_at) {
+  Handle bv = create_group(parent, name, "custom", "BraggVectors");
+  Handle pla = create_group(bv.get(), "_v_uncal", "custom_pointlistarray", "PointListArray");
+  std::vector<hvl_t> elements(rx * ry);
+  for (std::uint64_t i = 0; i < rx * ry; ++i) {
+    const auto p = peaks_at(i);
+    elements[i].len = p.size();
+    elements[i].p = const_cast<Peak*>(p.data());
+  }
+  write_pointlist_array(pla.get(), rx, ry, elements);
+  write_braggvectors_shape(bv.get(), rx, ry, qx, qy);
+}
+
+}  // namespace stemflow::sinks::emd
