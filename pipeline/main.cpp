@@ -32,6 +32,7 @@ class SignalWatcher {
     sigemptyset(&set_);
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // the destructor's wake-up call for the watcher
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   }
   void start(stemflow::Engine& engine) {
@@ -52,8 +53,6 @@ class SignalWatcher {
   }
   ~SignalWatcher() {
     if (thread_.joinable()) {
-      sigaddset(&set_, SIGUSR1);
-      pthread_sigmask(SIG_BLOCK, &set_, nullptr);
       pthread_kill(thread_.native_handle(), SIGUSR1);
       thread_.join();
     }

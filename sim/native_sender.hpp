@@ -36,6 +36,8 @@ class NativeSender {
   //! Escape hatch for fault-injection tests: sends raw message parts as given.
   void send_parts(const std::vector<std::vector<std::uint8_t>>& parts);
   std::uint64_t frames_sent() const { return frames_sent_; }
+  //! The endpoint actually bound or connected (resolves "tcp://127.0.0.1:*" to the port chosen).
+  std::string endpoint() const { return socket_.get(zmq::sockopt::last_endpoint); }
 
  private:
   zmq::context_t context_;
