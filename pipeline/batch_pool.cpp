@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +23,10 @@ BatchPool::BatchPool(std::size_t memory_limit) : memory_limit_(memory_limit) {
     throw ConfigError("cannot allocate pipeline.memory_limit = " + std::to_string(memory_limit) +
                       " bytes for the batch pool");
   }
+  // Touch every page now: the engine's footprint is then fixed from the start (what the limit
+  // promises) instead of creeping up the first time a backlog reaches deeper into the pool, and no
+  // page fault lands on the receive path.
+  std::memset(memory_, 0, rounded);
 }
 
 BatchPool::~BatchPool() { std::free(memory_); }

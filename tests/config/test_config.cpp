@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "config/config.hpp"
 #include "pipeline/expected.hpp"
@@ -115,4 +117,13 @@ TEST(Config, SchemaDocumentsEveryKey) {
   for (const auto& s : stemflow::config::sections()) {
     for (const auto& k : s.keys) EXPECT_NE(md.find("`" + std::string(k.name) + "`"), std::string::npos);
   }
+}
+
+// Spec: the committed reference (config/REFERENCE.md) is what the schema prints, so docs cannot drift.
+TEST(Config, CommittedReferenceIsCurrent) {
+  std::ifstream in(std::filesystem::path(STEMFLOW_SOURCE_DIR) / "config/REFERENCE.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), stemflow::config::schema_markdown())
+      << "regenerate with: build/pipeline/stemflow schema > config/REFERENCE.md";
 }
