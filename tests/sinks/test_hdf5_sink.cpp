@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The HDF5 sink: output-path policies, the EMD layout written, and clean errors when writing fails.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "sinks/hdf5/hdf5_sink.hpp"
+#include "tests/support/h5read.hpp"
+
+using namespace stemflow;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path dir() {
+  auto d = fs::temp_directory_path() / "stemflow-test-hdf5";
+  fs::create_directories(d);
+  return d;
+}
+
+sinks::ResultStore small_store() {
+  SeriesHeader h;
+  h.series_id = 12;
+  h.scan_rows = 2;
+  h.scan_cols = 2;
+  h.frame_rows = h.frame_cols = 8;
+  h.metadata["seed"] = "3";
+  sinks::ResultStore store;
+  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}}},
+                  {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
+  FrameBatch b;
+  b.count = b.capacity = 3;
+  b.index = {0, 1, 3};
+  b.results.resize(2);
+  b.results[0].scalars_per_frame = 1;
+  b.results[1].scalars_per_frame = 1;
+  b.results[1].max_peaks = 4;
+  for (auto& r : b.results) r.resize(3);
+  for (std::uint32_t i = 0; i < 3; ++i) b.results[0].frame_scalars(i)[0] = 10.0 * (i + 1);
+  b.results[1].frame_peaks(2)[0] = {3.5, 4.25, 100.0};
+  b.results[1].peak_counts[2] = 1;
+  store.consume(b);
+  store.add_series_images(1, {{"mean", 2, 2, {1, 2, 3, 4}, "counts"}});
+  return store;
+}
+
+}  // namespace
+
+// Spec: {series} is expanded; rename never overwrites, error refuses, overwrite keeps the name.
+TEST(Hdf5Sink, OutputPathPolicies) {
+  const auto d = dir() / "policies";
+  fs::remove_all(d);
+  const std::string pattern = (d / "run_{series}.h5").string();
+  auto p = sinks::resolve_output_path(pattern, 7, sinks::IfExists::kRename);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(*p, (d / "run_7.h5").string());
+  std::ofstream(*p) << "x";
+  EXPECT_EQ(*sinks::resolve_output_path(pattern, 7, sinks::IfExists::kRename),
+            (d / "run_7_1.h5").string());
+  EXPECT_FALSE(sinks::resolve_output_path(pattern, 7, sinks::IfExists::kError));
+  EXPECT_EQ(*sinks::resolve_output_path(pattern, 7, sinks::IfExists::kOverwrite), *p);
+}
+
+// Spec: the EMD 1.0 layout: file and root attributes, VirtualImage maps, BraggVectors with its
+// required shape metadata, per-series images, coverage and provenance.
+TEST(Hdf5Sink, WritesTheEmdLayout) {
+  const auto path = (dir() / "layout.h5").string();
+  fs::remove(path);
+  sinks::Provenance prov;
+  prov.stemflow_version = "test";
+  prov.config_toml = "[input]";
+  prov.counts.frames_received = 4;
+  prov.counts.dropped[static_cast<std::size_t>(DropReason::kDuplicate)] = 1;
+  prov.frames_processed = 3;
+  const auto store = small_store();
+  sinks::write_results(path, store, prov, false);
+
+  test::H5File f(path);
+  EXPECT_EQ(f.attr("/", "emd_group_type"), "file");
+  EXPECT_EQ(f.ints("/stemflow/bf/dim0"), (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(f.attr("/stemflow/bf", "python_class"), "VirtualImage");
+  const auto bf = f.doubles("/stemflow/bf/data");
+  EXPECT_EQ(bf[0], 10);
+  EXPECT_EQ(bf[3], 30);
+  EXPECT_TRUE(std::isnan(bf[2]));
+  EXPECT_EQ(f.attr("/stemflow/bragg", "python_class"), "BraggVectors");
+  EXPECT_EQ(f.attr("/stemflow/bragg/_v_uncal", "python_class"), "PointListArray");
+  EXPECT_EQ(f.ints("/stemflow/bragg/metadatabundle/_braggvectors_shape/Rshape"),
+            (std::vector<std::int64_t>{2, 2}));
+  EXPECT_EQ(f.ints("/stemflow/bragg/metadatabundle/_braggvectors_shape/Qshape"),
+            (std::vector<std::int64_t>{8, 8}));
+  EXPECT_TRUE(f.exists("/stemflow/bragg_count/data"));
+  EXPECT_EQ(f.doubles("/stemflow/bragg_mean/data"), (std::vector<double>{1, 2, 3, 4}));
+  EXPECT_EQ(f.attr("/stemflow/bragg_mean", "python_class"), "DiffractionSlice");
+  EXPECT_EQ(f.bytes("/stemflow/coverage/data"), (std::vector<std::uint8_t>{1, 1, 0, 1}));
+  const std::string md = "/stemflow/metadatabundle/provenance/";
+  EXPECT_EQ(f.ints(md + "frames_dropped_duplicate")[0], 1);
+  EXPECT_EQ(f.ints(md + "frames_missing")[0], 1);
+  EXPECT_EQ(f.string(md + "detector_seed"), "3");
+  EXPECT_EQ(f.string("/stemflow/metadatabundle/operator_bf/detector"), "circle");
+
+  // The peak list of position (1, 1), read back through the vlen compound type.
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t ds = H5Dopen2(file, "/stemflow/bragg/_v_uncal/data", H5P_DEFAULT);
+  const hid_t t = H5Dget_type(ds);
+  std::vector<hvl_t> vl(4);
+  ASSERT_GE(H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, vl.data()), 0);
+  EXPECT_EQ(vl[0].len, 0u);
+  ASSERT_EQ(vl[3].len, 1u);
+  const auto* p = static_cast<const Peak*>(vl[3].p);
+  EXPECT_EQ(p->qx, 3.5);
+  EXPECT_EQ(p->qy, 4.25);
+  EXPECT_EQ(p->intensity, 100.0);
+  const hid_t sp = H5Dget_space(ds);
+  H5Dvlen_reclaim(t, sp, H5P_DEFAULT, vl.data());
+  H5Sclose(sp);
+  H5Tclose(t);
+  H5Dclose(ds);
+  H5Fclose(file);
+}
+
+// Edge case: an existing file is not touched when the writer may not overwrite it, and an
+// unwritable place gives an error with HDF5's cause instead of a crash.
+TEST(Hdf5Sink, FailuresAreCleanErrors) {
+  const auto path = (dir() / "keep.h5").string();
+  std::ofstream(path) << "precious";
+  EXPECT_THROW(sinks::write_results(path, small_store(), {}, false), std::runtime_error);
+  std::ifstream in(path);
+  std::string s;
+  in >> s;
+  EXPECT_EQ(s, "precious");
+  try {
+    sinks::write_results("/proc/stemflow-cannot-write-here.h5", small_store(), {}, false);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot create"), std::string::npos) << e.what();
+  }
+}
+
+// Edge case: a full disk. /dev/full accepts the open and fails every write: the writer reports
+// it and leaves nothing behind that looks like a result.
+TEST(Hdf5Sink, FullDiskIsAnError) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
+  const auto link = (dir() / "full.h5").string();
+  fs::remove(link);
+  fs::create_symlink("/dev/full", link);
+  EXPECT_THROW(sinks::write_results(link, small_store(), {}, true), std::runtime_error);
+  fs::remove(link);
+}
