@@ -97,6 +97,9 @@ std::vector<SectionSpec> make_sections() {
             "when the file exists: rename (append _1, _2, ...), error (drop the results and log), "
             "overwrite",
             {"rename", "error", "overwrite"}},
+           {"flush_interval", KeyType::kFloat, "1.0", "s",
+            "while the scan runs, write the rows done so far at least this often (SWMR: readers "
+            "may open the file during acquisition)"},
        }},
       {"outputs.metrics",
        "Prometheus metrics endpoint (not yet available in this build: a later issue).",

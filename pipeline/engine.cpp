@@ -64,6 +64,19 @@ Engine::Engine(const config::Config& config) : config_(config) {
   if (operators_.empty()) spdlog::warn("no [[operators]] configured: frames will only be counted");
   if (!config.has_section("outputs.hdf5")) spdlog::warn("no [outputs.hdf5]: results are not saved");
 
+  if (config.has_section("outputs.hdf5")) {
+    const auto h5 = config.section("outputs.hdf5");
+    sinks::Hdf5Options o;
+    o.path = h5.get_string("path");
+    const std::string policy = h5.get_string("if_exists");
+    o.if_exists = policy == "overwrite" ? sinks::IfExists::kOverwrite
+                  : policy == "error"   ? sinks::IfExists::kError
+                                        : sinks::IfExists::kRename;
+    const double flush = h5.get_double("flush_interval");
+    if (!(flush > 0)) throw ConfigError(h5.where("flush_interval") + ": must be > 0");
+    o.flush_interval = std::chrono::milliseconds(static_cast<std::int64_t>(flush * 1000));
+    sinks_.push_back(std::make_unique<sinks::Hdf5Sink>(std::move(o)));
+  }
   pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"));
   source_ = make_source(config, *pool_);
 
@@ -83,6 +96,7 @@ Engine::Engine(const config::Config& config) : config_(config) {
   };
   auto sink = [this](FrameBatch* b) {
     store_.consume(*b);
+    for (auto& s : sinks_) s->batch_consumed(*b, store_);
     pool_->release(b);
   };
   graph_ = std::make_unique<Graph>(compute, sink);
@@ -109,7 +123,6 @@ void Engine::stop() {
 bool Engine::begin_series() {
   series_ = source_->header();
   series_rejected_ = false;
-  series_start_time_ = sinks::utc_now();
   series_t0_ = std::chrono::steady_clock::now();
   const auto scan = config_.section("scan");
   if (scan.has("shape")) {
@@ -144,6 +157,14 @@ bool Engine::begin_series() {
     return false;
   }
   store_.start(series_, output_info_);
+  provenance_ = sinks::Provenance{};
+  provenance_.stemflow_version = STEMFLOW_VERSION;
+  provenance_.config_toml = config_.effective_toml();
+  provenance_.config_file = config_.file();
+  provenance_.input = describe_input();
+  provenance_.device = device_;
+  provenance_.start_time = sinks::utc_now();
+  for (auto& s : sinks_) s->series_started(store_, provenance_);
   return true;
 }
 
@@ -164,37 +185,19 @@ void Engine::end_series() {
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();
-  if (config_.has_section("outputs.hdf5")) {
-    const auto h5 = config_.section("outputs.hdf5");
-    const std::string policy = h5.get_string("if_exists");
-    const auto how = policy == "overwrite" ? sinks::IfExists::kOverwrite
-                     : policy == "error"   ? sinks::IfExists::kError
-                                           : sinks::IfExists::kRename;
-    auto path = sinks::resolve_output_path(h5.get_string("path"), series_.series_id, how);
-    if (!path) {
-      rep.output_error = path.error().message;
-    } else {
-      sinks::Provenance prov;
-      prov.stemflow_version = STEMFLOW_VERSION;
-      prov.config_toml = config_.effective_toml();
-      prov.config_file = config_.file();
-      prov.input = describe_input();
-      prov.device = device_;
-      prov.start_time = series_start_time_;
-      prov.end_time = sinks::utc_now();
-      prov.counts = rep.counts;
-      prov.frames_processed = rep.frames_processed;
-      prov.frames_failed = rep.frames_failed;
-      try {
-        sinks::write_results(*path, store_, prov, how == sinks::IfExists::kOverwrite);
-        rep.output_path = *path;
-      } catch (const std::exception& e) {
-        rep.output_error = e.what();
-      }
-    }
-    if (!rep.output_error.empty()) {
+  provenance_.end_time = sinks::utc_now();
+  provenance_.counts = rep.counts;
+  provenance_.frames_processed = rep.frames_processed;
+  provenance_.frames_failed = rep.frames_failed;
+  for (auto& s : sinks_) {
+    auto kept = s->series_ended(store_, provenance_);
+    if (!kept) {
       write_failed_ = true;
-      spdlog::error("series {}: results NOT written: {}", series_.series_id, rep.output_error);
+      rep.output_error = kept.error().message;
+      spdlog::error("series {}: {} results NOT kept: {}", series_.series_id, s->name(),
+                    rep.output_error);
+    } else if (s->name() == "hdf5") {
+      rep.output_path = *kept;
     }
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();

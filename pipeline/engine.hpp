@@ -18,6 +18,7 @@
 #include "pipeline/batch_pool.hpp"
 #include "pipeline/operator.hpp"
 #include "sinks/result_store.hpp"
+#include "sinks/sink.hpp"
 
 namespace stemflow {
 
@@ -60,10 +61,11 @@ class Engine {
   std::vector<sinks::OutputInfo> output_info_;
   std::unique_ptr<Graph> graph_;
   sinks::ResultStore store_;
+  std::vector<std::unique_ptr<sinks::Sink>> sinks_;
+  sinks::Provenance provenance_;  // of the current series
   SeriesHeader series_;  // the current series; batches point at it
   bool series_rejected_ = false;
   std::uint64_t next_sequence_ = 0;
-  std::string series_start_time_;
   std::chrono::steady_clock::time_point series_t0_{};
   std::vector<SeriesReport> reports_;
   std::atomic<bool> stop_{false};

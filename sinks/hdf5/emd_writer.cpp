@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "sinks/hdf5/emd_writer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <random>
@@ -85,8 +86,10 @@ hid_t check(hid_t id, const std::string& what) {
 Handle create_file(const std::string& path, bool overwrite) {
   // We report HDF5 errors ourselves, with their cause, instead of letting it print its stack.
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
+  check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "libver bounds");
   Handle f(check(H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT,
-                           H5P_DEFAULT),
+                           fapl.get()),
                  "cannot create " + path),
            H5Fclose);
   set_string_attr(f.get(), "emd_group_type", "file");
@@ -105,6 +108,19 @@ Handle create_file(const std::string& path, bool overwrite) {
   const char* user = std::getenv("USER");
   set_string_attr(f.get(), "authoring_user", user ? user : "");
   return f;
+}
+
+Handle open_file(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
+  check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "libver bounds");
+  return Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()), "cannot reopen " + path),
+                H5Fclose);
+}
+
+Handle open_group(hid_t parent, const std::string& name) {
+  return Handle(check(H5Gopen2(parent, name.c_str(), H5P_DEFAULT), "cannot open group " + name),
+                H5Gclose);
 }
 
 Handle create_group(hid_t parent, const std::string& name, const std::string& emd_group_type,
@@ -146,6 +162,78 @@ void write_array_u8(hid_t parent, const std::string& name, const std::string& py
                     const std::string& units) {
   write_array_impl(parent, name, python_class, data, rows, cols, H5T_STD_U8LE, H5T_NATIVE_UINT8,
                    units, "pixels");
+}
+
+Handle create_live_array(hid_t parent, const std::string& name, const std::string& python_class,
+                         hid_t file_type, std::uint64_t rows, std::uint64_t cols, double fill,
+                         const std::string& units) {
+  Handle g = create_group(parent, name, "array", python_class);
+  Handle sp = simple_space({rows, cols});
+  Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"), H5Pclose);
+  // Chunks of whole rows: a flush rewrites only the chunks of the rows that changed.
+  const hsize_t chunk_rows = std::max<hsize_t>(1, std::min<hsize_t>(rows, (1 << 16) / std::max<hsize_t>(cols, 1)));
+  const hsize_t chunk[2] = {chunk_rows, cols};
+  check(H5Pset_chunk(dcpl.get(), 2, chunk), "H5Pset_chunk");
+  check(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &fill), "H5Pset_fill_value");
+  check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "H5Pset_fill_time");
+  Handle ds(check(H5Dcreate2(g.get(), "data", file_type, sp.get(), H5P_DEFAULT, dcpl.get(),
+                             H5P_DEFAULT),
+                  name + "/data"),
+            H5Dclose);
+  set_string_attr(ds.get(), "units", units);
+  write_dims(g.get(), "pixels");
+  return ds;
+}
+
+void write_rows(hid_t dataset, hid_t mem_type, const void* data, std::size_t elem_size,
+                std::uint64_t cols, std::uint64_t row0, std::uint64_t row1) {
+  if (row1 <= row0) return;
+  Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"), H5Sclose);
+  const hsize_t start[2] = {row0, 0};
+  const hsize_t count[2] = {row1 - row0, cols};
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+        "select rows");
+  Handle mem_space = simple_space({row1 - row0, cols});
+  const auto* first = static_cast<const std::byte*>(data) + row0 * cols * elem_size;
+  check(H5Dwrite(dataset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, first),
+        "write rows");
+}
+
+Handle create_live_table(hid_t parent, const std::string& name, std::uint64_t width,
+                         const std::string& units) {
+  Handle g = create_group(parent, name, "array", "Array");
+  const hsize_t dims[2] = {0, width};
+  const hsize_t max[2] = {H5S_UNLIMITED, width};
+  Handle sp(check(H5Screate_simple(2, dims, max), "H5Screate_simple"), H5Sclose);
+  Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"), H5Pclose);
+  const hsize_t chunk[2] = {4096, width};
+  check(H5Pset_chunk(dcpl.get(), 2, chunk), "H5Pset_chunk");
+  Handle ds(check(H5Dcreate2(g.get(), "data", H5T_IEEE_F64LE, sp.get(), H5P_DEFAULT, dcpl.get(),
+                             H5P_DEFAULT),
+                  name + "/data"),
+            H5Dclose);
+  set_string_attr(ds.get(), "units", units);
+  write_dims(g.get(), "");
+  return ds;
+}
+
+void append_rows(hid_t dataset, const std::vector<double>& values, std::uint64_t width) {
+  if (values.empty()) return;
+  Handle space(check(H5Dget_space(dataset), "H5Dget_space"), H5Sclose);
+  hsize_t dims[2];
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  const hsize_t added = values.size() / width;
+  const hsize_t new_dims[2] = {dims[0] + added, width};
+  check(H5Dset_extent(dataset, new_dims), "extend table");
+  Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"), H5Sclose);
+  const hsize_t start[2] = {dims[0], 0};
+  const hsize_t count[2] = {added, width};
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+        "select rows");
+  Handle mem_space = simple_space({added, width});
+  check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT,
+                 values.data()),
+        "append rows");
 }
 
 Handle create_metadata(hid_t bundle, const std::string& name) {

@@ -46,8 +46,12 @@ class Handle {
 //! Throws std::runtime_error("<what>: <HDF5 error stack summary>") if id/status is negative.
 hid_t check(hid_t id, const std::string& what);
 
-//! Creates a new EMD file (fails if it exists) with the root-level attributes.
+//! Creates a new EMD file (fails if it exists unless `overwrite`) with the root-level attributes,
+//! in the HDF5 1.10 format that SWMR needs.
 Handle create_file(const std::string& path, bool overwrite);
+//! Opens an existing file for writing (not SWMR).
+Handle open_file(const std::string& path);
+Handle open_group(hid_t parent, const std::string& name);
 //! A group with emd_group_type (and python_class unless empty).
 Handle create_group(hid_t parent, const std::string& name, const std::string& emd_group_type,
                     const std::string& python_class);
@@ -63,6 +67,20 @@ void write_array(hid_t parent, const std::string& name, const std::string& pytho
 void write_array_u8(hid_t parent, const std::string& name, const std::string& python_class,
                     const std::vector<std::uint8_t>& data, std::uint64_t rows, std::uint64_t cols,
                     const std::string& units);
+
+//! An emdfile Array whose data is an (rows, cols) dataset chunked by rows and filled with `fill`,
+//! to be written row range by row range while the scan runs. Returns the data dataset.
+Handle create_live_array(hid_t parent, const std::string& name, const std::string& python_class,
+                         hid_t file_type, std::uint64_t rows, std::uint64_t cols, double fill,
+                         const std::string& units);
+//! Writes rows [row0, row1) of a live array from `data` (the whole rows x cols map in memory).
+void write_rows(hid_t dataset, hid_t mem_type, const void* data, std::size_t elem_size,
+                std::uint64_t cols, std::uint64_t row0, std::uint64_t row1);
+//! An emdfile Array whose data is an extendible (0, width) f8 table, appended to while the scan runs.
+Handle create_live_table(hid_t parent, const std::string& name, std::uint64_t width,
+                         const std::string& units);
+//! Appends rows (row-major, width values each) to a live table.
+void append_rows(hid_t dataset, const std::vector<double>& values, std::uint64_t width);
 
 //! Metadata groups (emd_group_type "metadata", python_class "Metadata"): one scalar dataset per
 //! entry, each with its `type` attribute ("string", "number", "tuple").

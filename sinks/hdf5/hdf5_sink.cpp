@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "sinks/hdf5/hdf5_sink.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 
 #include "sinks/hdf5/emd_writer.hpp"
@@ -49,84 +52,199 @@ Expected<std::string> resolve_output_path(const std::string& pattern, std::uint6
 
 namespace {
 
-void write_provenance(hid_t root, const Provenance& prov, const ResultStore& store) {
-  emd::Handle bundle = emd::create_group(root, "metadatabundle", "metadatabundle", "");
-  emd::Handle md = emd::create_metadata(bundle.get(), "provenance");
-  const auto& h = store.series();
-  emd::metadata_string(md.get(), "stemflow_version", prov.stemflow_version);
-  emd::metadata_string(md.get(), "config_toml", prov.config_toml);
-  emd::metadata_string(md.get(), "config_file", prov.config_file);
-  emd::metadata_string(md.get(), "input", prov.input);
-  emd::metadata_string(md.get(), "device", prov.device);
-  emd::metadata_string(md.get(), "start_time", prov.start_time);
-  emd::metadata_string(md.get(), "end_time", prov.end_time);
-  emd::metadata_string(md.get(), "series_end", std::string(series_end_name(prov.counts.end)));
-  emd::metadata_int(md.get(), "series_id", std::int64_t(h.series_id));
-  emd::metadata_tuple(md.get(), "scan_shape", {h.scan_rows, h.scan_cols});
-  emd::metadata_tuple(md.get(), "frame_shape", {h.frame_rows, h.frame_cols});
-  emd::metadata_string(md.get(), "dtype", std::string(dtype_name(h.dtype)));
-  emd::metadata_string(md.get(), "detector", h.detector);
-  for (const auto& [k, v] : h.metadata) emd::metadata_string(md.get(), "detector_" + k, v);
-  emd::metadata_int(md.get(), "frames_received", std::int64_t(prov.counts.frames_received));
-  emd::metadata_int(md.get(), "frames_processed", std::int64_t(prov.frames_processed));
-  emd::metadata_int(md.get(), "frames_announced", std::int64_t(prov.counts.frames_announced));
-  emd::metadata_int(md.get(), "frames_missing",
-                    std::int64_t(h.scan_size() - prov.frames_processed));
-  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
-    std::uint64_t n = prov.counts.dropped[r];
-    if (static_cast<DropReason>(r) == DropReason::kOperatorError) n += prov.frames_failed;
-    emd::metadata_int(md.get(),
-                      "frames_dropped_" + std::string(drop_reason_name(static_cast<DropReason>(r))),
-                      std::int64_t(n));
-  }
-  for (std::size_t o = 0; o < store.outputs().size(); ++o) {
-    const auto& out = store.outputs()[o];
-    emd::Handle op = emd::create_metadata(bundle.get(), "operator_" + out.name);
-    emd::metadata_string(op.get(), "type", out.type);
-    emd::metadata_int(op.get(), "frames_failed", std::int64_t(store.failures(o)));
-    for (const auto& [k, v] : out.parameters) emd::metadata_string(op.get(), k, v);
-  }
+constexpr std::uint64_t kPeakColumns = 5;  // rx, ry, qx, qy, intensity
+
+std::string map_name(const OutputInfo& out, const ScalarOutput& s) {
+  return s.suffix.empty() ? out.name : out.name + "_" + s.suffix;
 }
 
 }  // namespace
 
-void write_results(const std::string& path, const ResultStore& store, const Provenance& prov,
-                   bool overwrite) {
-  emd::Handle file = emd::create_file(path, overwrite);  // on failure nothing of ours to remove
+//! The open file while the scan runs, and what has changed since the last flush.
+struct Hdf5Sink::Live {
+  emd::Handle file;
+  emd::Handle root;
+  std::vector<std::vector<emd::Handle>> maps;  // [op][scalar] data datasets
+  std::vector<emd::Handle> peak_tables;        // [op], invalid for operators without peaks
+  std::vector<std::vector<double>> pending_peaks;  // [op], rows not yet appended
+  emd::Handle coverage;
+  std::uint64_t dirty_row0 = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t dirty_row1 = 0;
+  std::chrono::steady_clock::time_point last_flush{};
+};
+
+Hdf5Sink::Hdf5Sink(Hdf5Options options) : options_(std::move(options)) {}
+Hdf5Sink::~Hdf5Sink() = default;
+
+void Hdf5Sink::fail(const std::string& what) {
+  if (error_.empty()) {
+    error_ = what;
+    spdlog::error("HDF5 output {}: {} (the results of this series will not be complete)", path_, what);
+  }
+  live_.reset();
+}
+
+void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) {
+  live_.reset();
+  error_.clear();
+  path_.clear();
+  const auto& h = store.series();
+  auto path = resolve_output_path(options_.path, h.series_id, options_.if_exists);
+  if (!path) {
+    error_ = path.error().message;
+    spdlog::error("HDF5 output: {}", error_);
+    return;
+  }
+  path_ = *path;
+  bool created = false;
   try {
-    emd::Handle root = emd::create_group(file.get(), "stemflow", "root", "Root");
+    auto live = std::make_unique<Live>();
+    live->file = emd::create_file(path_, options_.if_exists == IfExists::kOverwrite);
+    created = true;
+    live->root = emd::create_group(live->file.get(), "stemflow", "root", "Root");
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (const auto& out : store.outputs()) {
+      auto& maps = live->maps.emplace_back();
+      for (const auto& s : out.spec.scalars) {
+        maps.push_back(emd::create_live_array(live->root.get(), map_name(out, s), "VirtualImage",
+                                              H5T_IEEE_F64LE, h.scan_rows, h.scan_cols, nan,
+                                              s.units));
+      }
+      live->peak_tables.push_back(out.spec.max_peaks > 0
+                                      ? emd::create_live_table(live->root.get(), out.name + "_peaks",
+                                                               kPeakColumns, "px")
+                                      : emd::Handle());
+      live->pending_peaks.emplace_back();
+    }
+    live->coverage = emd::create_live_array(live->root.get(), "coverage", "RealSlice",
+                                            H5T_STD_U8LE, h.scan_rows, h.scan_cols, 0.0, "received");
+    emd::Handle bundle = emd::create_group(live->root.get(), "metadatabundle", "metadatabundle", "");
+    emd::Handle md = emd::create_metadata(bundle.get(), "provenance");
+    emd::metadata_string(md.get(), "stemflow_version", prov.stemflow_version);
+    emd::metadata_string(md.get(), "config_toml", prov.config_toml);
+    emd::metadata_string(md.get(), "config_file", prov.config_file);
+    emd::metadata_string(md.get(), "input", prov.input);
+    emd::metadata_string(md.get(), "device", prov.device);
+    emd::metadata_string(md.get(), "start_time", prov.start_time);
+    emd::metadata_int(md.get(), "series_id", std::int64_t(h.series_id));
+    emd::metadata_tuple(md.get(), "scan_shape", {h.scan_rows, h.scan_cols});
+    emd::metadata_tuple(md.get(), "frame_shape", {h.frame_rows, h.frame_cols});
+    emd::metadata_string(md.get(), "dtype", std::string(dtype_name(h.dtype)));
+    emd::metadata_string(md.get(), "detector", h.detector);
+    for (const auto& [k, v] : h.metadata) emd::metadata_string(md.get(), "detector_" + k, v);
+    for (const auto& out : store.outputs()) {
+      emd::Handle op = emd::create_metadata(bundle.get(), "operator_" + out.name);
+      emd::metadata_string(op.get(), "type", out.type);
+      for (const auto& [k, v] : out.parameters) emd::metadata_string(op.get(), k, v);
+    }
+    md.reset();
+    bundle.reset();
+    // From here on readers may open the file while we write; no new objects until series end.
+    emd::check(H5Fstart_swmr_write(live->file.get()), "start SWMR writing");
+    live->last_flush = std::chrono::steady_clock::now();
+    live_ = std::move(live);
+  } catch (const std::exception& e) {
+    fail(e.what());
+    std::error_code ec;
+    if (created) fs::remove(path_, ec);  // half-made: nothing in it is a result yet
+  }
+}
+
+void Hdf5Sink::batch_consumed(const FrameBatch& batch, const ResultStore& store) {
+  if (!live_) return;
+  const std::uint64_t cols = store.series().scan_cols;
+  for (std::uint32_t i = 0; i < batch.count; ++i) {
+    const std::uint64_t row = batch.index[i] / cols;
+    live_->dirty_row0 = std::min(live_->dirty_row0, row);
+    live_->dirty_row1 = std::max(live_->dirty_row1, row + 1);
+  }
+  for (std::size_t o = 0; o < store.outputs().size(); ++o) {
+    if (store.outputs()[o].spec.max_peaks == 0) continue;
+    auto& rows = live_->pending_peaks[o];
+    for (std::uint32_t i = 0; i < batch.count; ++i) {
+      const std::uint64_t pos = batch.index[i];
+      for (const Peak& p : store.peaks(o, pos)) {
+        rows.insert(rows.end(), {double(pos / cols), double(pos % cols), p.qx, p.qy, p.intensity});
+      }
+    }
+  }
+  if (std::chrono::steady_clock::now() - live_->last_flush >= options_.flush_interval) flush(store);
+}
+
+void Hdf5Sink::flush(const ResultStore& store) {
+  if (!live_) return;
+  try {
     const auto& h = store.series();
+    if (live_->dirty_row1 > live_->dirty_row0) {
+      for (std::size_t o = 0; o < live_->maps.size(); ++o) {
+        for (std::size_t k = 0; k < live_->maps[o].size(); ++k) {
+          emd::write_rows(live_->maps[o][k].get(), H5T_NATIVE_DOUBLE, store.map(o, k).data(),
+                          sizeof(double), h.scan_cols, live_->dirty_row0, live_->dirty_row1);
+        }
+      }
+      emd::write_rows(live_->coverage.get(), H5T_NATIVE_UINT8, store.coverage().data(), 1,
+                      h.scan_cols, live_->dirty_row0, live_->dirty_row1);
+    }
+    for (std::size_t o = 0; o < live_->peak_tables.size(); ++o) {
+      if (live_->peak_tables[o].get() < 0) continue;
+      emd::append_rows(live_->peak_tables[o].get(), live_->pending_peaks[o], kPeakColumns);
+      live_->pending_peaks[o].clear();
+    }
+    emd::check(H5Fflush(live_->file.get(), H5F_SCOPE_LOCAL), "flush");
+    live_->dirty_row0 = std::numeric_limits<std::uint64_t>::max();
+    live_->dirty_row1 = 0;
+    live_->last_flush = std::chrono::steady_clock::now();
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+}
+
+Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Provenance& prov) {
+  flush(store);
+  if (!live_) return make_error("output", error_.empty() ? "no output file" : error_);
+  live_.reset();  // close: leaves SWMR mode
+  try {
+    const auto& h = store.series();
+    emd::Handle file = emd::open_file(path_);
+    emd::Handle root = emd::open_group(file.get(), "stemflow");
     for (std::size_t o = 0; o < store.outputs().size(); ++o) {
       const auto& out = store.outputs()[o];
-      const auto& scalars = out.spec.scalars;
-      for (std::size_t k = 0; k < scalars.size(); ++k) {
-        // Peak finders' scalar (the count) is written as <name>_count beside the BraggVectors.
-        std::string name = out.name;
-        if (!scalars[k].suffix.empty()) name += "_" + scalars[k].suffix;
-        emd::write_array(root.get(), name, "VirtualImage", store.map(o, k), h.scan_rows,
-                         h.scan_cols, scalars[k].units, "pixels");
-      }
       if (out.spec.max_peaks > 0) {
         emd::write_bragg_vectors(root.get(), out.name, h.scan_rows, h.scan_cols, h.frame_rows,
                                  h.frame_cols, [&](std::uint64_t i) { return store.peaks(o, i); });
       }
       for (const auto& img : store.series_images(o)) {
-        std::string name = out.name;
-        if (!img.suffix.empty()) name += "_" + img.suffix;
-        emd::write_array(root.get(), name, "DiffractionSlice", img.values, img.rows, img.cols,
-                         img.units, "pixels");
+        emd::write_array(root.get(), img.suffix.empty() ? out.name : out.name + "_" + img.suffix,
+                         "DiffractionSlice", img.values, img.rows, img.cols, img.units, "pixels");
       }
     }
-    emd::write_array_u8(root.get(), "coverage", "RealSlice", store.coverage(), h.scan_rows,
-                        h.scan_cols, "received");
-    write_provenance(root.get(), prov, store);
-    emd::check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flushing " + path);
-  } catch (...) {
-    file.reset();
-    std::error_code ec;
-    fs::remove(path, ec);
-    throw;
+    emd::Handle bundle = emd::open_group(root.get(), "metadatabundle");
+    emd::Handle md = emd::open_group(bundle.get(), "provenance");
+    emd::metadata_string(md.get(), "end_time", prov.end_time);
+    emd::metadata_string(md.get(), "series_end", std::string(series_end_name(prov.counts.end)));
+    emd::metadata_int(md.get(), "frames_received", std::int64_t(prov.counts.frames_received));
+    emd::metadata_int(md.get(), "frames_processed", std::int64_t(prov.frames_processed));
+    emd::metadata_int(md.get(), "frames_announced", std::int64_t(prov.counts.frames_announced));
+    emd::metadata_int(md.get(), "frames_missing", std::int64_t(h.scan_size() - prov.frames_processed));
+    for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+      std::uint64_t n = prov.counts.dropped[r];
+      if (static_cast<DropReason>(r) == DropReason::kOperatorError) n += prov.frames_failed;
+      emd::metadata_int(md.get(),
+                        "frames_dropped_" + std::string(drop_reason_name(static_cast<DropReason>(r))),
+                        std::int64_t(n));
+    }
+    for (std::size_t o = 0; o < store.outputs().size(); ++o) {
+      emd::Handle op = emd::open_group(bundle.get(), "operator_" + store.outputs()[o].name);
+      emd::metadata_int(op.get(), "frames_failed", std::int64_t(store.failures(o)));
+    }
+    emd::check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "flush");
+  } catch (const std::exception& e) {
+    // The live part (maps, coverage, peak tables) is already safe in the file; say what is missing.
+    error_ = std::string("finishing ") + path_ + ": " + e.what();
+    spdlog::error("HDF5 output: {}", error_);
+    return make_error("output", error_);
   }
+  return path_;
 }
 
 }  // namespace stemflow::sinks

@@ -1,20 +1,31 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The HDF5 results file of a series, in the EMD 1.0 layout py4DSTEM reads:
+// The HDF5 results file of a series, in the EMD 1.0 layout py4DSTEM reads, written while the scan
+// runs:
+//   series start  create the file with every map (NaN-filled, chunked by rows), the coverage, the
+//                 live peak tables and the static provenance, then switch to SWMR writing, so that
+//                 h5py / py4DSTEM can open it during the acquisition;
+//   during        at most every flush_interval, write the rows that changed and flush: a reader sees
+//                 the rows done so far, and a killed engine leaves a readable file with them;
+//   series end    write the last rows, leave SWMR, then add what SWMR cannot (new objects and
+//                 variable-length data): BraggVectors, per-series images, the final provenance.
+// Layout:
 //   /stemflow                      Root
-//     <name>                       VirtualImage (Rx, Ry) per single-output operator
-//     <name>_<suffix>              VirtualImage per output of multi-output operators (CoM: _qx, _qy,
-//                                  _intensity)
-//     <name>                       BraggVectors for peak-finding operators, plus <name>_count
-//     <name>[_suffix]              DiffractionSlice for per-series images (mean/max pattern)
+//     <name>[_<suffix>]            VirtualImage (Rx, Ry) per per-frame scalar (CoM: _qx, _qy,
+//                                  _intensity; Bragg disks: _count)
+//     <name>                       BraggVectors (_v_uncal PointListArray) for peak finders
+//     <name>_peaks                 Array (N, 5): rx, ry, qx, qy, intensity, appended live
+//     <name>[_<suffix>]            DiffractionSlice per per-series image (mean/max pattern)
 //     coverage                     RealSlice uint8 (Rx, Ry): 1 where a frame reached the results
 //     metadatabundle/provenance    Metadata: configuration, version, input, times, frame counts
+//     metadatabundle/operator_<n>  Metadata: each operator's parameters and failures
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <string>
 
 #include "pipeline/expected.hpp"
-#include "sinks/provenance.hpp"
-#include "sinks/result_store.hpp"
+#include "sinks/sink.hpp"
 
 namespace stemflow::sinks {
 
@@ -26,9 +37,30 @@ enum class IfExists { kRename, kError, kOverwrite };
 Expected<std::string> resolve_output_path(const std::string& pattern, std::uint64_t series_id,
                                           IfExists policy);
 
-//! Writes the whole file. Throws std::runtime_error with HDF5's cause (e.g. a full disk); a partial
-//! file is removed so that nothing half-written looks like a result.
-void write_results(const std::string& path, const ResultStore& store, const Provenance& prov,
-                   bool overwrite);
+struct Hdf5Options {
+  std::string path;  // pattern, "{series}" expanded
+  IfExists if_exists = IfExists::kRename;
+  std::chrono::milliseconds flush_interval{1000};
+};
+
+class Hdf5Sink final : public Sink {
+ public:
+  explicit Hdf5Sink(Hdf5Options options);
+  ~Hdf5Sink() override;
+  std::string_view name() const override { return "hdf5"; }
+  void series_started(const ResultStore& store, const Provenance& prov) override;
+  void batch_consumed(const FrameBatch& batch, const ResultStore& store) override;
+  Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
+
+ private:
+  struct Live;
+  void flush(const ResultStore& store);
+  void fail(const std::string& what);
+
+  Hdf5Options options_;
+  std::unique_ptr<Live> live_;
+  std::string path_;
+  std::string error_;
+};
 
 }  // namespace stemflow::sinks

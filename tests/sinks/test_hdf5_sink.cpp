@@ -20,16 +20,16 @@ fs::path dir() {
   return d;
 }
 
-sinks::ResultStore small_store() {
-  SeriesHeader h;
-  h.series_id = 12;
-  h.scan_rows = 2;
-  h.scan_cols = 2;
-  h.frame_rows = h.frame_cols = 8;
-  h.metadata["seed"] = "3";
-  sinks::ResultStore store;
-  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}}},
-                  {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
+//! Runs a whole series through an Hdf5Sink, as the engine does.
+Expected<std::string> write_series(const sinks::Hdf5Options& o, const sinks::ResultStore& store,
+                                   const FrameBatch* batch, const sinks::Provenance& prov) {
+  sinks::Hdf5Sink sink(o);
+  sink.series_started(store, prov);
+  if (batch != nullptr) sink.batch_consumed(*batch, store);
+  return sink.series_ended(store, prov);
+}
+
+FrameBatch the_batch() {
   FrameBatch b;
   b.count = b.capacity = 3;
   b.index = {0, 1, 3};
@@ -41,7 +41,20 @@ sinks::ResultStore small_store() {
   for (std::uint32_t i = 0; i < 3; ++i) b.results[0].frame_scalars(i)[0] = 10.0 * (i + 1);
   b.results[1].frame_peaks(2)[0] = {3.5, 4.25, 100.0};
   b.results[1].peak_counts[2] = 1;
-  store.consume(b);
+  return b;
+}
+
+sinks::ResultStore small_store() {
+  SeriesHeader h;
+  h.series_id = 12;
+  h.scan_rows = 2;
+  h.scan_cols = 2;
+  h.frame_rows = h.frame_cols = 8;
+  h.metadata["seed"] = "3";
+  sinks::ResultStore store;
+  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}}},
+                  {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
+  store.consume(the_batch());
   store.add_series_images(1, {{"mean", 2, 2, {1, 2, 3, 4}, "counts"}});
   return store;
 }
@@ -75,7 +88,11 @@ TEST(Hdf5Sink, WritesTheEmdLayout) {
   prov.counts.dropped[static_cast<std::size_t>(DropReason::kDuplicate)] = 1;
   prov.frames_processed = 3;
   const auto store = small_store();
-  sinks::write_results(path, store, prov, false);
+  const auto batch = the_batch();
+  auto written = write_series({path, sinks::IfExists::kError, std::chrono::milliseconds(1000)},
+                              store, &batch, prov);
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_EQ(*written, path);
 
   test::H5File f(path);
   EXPECT_EQ(f.attr("/", "emd_group_type"), "file");
@@ -92,6 +109,8 @@ TEST(Hdf5Sink, WritesTheEmdLayout) {
   EXPECT_EQ(f.ints("/stemflow/bragg/metadatabundle/_braggvectors_shape/Qshape"),
             (std::vector<std::int64_t>{8, 8}));
   EXPECT_TRUE(f.exists("/stemflow/bragg_count/data"));
+  // The live peak table: one row (rx, ry, qx, qy, intensity) per peak.
+  EXPECT_EQ(f.doubles("/stemflow/bragg_peaks/data"), (std::vector<double>{1, 1, 3.5, 4.25, 100.0}));
   EXPECT_EQ(f.doubles("/stemflow/bragg_mean/data"), (std::vector<double>{1, 2, 3, 4}));
   EXPECT_EQ(f.attr("/stemflow/bragg_mean", "python_class"), "DiffractionSlice");
   EXPECT_EQ(f.bytes("/stemflow/coverage/data"), (std::vector<std::uint8_t>{1, 1, 0, 1}));
@@ -126,17 +145,15 @@ TEST(Hdf5Sink, WritesTheEmdLayout) {
 TEST(Hdf5Sink, FailuresAreCleanErrors) {
   const auto path = (dir() / "keep.h5").string();
   std::ofstream(path) << "precious";
-  EXPECT_THROW(sinks::write_results(path, small_store(), {}, false), std::runtime_error);
+  EXPECT_FALSE(write_series({path, sinks::IfExists::kError, {}}, small_store(), nullptr, {}));
   std::ifstream in(path);
   std::string s;
   in >> s;
   EXPECT_EQ(s, "precious");
-  try {
-    sinks::write_results("/proc/stemflow-cannot-write-here.h5", small_store(), {}, false);
-    FAIL() << "expected an error";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot create"), std::string::npos) << e.what();
-  }
+  const auto bad = write_series({"/proc/stemflow-cannot-write-here.h5", sinks::IfExists::kRename, {}},
+                                small_store(), nullptr, {});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("cannot create"), std::string::npos) << bad.error().message;
 }
 
 // Edge case: a full disk. /dev/full accepts the open and fails every write: the writer reports
@@ -146,6 +163,7 @@ TEST(Hdf5Sink, FullDiskIsAnError) {
   const auto link = (dir() / "full.h5").string();
   fs::remove(link);
   fs::create_symlink("/dev/full", link);
-  EXPECT_THROW(sinks::write_results(link, small_store(), {}, true), std::runtime_error);
+  const auto batch = the_batch();
+  EXPECT_FALSE(write_series({link, sinks::IfExists::kOverwrite, {}}, small_store(), &batch, {}));
   fs::remove(link);
 }
