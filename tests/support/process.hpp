@@ -55,7 +55,9 @@ class Process {
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
-  void signal(int sig) { ::kill(pid_, sig); }
+  void signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);  // never kill(-1): that would signal every process we own
+  }
 
   //! Exit code, or -1 on timeout (the process is then killed), or 128 + signal.
   int wait(std::chrono::milliseconds timeout) {

@@ -3,6 +3,7 @@
 // same frames (the simulator writes them to .npy with the same seed).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -182,4 +183,56 @@ TEST(EndToEnd, BadConfigurationExitsWithTwo) {
   EXPECT_EQ(engine.wait(milliseconds(10000)), 2);
   const auto log = test::read_text((dir / "engine.log").string());
   EXPECT_NE(log.find("bad.toml:2"), std::string::npos) << log;
+}
+
+namespace {
+//! Scan positions covered so far, read as a SWMR reader would while the engine writes.
+long covered_now(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  if (f < 0) return -1;
+  const hid_t ds = H5Dopen2(f, "/stemflow/coverage/data", H5P_DEFAULT);
+  std::vector<std::uint8_t> c(kScan * kScan);
+  const herr_t r = H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data());
+  H5Dclose(ds);
+  H5Fclose(f);
+  if (r < 0) return -1;
+  return std::count(c.begin(), c.end(), 1);
+}
+}  // namespace
+
+// Spec: the file can be opened while the scan runs and grows; after kill -9 it is still readable
+// and holds every row flushed before the kill.
+TEST(EndToEnd, FileGrowsDuringTheScanAndSurvivesKill9) {
+  const auto dir = work_dir("live");
+  const int port = test::free_port();
+  const auto out = dir / "live.h5";
+  write_config(dir / "run.toml", port, out, "flush_interval = 0.2\n");
+  test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string()},
+                       (dir / "engine.log").string());
+  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "128x128", "--rate",
+                     "250", "--linger-ms", "0", "--bind", "tcp://127.0.0.1:" + std::to_string(port)},
+                    (dir / "sim.log").string());
+  std::vector<long> seen;
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(milliseconds(700));
+    seen.push_back(covered_now(out.string()));
+  }
+  engine.signal(SIGKILL);
+  engine.wait(milliseconds(5000));
+  sim.signal(SIGKILL);
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_GT(seen[1], 0) << "nothing visible to a reader during the scan";
+  EXPECT_GT(seen[3], seen[1]) << "the file did not grow";
+  EXPECT_LT(seen[3], long(kScan * kScan));
+  const long after_kill = covered_now(out.string());
+  EXPECT_GE(after_kill, seen[3]) << "the killed engine's file lost flushed rows";
+  // A killed SWMR writer leaves the file marked as open for writing: SWMR readers (h5py with
+  // swmr=True) open it as it is; `h5clear -s` clears the mark for every other reader.
+  test::Process clear({"/usr/bin/h5clear", "-s", out.string()}, (dir / "h5clear.log").string());
+  ASSERT_EQ(clear.wait(milliseconds(10000)), 0) << test::read_text((dir / "h5clear.log").string());
+  test::H5File f(out.string());
+  EXPECT_EQ(f.string("/stemflow/metadatabundle/provenance/input").rfind("native", 0), 0u);
+  const auto coverage = f.bytes("/stemflow/coverage/data");
+  EXPECT_EQ(std::count(coverage.begin(), coverage.end(), 1), after_kill);
 }
