@@ -102,7 +102,7 @@ std::vector<SectionSpec> make_sections() {
             "may open the file during acquisition)"},
        }},
       {"outputs.metrics",
-       "Prometheus metrics endpoint (not yet available in this build: a later issue).",
+       "Prometheus metrics served at http://<listen>/metrics. Present = enabled.",
        {
            {"listen", KeyType::kString, "\"127.0.0.1:9464\"", "", "host:port to serve /metrics on"},
        }},

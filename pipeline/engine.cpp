@@ -9,6 +9,7 @@
 #include "pipeline/operator_factory.hpp"
 #include "pipeline/source_factory.hpp"
 #include "sinks/hdf5/hdf5_sink.hpp"
+#include "sinks/metrics/prometheus_metrics.hpp"
 #include "stemflow_version.hpp"
 
 namespace stemflow {
@@ -51,10 +52,8 @@ Engine::Engine(const config::Config& config) : config_(config) {
       throw ConfigError(scan.where("shape") + ": needs [rows, cols] > 0");
     }
   }
-  for (const char* sink : {"outputs.metrics", "outputs.dashboard"}) {
-    if (config.has_section(sink)) {
-      spdlog::warn("[{}] is not available in this build yet; ignored", sink);
-    }
+  if (config.has_section("outputs.dashboard")) {
+    spdlog::warn("[outputs.dashboard] is not available in this build yet; ignored");
   }
   for (const auto& oc : config.operators()) {
     auto built = make_operator(oc, config);
@@ -77,6 +76,15 @@ Engine::Engine(const config::Config& config) : config_(config) {
     o.flush_interval = std::chrono::milliseconds(static_cast<std::int64_t>(flush * 1000));
     sinks_.push_back(std::make_unique<sinks::Hdf5Sink>(std::move(o)));
   }
+  if (config.has_section("outputs.metrics")) {
+    std::vector<std::string> names;
+    for (const auto& op : operators_) names.push_back(op->name());
+    const std::string listen = config.section("outputs.metrics").get_string("listen");
+    auto m = std::make_unique<sinks::PrometheusMetrics>(listen, names, device_);
+    metrics_ = m.get();
+    spdlog::info("metrics on http://{}/metrics", listen);
+    sinks_.push_back(std::move(m));
+  }
   pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"));
   source_ = make_source(config, *pool_);
 
@@ -85,18 +93,32 @@ Engine::Engine(const config::Config& config) : config_(config) {
     // node body: an exception would cancel the whole graph, so a failing operator fails its frames.
     tbb::parallel_for(std::size_t{0}, operators_.size(), [&](std::size_t o) {
       OperatorResults& out = b->results[o];
+      const auto t0 = std::chrono::steady_clock::now();
       try {
         operators_[o]->process(*b, out);
       } catch (const std::exception& e) {
         std::fill(out.failed.begin(), out.failed.begin() + b->count, 1);
         spdlog::error("operator '{}' failed on a batch: {}", operators_[o]->name(), e.what());
       }
+      if (metrics_) {
+        metrics_->operator_batch(
+            o, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
     });
+    if (metrics_) {
+      metrics_->edge_leave(sinks::Edge::kCompute);
+      metrics_->edge_enter(sinks::Edge::kOrder);
+    }
     return b;
   };
   auto sink = [this](FrameBatch* b) {
+    if (metrics_) {
+      metrics_->edge_leave(sinks::Edge::kOrder);
+      metrics_->edge_enter(sinks::Edge::kSink);
+    }
     store_.consume(*b);
     for (auto& s : sinks_) s->batch_consumed(*b, store_);
+    if (metrics_) metrics_->edge_leave(sinks::Edge::kSink);
     pool_->release(b);
   };
   graph_ = std::make_unique<Graph>(compute, sink);
@@ -225,6 +247,10 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
   for (;;) {
     if (stop_.load()) source_->request_stop();
     const auto status = source_->next();
+    if (metrics_ && in_series) {
+      metrics_->source_counts(source_->counts());
+      metrics_->pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
+    }
     switch (status) {
       case ingest::SourceStatus::kSeriesStarted:
         begin_series();
@@ -233,6 +259,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
       case ingest::SourceStatus::kBatchReady: {
         FrameBatch* b = source_->take_batch();
         b->sequence = next_sequence_++;
+        if (metrics_) metrics_->edge_enter(sinks::Edge::kCompute);
         graph_->compute.try_put(b);
         break;
       }

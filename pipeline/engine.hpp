@@ -20,6 +20,10 @@
 #include "sinks/result_store.hpp"
 #include "sinks/sink.hpp"
 
+namespace stemflow::sinks {
+class PrometheusMetrics;
+}
+
 namespace stemflow {
 
 //! What one series gave, for the summary line and for tests.
@@ -62,6 +66,7 @@ class Engine {
   std::unique_ptr<Graph> graph_;
   sinks::ResultStore store_;
   std::vector<std::unique_ptr<sinks::Sink>> sinks_;
+  sinks::PrometheusMetrics* metrics_ = nullptr;  // one of sinks_, if configured
   sinks::Provenance provenance_;  // of the current series
   SeriesHeader series_;  // the current series; batches point at it
   bool series_rejected_ = false;
