@@ -12,19 +12,28 @@ function(add_stemflow_operator name)
   set_property(GLOBAL APPEND PROPERTY STEMFLOW_OPERATOR_TARGETS op_${name})
 endfunction()
 
-# add_stemflow_test(<name> SOURCES <cpp...> [LIBS <targets...>] [LABELS <labels...>])
+# add_stemflow_test(<name> SOURCES <cpp...> [LIBS <targets...>] [LABELS <labels...>]
+#                   [FIXTURES <fixtures...>])
 # One GoogleTest executable, registered with ctest through gtest_discover_tests.
 function(add_stemflow_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main ${ARG_LIBS})
   target_compile_definitions(${name} PRIVATE
     STEMFLOW_SHARED_DIR="${STEMFLOW_SHARED_DIR}"
     STEMFLOW_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
-    STEMFLOW_BINARY_DIR="${CMAKE_BINARY_DIR}")
+    STEMFLOW_BINARY_DIR="${CMAKE_BINARY_DIR}"
+    STEMFLOW_TEST_VENV="${CMAKE_BINARY_DIR}/venv")
   include(GoogleTest)
+  set(props)
   if(ARG_LABELS)
-    gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+    list(APPEND props LABELS "${ARG_LABELS}")
+  endif()
+  if(ARG_FIXTURES)
+    list(APPEND props FIXTURES_REQUIRED "${ARG_FIXTURES}")
+  endif()
+  if(props)
+    gtest_discover_tests(${name} PROPERTIES ${props} DISCOVERY_TIMEOUT 60)
   else()
     gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
   endif()
