@@ -55,14 +55,29 @@ std::vector<SectionSpec> make_sections() {
             "several ZeroMQ endpoints feeding one series (fair-queued)"},
            {"bind", KeyType::kBool, "false", "",
             "bind the endpoints instead of connecting (by default the sender binds, as a detector does)"},
-           {"protocol", KeyType::kString, "\"native\"", "", "wire protocol", {"native"}},
+           {"protocol", KeyType::kString, "\"native\"", "",
+            "wire protocol: native (stemflow), dectris-stream2 (SIMPLON stream V2, CBOR), "
+            "dectris-stream1 (legacy JSON stream), merlin (Quantum Detectors data port, TCP)",
+            {"native", "dectris-stream2", "dectris-stream1", "merlin"}},
+           {"channel", KeyType::kString, "-", "",
+            "dectris-stream2: image channel to take, e.g. \"threshold_1\" (default: the first)"},
+           {"image_id_base", KeyType::kInt, "0", "",
+            "dectris-stream2: image_id of the first frame of a series (scan position = image_id - base)"},
+           {"io_threads", KeyType::kInt, "1", "threads",
+            "ZeroMQ I/O threads of the DECTRIS receivers (more for several fast endpoints)"},
+           {"read_ahead", KeyType::kInt, "64", "frames",
+            "compressed frames (stream or file chunks) held before they are decoded in parallel"},
+           {"reconnect_interval", KeyType::kFloat, "0.2", "s",
+            "merlin: how often to try to reconnect to the detector's data port"},
            {"series_timeout", KeyType::kFloat, "10.0", "s",
             "end a started series as incomplete after this long without any message"},
            {"receive_hwm", KeyType::kInt, "256", "messages",
             "ZeroMQ receive high-water mark: messages queued in the socket beyond the batch pool"},
            {"path", KeyType::kString, "-", "", "file to replay (source = \"file\")"},
            {"format", KeyType::kString, "-", "",
-            "replay format; default from the file name extension", {"raw", "npy"}},
+            "replay format; default from the file name and content: raw, npy, emd (py4DSTEM/EMD 1.0 "
+            "datacube), dectris (master file with links to data files, or a data file), mib (Merlin)",
+            {"raw", "npy", "emd", "dectris", "mib"}},
            {"dtype", KeyType::kString, "\"u16\"", "", "raw files: pixel type",
             {"u8", "u16", "u32", "f32"}},
            {"frame_shape", KeyType::kIntArray, "-", "px", "raw files: [rows, cols] of a frame"},
@@ -107,9 +122,19 @@ std::vector<SectionSpec> make_sections() {
            {"listen", KeyType::kString, "\"127.0.0.1:9464\"", "", "host:port to serve /metrics on"},
        }},
       {"outputs.dashboard",
-       "Live web dashboard (not yet available in this build: a later issue).",
+       "Live web dashboard served by the engine at http://<listen>/: the maps filling in as the scan "
+       "runs, the mean diffraction pattern with the detectors, Bragg peaks under the cursor, "
+       "throughput, latency and drops. Updates are server-sent events (deltas with sequence numbers; "
+       "a reconnecting browser resumes). Lossy and rate-limited: it never slows the pipeline. "
+       "Present = enabled.",
        {
            {"listen", KeyType::kString, "\"127.0.0.1:8080\"", "", "host:port to serve the dashboard on"},
+           {"update_interval", KeyType::kFloat, "0.1", "s",
+            "how often browsers get a delta (the pipeline is never waited for)"},
+           {"sample_rate", KeyType::kFloat, "10", "frames/s",
+            "frames copied for the running mean pattern (replaced by a mean_pattern operator's "
+            "image at series end); 0 = none"},
+           {"max_clients", KeyType::kInt, "8", "browsers", "browsers served at once; more get 503"},
        }},
   };
 }

@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config python3
+  python3-venv  # bench/bragg_cpu/run.sh: py4DSTEM from PyPI in a virtual environment
   libzmq3-dev cppzmq-dev
   libflatbuffers-dev flatbuffers-compiler
   libtbb-dev
@@ -15,10 +16,13 @@ packages=(
   libfftw3-dev
   liblz4-dev
   libcbor-dev
+  bitshuffle hdf5-filter-plugin  # reference bslz4/lz4 decoders for tests and bench/ingest_protocols
   libtomlplusplus-dev
   libcli11-dev
   libspdlog-dev libfmt-dev
   libexpected-dev nlohmann-json3-dev
+  libcivetweb-dev  # HTTP server of the live dashboard (and of prometheus-cpp's /metrics)
+  prometheus chromium  # real peers of tests/system/test_prometheus and test_dashboard_browser
   time
 )
 if [[ "${1:-}" == "--mpi" ]]; then

@@ -3,6 +3,7 @@
 //   stemflow run CONFIG.toml [--set key=value ...] [--series N]
 //   stemflow validate CONFIG.toml [--set key=value ...]
 //   stemflow schema
+//   stemflow info FILE [--format raw|npy|emd|dectris|mib]
 // Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "ingest/replay/frame_reader.hpp"
 #include "pipeline/engine.hpp"
 #include "pipeline/expected.hpp"
 #include "pipeline/operator_factory.hpp"
@@ -87,6 +89,13 @@ int main(int argc, char** argv) {
 
   auto* schema = app.add_subcommand("schema", "print the configuration reference (Markdown)");
 
+  std::string info_path, info_format;
+  auto* info = app.add_subcommand("info", "print what a recorded file holds (shape, dtype, "
+                                          "compression, detector metadata)");
+  info->add_option("file", info_path, "raw, .npy, EMD/py4DSTEM, DECTRIS master or data file, .mib")
+      ->required();
+  info->add_option("--format", info_format, "raw, npy, emd, dectris, mib (default: detected)");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
@@ -94,6 +103,11 @@ int main(int argc, char** argv) {
   try {
     if (*schema) {
       std::cout << stemflow::config::schema_markdown();
+      return 0;
+    }
+    if (*info) {
+      auto reader = stemflow::ingest::open_frame_reader(info_path, info_format);
+      std::cout << stemflow::ingest::describe(reader->info());
       return 0;
     }
     const auto config = stemflow::config::Config::load(config_path, overrides);

@@ -3,8 +3,12 @@
 
 #include <filesystem>
 
+#include "ingest/dectris/dectris_stream_source.hpp"
 #include "ingest/file/file_source.hpp"
+#include "ingest/merlin/merlin_source.hpp"
 #include "ingest/native/native_source.hpp"
+#include "ingest/replay/frame_reader.hpp"
+#include "ingest/replay/replay_source.hpp"
 
 namespace stemflow {
 
@@ -15,6 +19,56 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
   const auto ms = [](double s) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
   };
+  std::array<std::uint32_t, 2> scan_shape{};
+  if (scan.has("shape")) {
+    const auto s = scan.get_ints("shape");
+    scan_shape = {std::uint32_t(s[0]), std::uint32_t(s[1])};
+  }
+  const std::string protocol = in.get_string("protocol");
+  if (in.get_string("source") == "zmq" && protocol != "native") {
+    std::vector<std::string> endpoints;
+    if (in.has("endpoint")) endpoints = in.get_strings("endpoint");
+    if (in.has("endpoints")) endpoints = in.get_strings("endpoints");
+    if (endpoints.empty()) throw ConfigError(in.where() + ": protocol \"" + protocol + "\" needs 'endpoint'");
+    if (protocol == "merlin") {
+      if (endpoints.size() != 1) {
+        throw ConfigError(in.where("endpoints") + ": merlin reads one detector data port");
+      }
+      ingest::MerlinOptions o;
+      o.endpoint = endpoints.front();
+      o.series_timeout = ms(in.get_double("series_timeout"));
+      o.batch_timeout = ms(pipe.get_double("batch_timeout"));
+      o.reconnect_interval = ms(in.get_double("reconnect_interval"));
+      o.scan_shape = scan_shape;
+      return std::make_unique<ingest::MerlinSource>(pool, std::move(o));
+    }
+    ingest::DectrisStreamOptions o;
+    o.version = protocol == "dectris-stream1" ? 1 : 2;
+    o.endpoints = std::move(endpoints);
+    o.bind = in.get_bool("bind");
+    o.io_threads = static_cast<int>(in.get_int("io_threads"));
+    o.receive_hwm = static_cast<int>(in.get_int("receive_hwm"));
+    o.series_timeout = ms(in.get_double("series_timeout"));
+    o.batch_timeout = ms(pipe.get_double("batch_timeout"));
+    if (in.has("channel")) o.channel = in.get_string("channel");
+    o.image_id_base = static_cast<std::uint64_t>(std::max<std::int64_t>(in.get_int("image_id_base"), 0));
+    o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
+    o.scan_shape = scan_shape;
+    return std::make_unique<ingest::DectrisStreamSource>(pool, std::move(o));
+  }
+  if (in.get_string("source") == "file" && in.has("path")) {
+    const std::string path = in.get_string("path");
+    const std::string format = in.has("format") ? in.get_string("format") : ingest::detect_format(path);
+    if (format == "emd" || format == "dectris" || format == "mib") {
+      ingest::ReplayOptions o;
+      o.path = path;
+      o.format = format;
+      o.scan_shape = scan_shape;
+      o.rate = in.get_double("rate");
+      o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
+      return std::make_unique<ingest::ReplaySource>(pool, std::move(o));
+    }
+  }
   if (in.get_string("source") == "zmq") {
     ingest::NativeOptions o;
     if (in.has("endpoint")) o.endpoints = in.get_strings("endpoint");

@@ -2,6 +2,10 @@
 // stemflow-sim: a detector simulator speaking stemflow's wire protocols.
 //   stemflow-sim synth --scan 64x64 --frame 128x128 [--dtype u16] [--rate HZ] [--seed N]
 //                      (--connect ENDPOINT | --bind ENDPOINT | --out FILE.npy|FILE.raw)
+//                      [--protocol native|dectris-stream2|dectris-stream1|merlin] [--codec bslz4]
+//                      [--loop N] [--inject drop=P,...] [--inject-log FILE]
+//   stemflow-sim replay FILE [--format F] [--scan RxC] --protocol P [--rate HZ] [--loop N] ...
+//                      (--connect ENDPOINT | --bind ENDPOINT)
 // The same seed gives the same frames whether they are streamed or written, so a test can stream a
 // scan and compare the engine's results with a direct computation on the written file.
 #include <CLI/CLI.hpp>
@@ -10,11 +14,14 @@
 
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "ingest/npy.hpp"
+#include "ingest/replay/frame_reader.hpp"
 #include "pipeline/expected.hpp"
 #include "sim/native_sender.hpp"
+#include "sim/send_cli.hpp"
 #include "sim/synth.hpp"
 
 namespace {
@@ -70,10 +77,77 @@ int main(int argc, char** argv) {
   dest->add_option("--bind", bind, "bind a PUSH socket to ENDPOINT (engine connects)");
   dest->add_option("--out", out, "write the scan to FILE.npy or FILE.raw instead");
   dest->require_option(1);
+  stemflow::sim::SendCli synth_send;
+  synth_send.add_to(*synth);
+
+  // replay: a recorded scan in any protocol.
+  auto* replay = app.add_subcommand("replay", "send a recorded scan (raw, npy, emd, dectris, mib)");
+  std::string replay_path, replay_format, replay_scan, replay_frame, replay_dtype = "u16";
+  std::uint64_t replay_header_bytes = 0;
+  stemflow::sim::SendCli replay_send;
+  replay->add_option("file", replay_path, "the recorded file")->required();
+  replay->add_option("--format", replay_format, "raw, npy, emd, dectris, mib (default: detected)");
+  replay->add_option("--scan", replay_scan, "scan shape RxC when the file does not record it");
+  replay->add_option("--frame", replay_frame, "raw files: frame shape QxC");
+  replay->add_option("--dtype", replay_dtype, "raw files: u8, u16, u32 or f32")->capture_default_str();
+  replay->add_option("--header-bytes", replay_header_bytes, "raw files: bytes before the first frame");
+  replay->add_option("--rate", rate, "frames/s (default: as fast as possible)");
+  replay->add_option("--series-id", series_id, "series id of the first series")->capture_default_str();
+  replay->add_option("--unique", unique, "read and encode this many frames once and cycle them");
+  replay->add_option("--hwm", hwm, "ZeroMQ send high-water mark (messages)")->capture_default_str();
+  replay->add_option("--linger-ms", linger_ms, "how long to wait at exit for queued frames to leave")
+      ->capture_default_str();
+  auto* rdest = replay->add_option_group("destination", "where the scan goes");
+  rdest->add_option("--connect", connect, "connect to ENDPOINT (engine binds)");
+  rdest->add_option("--bind", bind, "bind ENDPOINT[,ENDPOINT...] (engine connects); merlin listens");
+  rdest->require_option(1);
+  replay_send.add_to(*replay);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_pattern("[%H:%M:%S.%e] [sim] [%^%l%$] %v");
 
   try {
+    if (*replay) {
+      stemflow::ingest::RawLayout raw;
+      if (!replay_frame.empty()) {
+        const auto [r, c] = parse_shape(replay_frame, "--frame");
+        raw.frame_shape = {r, c};
+      }
+      const auto dt = stemflow::parse_dtype(replay_dtype);
+      if (!dt) throw stemflow::ConfigError("--dtype must be u8, u16, u32 or f32");
+      raw.dtype = *dt;
+      raw.header_bytes = replay_header_bytes;
+      auto reader = stemflow::ingest::open_frame_reader(replay_path, replay_format, raw);
+      const auto& info = reader->info();
+      stemflow::SeriesHeader h;
+      h.series_id = series_id;
+      h.frame_rows = info.frame_rows;
+      h.frame_cols = info.frame_cols;
+      h.dtype = info.dtype;
+      h.detector = "replay:" + info.format;
+      if (!replay_scan.empty()) {
+        std::tie(h.scan_rows, h.scan_cols) = parse_shape(replay_scan, "--scan");
+      } else if (info.scan_shape[0] != 0) {
+        h.scan_rows = info.scan_shape[0];
+        h.scan_cols = info.scan_shape[1];
+      } else {
+        h.scan_rows = 1;
+        h.scan_cols = static_cast<std::uint32_t>(info.frames);
+      }
+      if (h.scan_size() > info.frames) {
+        throw stemflow::ConfigError("the scan has " + std::to_string(h.scan_size()) +
+                                    " positions, the file " + std::to_string(info.frames) + " frames");
+      }
+      // The reader keeps one file position: frames are read one at a time, under a lock, and the
+      // encoding around it runs in parallel.
+      std::mutex read_mutex;
+      auto render = [&](std::uint64_t i, std::span<std::byte> out) {
+        std::lock_guard lock(read_mutex);
+        auto r = reader->read_frame(i, {reinterpret_cast<std::uint8_t*>(out.data()), out.size()});
+        if (!r) throw std::runtime_error("frame " + std::to_string(i) + ": " + r.error().message);
+      };
+      return stemflow::sim::send_command(replay_send, h, render, bind.empty() ? connect : bind,
+                                         !bind.empty(), hwm, linger_ms, rate, unique);
+    }
     stemflow::sim::SynthParams p;
     std::tie(p.scan_rows, p.scan_cols) = parse_shape(scan_s, "--scan");
     std::tie(p.frame_rows, p.frame_cols) = parse_shape(frame_s, "--frame");
@@ -115,6 +189,11 @@ int main(int argc, char** argv) {
       return 0;
     }
 
+    if (synth_send.needed()) {
+      return stemflow::sim::send_command(
+          synth_send, h, [&](std::uint64_t i, std::span<std::byte> o) { scan.render(i, o); },
+          bind.empty() ? connect : bind, !bind.empty(), hwm, linger_ms, rate, unique);
+    }
     // Frames for --unique live as long as the sender (declared first, destroyed last), so they are
     // handed to ZeroMQ without a copy.
     std::vector<std::byte> frames;

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// bslz4 decode rate per core: stemflow's decoder beside the reference bitshuffle library (Debian
+// `bitshuffle`, its HDF5 plugin's C API loaded at run time), on the same 256x256 u16 frames; plus the
+// bit transposition alone at each SIMD level, and the parallel batch decode on every core.
+//   bench_decode [frames=64] [seconds=2]
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "ingest/codecs/bitshuffle.hpp"
+#include "ingest/codecs/compression.hpp"
+
+using namespace stemflow::ingest::codecs;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kRows = 256, kCols = 256, kEs = 2, kBytes = kRows * kCols * kEs;
+
+// Detector-like frames: a bright central disk, sparse counts elsewhere (as a 4D-STEM pattern).
+std::vector<std::uint8_t> make_frame(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::poisson_distribution<int> bg(0.4), disk(300.0), bragg(20.0);
+  std::vector<std::uint8_t> f(kBytes);
+  for (std::size_t r = 0; r < kRows; ++r) {
+    for (std::size_t c = 0; c < kCols; ++c) {
+      const double dr = double(r) - 128.0 - seed % 5, dc = double(c) - 128.0 + seed % 3;
+      const double d2 = dr * dr + dc * dc;
+      int v = d2 < 400 ? disk(rng) : bg(rng);
+      if ((r % 40 < 4) && (c % 40 < 4)) v += bragg(rng);
+      const auto u = static_cast<std::uint16_t>(std::min(v, 65535));
+      std::memcpy(&f[(r * kCols + c) * kEs], &u, kEs);
+    }
+  }
+  return f;
+}
+
+// Runs fn(i) over the frames round-robin for about `seconds`; returns frames per second.
+double rate(double seconds, std::size_t n, const std::function<void(std::size_t)>& fn) {
+  for (std::size_t i = 0; i < n; ++i) fn(i);  // warm-up
+  std::size_t done = 0;
+  const auto t0 = Clock::now();
+  double el = 0;
+  while (el < seconds) {
+    for (std::size_t i = 0; i < n; ++i) fn(i);
+    done += n;
+    el = std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  return double(done) / el;
+}
+
+void row(const char* what, double fps) {
+  std::printf("| %-58s | %10.0f | %7.2f |\n", what, fps, fps * double(kBytes) / 1e9);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 64;
+  const double seconds = argc > 2 ? std::strtod(argv[2], nullptr) : 2.0;
+  std::vector<std::vector<std::uint8_t>> raw(n), packed(n);
+  std::size_t packed_bytes = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    raw[i] = make_frame(std::uint32_t(i + 1));
+    bslz4_compress(raw[i], kEs, packed[i]);
+    packed_bytes += packed[i].size();
+  }
+  std::vector<std::uint8_t> out(kBytes);
+  std::printf("frames: %zu distinct 256x256 u16 (%.0f KiB), bslz4 ratio %.2f; SIMD level: %s\n\n", n,
+              kBytes / 1024.0, double(n * kBytes) / double(packed_bytes),
+              std::string(simd_level_name(simd_level())).c_str());
+  std::printf("| %-58s | %10s | %7s |\n|---|---:|---:|\n", "one core unless noted", "frames/s", "GB/s");
+
+  row("stemflow bslz4_decompress (LZ4 + bit transposition)", rate(seconds, n, [&](std::size_t i) {
+        if (!bslz4_decompress(packed[i], out, kEs)) std::abort();
+      }));
+
+  void* ref = nullptr;
+  for (const char* p : {"/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so",
+                        "/usr/lib/aarch64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so"}) {
+    if ((ref = dlopen(p, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
+  }
+  using Fn = std::int64_t (*)(const void*, void*, std::size_t, std::size_t, std::size_t);
+  if (ref != nullptr) {
+    auto dec = reinterpret_cast<Fn>(dlsym(ref, "bshuf_decompress_lz4"));
+    auto unshuf = reinterpret_cast<Fn>(dlsym(ref, "bshuf_bitunshuffle"));
+    row("reference bshuf_decompress_lz4 (Debian bitshuffle 0.3.5)", rate(seconds, n, [&](std::size_t i) {
+          if (dec(packed[i].data() + 12, out.data(), kBytes / kEs, kEs, 0) <= 0) std::abort();
+        }));
+    std::vector<std::uint8_t> shuffled(kBytes);
+    row("reference bshuf_bitunshuffle alone (transposition)", rate(seconds, n, [&](std::size_t i) {
+          unshuf(raw[i].data(), out.data(), kBytes / kEs, kEs, 0);
+        }));
+  } else {
+    std::printf("| %-58s | %10s | %7s |\n", "reference library not installed (apt bitshuffle)", "-", "-");
+  }
+  const std::size_t block = bslz4_default_block_elems(kEs);
+  for (auto level : {SimdLevel::kScalar, SimdLevel::kSse2, SimdLevel::kAvx2}) {
+    const std::string what = "stemflow bit transposition alone, " + std::string(simd_level_name(level));
+    row(what.c_str(), rate(seconds, n, [&](std::size_t i) {
+          for (std::size_t off = 0; off < kBytes; off += block * kEs) {
+            bitunshuffle_block(raw[i].data() + off, out.data() + off, block, kEs, level);
+          }
+        }));
+  }
+  // The engine's path: a batch of frames decoded in parallel (oneTBB) straight into one buffer.
+  std::vector<std::uint8_t> batch(n * kBytes);
+  std::vector<DecodeJob> jobs(n);
+  const unsigned cores = std::thread::hardware_concurrency();
+  const std::string what = "stemflow decode_frames, batch of " + std::to_string(n) + ", all " +
+                           std::to_string(cores) + " cores";
+  const double batches = rate(seconds, 1, [&](std::size_t) {
+    for (std::size_t i = 0; i < n; ++i) {
+      jobs[i] = {Codec::kBslz4, kEs, packed[i], {batch.data() + i * kBytes, kBytes}, std::nullopt};
+    }
+    decode_frames(jobs);
+  });
+  row(what.c_str(), batches * double(n));
+  return 0;
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Ingest benchmark per protocol (issue 5): frames/s and GB/s through the engine for 256x256 u16
+# frames over loopback, with and without bslz4, and the bslz4 decode rate per core beside the
+# reference bitshuffle library, in one run. Writes RESULTS.md beside this script.
+#   bench/ingest_protocols/run.sh [BUILD_DIR] [FRAMES]
+# BUILD_DIR (default build-ingest) must hold stemflow, stemflow-sim and libstemflow_codecs.a
+# (cmake --build BUILD_DIR --target stemflow stemflow-sim stemflow_codecs).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+build="$(cd "${1:-$root/build-ingest}" && pwd)"
+frames_side="${2:-128}"  # scan frames_side x frames_side
+work="$(mktemp -d /tmp/stemflow-bench-protocols.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+out="$here/RESULTS.md"
+
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- decode rate per core ------------------------------------------------------------------------
+g++ -O2 -std=c++20 -I"$root" "$here/bench_decode.cpp" "$build/ingest/codecs/libstemflow_codecs.a" \
+  -llz4 -ltbb -ldl -o "$work/bench_decode"
+decode_table="$(OMP_NUM_THREADS=1 "$work/bench_decode" 64 2)"
+
+# ---- through the engine ----------------------------------------------------------------------------
+port=$((20000 + RANDOM % 20000))
+engine_rows=""
+run_case() {  # protocol codec
+  local protocol=$1 codec=$2 tag="$1-$2"
+  port=$((port + 1))
+  cat > "$work/$tag.toml" <<TOML
+[input]
+protocol = "$protocol"
+endpoint = "tcp://127.0.0.1:$port"
+series_timeout = 10.0
+[pipeline]
+batch_frames = 64
+memory_limit = "256MiB"
+TOML
+  "$build/pipeline/stemflow" run "$work/$tag.toml" --series 1 > "$work/$tag-engine.log" 2>&1 &
+  local engine=$!
+  "$build/sim/stemflow-sim" synth --scan "${frames_side}x${frames_side}" --frame 256x256 --dtype u16 \
+    --unique 64 --protocol "$protocol" --codec "$codec" --bind "tcp://127.0.0.1:$port" \
+    > "$work/$tag-sim.log" 2>&1
+  wait "$engine"
+  # "series 1 complete: N frames received, N processed, ... S s, F frames/s, M MB/s"
+  local line fps mbs processed
+  line="$(grep -E 'series [0-9]+ (complete|timeout|end_of_file)' "$work/$tag-engine.log" | tail -1)"
+  fps="$(sed -E 's/.* ([0-9.]+) frames\/s.*/\1/' <<< "$line")"
+  mbs="$(sed -E 's/.* ([0-9.]+) MB\/s.*/\1/' <<< "$line")"
+  processed="$(sed -E 's/.* ([0-9]+) processed.*/\1/' <<< "$line")"
+  local wire
+  wire="$(grep -Eo '[0-9.]+ MB/s decoded' "$work/$tag-sim.log" | head -1 || true)"
+  engine_rows+="| $protocol | $codec | $processed | $fps | $(awk "BEGIN{printf \"%.2f\", $mbs/1000}") |"$'\n'
+}
+run_case native none
+run_case dectris-stream2 none
+run_case dectris-stream2 bslz4
+run_case dectris-stream1 none
+run_case dectris-stream1 bslz4
+run_case merlin none
+
+{
+  echo "# Ingest per protocol (issue 5)"
+  echo
+  echo "- command: \`bench/ingest_protocols/run.sh $(basename "$build") $frames_side\`"
+  echo "- machine: $(nproc)-core VM, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); git $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo "- load average (1/5/15 min) at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "  The 2 cores are shared with other work: above ~0.5 the numbers are lower bounds."
+  echo
+  echo "## bslz4 decode, 256x256 u16 frames"
+  echo
+  echo "$decode_table"
+  echo
+  echo "## Through the engine over loopback (stemflow-sim -> stemflow, no operators)"
+  echo
+  echo "${frames_side}x${frames_side} scan of 256x256 u16 frames (128 KiB), stemflow-sim sending 64 distinct"
+  echo "frames pre-encoded (--unique 64) on the same 2 cores as the engine. GB/s are decoded bytes."
+  echo
+  echo "| protocol | pixels | frames | frames/s | GB/s |"
+  echo "|---|---|---:|---:|---:|"
+  printf "%s" "$engine_rows"
+} > "$out"
+cat "$out"

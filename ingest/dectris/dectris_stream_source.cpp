@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ingest/dectris/dectris_stream_source.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "ingest/dectris/stream1.hpp"
+#include "ingest/dectris/stream2.hpp"
+
+namespace stemflow::ingest {
+
+namespace {
+// V1 messages have 4 or 5 parts, a header with header_detail "all" 8 or 9; more is not a DECTRIS
+// message.
+constexpr std::size_t kMaxParts = 16;
+}  // namespace
+
+DectrisStreamSource::DectrisStreamSource(BatchPool& pool, DectrisStreamOptions options)
+    : options_(std::move(options)),
+      context_(std::max(options_.io_threads, 1)),
+      socket_(context_, zmq::socket_type::pull),
+      assembler_(pool),
+      queue_(options_.read_ahead),
+      parts_(kMaxParts) {
+  if (options_.endpoints.empty()) throw ConfigError("input: no endpoint given");
+  if (options_.version != 1 && options_.version != 2) throw ConfigError("DECTRIS stream version 1 or 2");
+  socket_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
+  socket_.set(zmq::sockopt::linger, 0);
+  for (const auto& ep : options_.endpoints) {
+    try {
+      if (options_.bind) {
+        socket_.bind(ep);
+      } else {
+        socket_.connect(ep);
+      }
+    } catch (const zmq::error_t& e) {
+      throw ConfigError("input endpoint '" + ep + "': cannot " +
+                        (options_.bind ? "bind" : "connect") + ": " + e.what());
+    }
+  }
+  spdlog::info("DECTRIS stream V{} receiver {} {}", options_.version,
+               options_.bind ? "bound to" : "connected to", describe());
+}
+
+std::string DectrisStreamSource::describe() const {
+  std::string s;
+  for (const auto& ep : options_.endpoints) s += (s.empty() ? "" : ", ") + ep;
+  return s;
+}
+
+void DectrisStreamSource::count_drop(DropReason reason, std::string_view detail) {
+  if (assembler_.active()) {
+    assembler_.drop(reason, detail);
+  } else {
+    orphan_log_.record(orphans_, reason, detail);
+  }
+}
+
+void DectrisStreamSource::end_series(SeriesEnd how) {
+  assembler_.finish(how);
+  pending_.push_back(SourceStatus::kSeriesEnded);
+}
+
+SourceStatus DectrisStreamSource::next() {
+  const std::size_t fb = assembler_.header().frame_bytes();
+  for (;;) {
+    if (assembler_.has_ready()) return SourceStatus::kBatchReady;
+    if (!pending_.empty()) {
+      const auto s = pending_.front();
+      pending_.pop_front();
+      if (s == SourceStatus::kSeriesStarted) assembler_.start(*next_header_);
+      return s;
+    }
+    if (finished_) return SourceStatus::kFinished;
+    if (held_) {
+      // A start or end message waits until every frame received before it has its place.
+      if (!queue_.empty()) {
+        queue_.assemble(assembler_, fb);
+        continue;
+      }
+      held_ = false;
+      process_message();
+      continue;
+    }
+    if (stop_requested()) {
+      // Drain what is already queued locally, so that nothing received is lost, then end.
+      const auto now = std::chrono::steady_clock::now();
+      if (!drain_started_) drain_started_ = now;
+      if (now - *drain_started_ < options_.drain_limit && !queue_.full() &&
+          receive_message(std::chrono::milliseconds(0))) {
+        process_message();
+        continue;
+      }
+      if (!queue_.empty()) {
+        queue_.assemble(assembler_, fb);
+        continue;
+      }
+      if (assembler_.active()) end_series(SeriesEnd::kInterrupted);
+      finished_ = true;
+      continue;
+    }
+    if (queue_.full()) {
+      queue_.assemble(assembler_, fb);
+      continue;
+    }
+    // Receive without waiting while frames are pending (they are decoded as soon as the socket has
+    // nothing more), else wait up to the poll interval.
+    if (receive_message(queue_.empty() ? options_.poll_interval : std::chrono::milliseconds(0))) {
+      process_message();
+      continue;
+    }
+    if (!queue_.empty()) {
+      queue_.assemble(assembler_, fb);
+      continue;
+    }
+    check_timeouts();
+    if (assembler_.has_ready() || !pending_.empty()) continue;
+    return SourceStatus::kIdle;
+  }
+}
+
+void DectrisStreamSource::check_timeouts() {
+  if (!assembler_.active()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_message_ > options_.series_timeout) {
+    spdlog::warn("series {}: no message for {} ms, ending it as incomplete ({} of {} frames)",
+                 assembler_.header().series_id, options_.series_timeout.count(),
+                 assembler_.counts().frames_accepted, assembler_.header().scan_size());
+    end_series(SeriesEnd::kTimeout);
+    return;
+  }
+  if (assembler_.pending_age() > options_.batch_timeout) assembler_.flush();
+}
+
+bool DectrisStreamSource::receive_message(std::chrono::milliseconds wait) {
+  if (wait.count() > 0) {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, wait);
+    if (!(item.revents & ZMQ_POLLIN)) return false;
+  }
+  if (!socket_.recv(parts_[0], zmq::recv_flags::dontwait)) return false;
+  n_parts_ = 1;
+  // The remaining parts of a multipart message are already here (ZeroMQ delivers it whole).
+  while (parts_[n_parts_ - 1].more()) {
+    if (n_parts_ == kMaxParts) {
+      zmq::message_t skip;
+      do {
+        (void)socket_.recv(skip, zmq::recv_flags::none);
+      } while (skip.more());
+      n_parts_ = kMaxParts + 1;  // marks the message as too long
+      break;
+    }
+    (void)socket_.recv(parts_[n_parts_], zmq::recv_flags::none);
+    ++n_parts_;
+  }
+  last_message_ = std::chrono::steady_clock::now();
+  return true;
+}
+
+Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
+  Parsed p;
+  if (n_parts_ > kMaxParts) return make_error("malformed", "message with too many parts");
+  if (options_.version == 2) {
+    if (n_parts_ != 1) return make_error("malformed", "stream V2 message with several parts");
+    auto m = stream2::decode({parts_[0].data<std::uint8_t>(), parts_[0].size()}, doc_,
+                             options_.channel);
+    if (!m) return tl::unexpected(m.error());
+    if (auto* s = std::get_if<stream2::Start>(&*m)) {
+      p.kind = Parsed::Kind::kStart;
+      p.series_id = s->series_id;
+      p.unique_id = s->series_unique_id;
+      p.header = make_header(s->series_id, s->image_size_y, s->image_size_x, s->dtype,
+                             s->number_of_images, s->scan_shape);
+      p.header.detector = s->detector_description.empty() ? "DECTRIS" : s->detector_description;
+      p.header.metadata = s->metadata;
+      p.header.metadata["protocol"] = "dectris-stream2";
+      if (!options_.channel.empty()) p.header.metadata["channel"] = options_.channel;
+      if (options_.channel.empty() && !s->channels.empty()) {
+        p.header.metadata["channel"] = s->channels.front();
+      }
+      return p;
+    }
+    if (auto* e = std::get_if<stream2::End>(&*m)) {
+      p.kind = Parsed::Kind::kEnd;
+      p.series_id = e->series_id;
+      p.unique_id = e->series_unique_id;
+      return p;
+    }
+    auto& im = std::get<stream2::Image>(*m);
+    p.kind = Parsed::Kind::kImage;
+    p.series_id = im.series_id;
+    p.unique_id = im.series_unique_id;
+    p.image_id = im.image_id;
+    p.rows = im.rows;
+    p.cols = im.cols;
+    p.dtype = im.dtype;
+    p.codec = im.codec;
+    p.elem_size = im.elem_size;
+    p.data = im.data;
+    p.data_part = 0;
+    return p;
+  }
+  std::array<std::span<const std::uint8_t>, kMaxParts> views;
+  for (std::size_t i = 0; i < n_parts_; ++i) views[i] = {parts_[i].data<std::uint8_t>(), parts_[i].size()};
+  auto m = stream1::decode({views.data(), n_parts_});
+  if (!m) return tl::unexpected(m.error());
+  if (auto* h = std::get_if<stream1::Header>(&*m)) {
+    p.kind = Parsed::Kind::kStart;
+    p.series_id = h->series;
+    p.header = make_header(h->series, h->y_pixels, h->x_pixels, h->dtype, h->frames, h->scan_shape);
+    p.header.detector = h->description.empty() ? "DECTRIS" : h->description;
+    p.header.metadata = h->metadata;
+    p.header.metadata["protocol"] = "dectris-stream1";
+    return p;
+  }
+  if (auto* e = std::get_if<stream1::End>(&*m)) {
+    p.kind = Parsed::Kind::kEnd;
+    p.series_id = e->series;
+    return p;
+  }
+  auto& im = std::get<stream1::Image>(*m);
+  p.kind = Parsed::Kind::kImage;
+  p.series_id = im.series;
+  p.image_id = im.frame;
+  p.rows = im.y;
+  p.cols = im.x;
+  p.dtype = im.dtype;
+  p.codec = im.codec;
+  p.elem_size = im.elem_size;
+  p.data = im.data;
+  p.data_part = 2;
+  return p;
+}
+
+SeriesHeader DectrisStreamSource::make_header(
+    std::uint64_t series_id, std::uint32_t rows, std::uint32_t cols, Dtype dtype,
+    std::uint64_t images, const std::optional<std::array<std::uint32_t, 2>>& stream_scan) const {
+  SeriesHeader h;
+  h.series_id = series_id;
+  h.frame_rows = rows;
+  h.frame_cols = cols;
+  h.dtype = dtype;
+  const auto fits = [&](const std::array<std::uint32_t, 2>& s) {
+    return std::uint64_t{s[0]} * s[1] == images && images > 0;
+  };
+  if (stream_scan && fits(*stream_scan)) {
+    h.scan_rows = (*stream_scan)[0];
+    h.scan_cols = (*stream_scan)[1];
+  } else if (fits(options_.scan_shape)) {
+    h.scan_rows = options_.scan_shape[0];
+    h.scan_cols = options_.scan_shape[1];
+  } else {
+    // The detector knows only the number of images; without a scan shape that fits, the scan is
+    // one line.
+    if (options_.scan_shape[0] != 0) {
+      spdlog::warn("series {}: {} images do not fill scan.shape {}x{}; taking a 1x{} scan", series_id,
+                   images, options_.scan_shape[0], options_.scan_shape[1], images);
+    }
+    h.scan_rows = 1;
+    h.scan_cols = static_cast<std::uint32_t>(std::min<std::uint64_t>(images, 0xFFFFFFFFu));
+  }
+  return h;
+}
+
+void DectrisStreamSource::process_message() {
+  auto p = parse();
+  if (!p) {
+    if (assembler_.active()) ++assembler_.counts().frames_received;
+    count_drop(drop_reason_of(p.error()), p.error().message);
+    return;
+  }
+  if (p->kind == Parsed::Kind::kImage) {
+    handle_image(*p);
+    return;
+  }
+  if (!queue_.empty()) {
+    held_ = true;  // parse again once the frames before it are placed
+    return;
+  }
+  if (p->kind == Parsed::Kind::kStart) {
+    handle_start(*p);
+  } else {
+    handle_end(*p);
+  }
+}
+
+void DectrisStreamSource::handle_start(Parsed& p) {
+  const SeriesHeader& h = p.header;
+  if (h.scan_size() == 0 || h.frame_pixels() == 0) {
+    count_drop(DropReason::kMalformed, "series start with an empty scan or frame shape");
+    return;
+  }
+  if (assembler_.active()) {
+    const auto& cur = assembler_.header();
+    if (cur.series_id == h.series_id && unique_id_ == p.unique_id) {
+      return;  // the same series' start from another endpoint
+    }
+    spdlog::warn("series {} restarted by series {} after {} of {} frames", cur.series_id,
+                 h.series_id, assembler_.counts().frames_accepted, cur.scan_size());
+    end_series(SeriesEnd::kRestarted);
+  }
+  unique_id_ = p.unique_id;
+  ends_seen_ = 0;
+  next_header_ = h;
+  pending_.push_back(SourceStatus::kSeriesStarted);
+}
+
+void DectrisStreamSource::handle_end(const Parsed& p) {
+  if (!assembler_.active() || p.series_id != assembler_.header().series_id ||
+      (!p.unique_id.empty() && !unique_id_.empty() && p.unique_id != unique_id_)) {
+    spdlog::warn("ignoring the end of series {}, which is not the current series", p.series_id);
+    return;
+  }
+  if (++ends_seen_ < options_.endpoints.size()) return;  // other endpoints still send
+  end_series(SeriesEnd::kComplete);
+}
+
+void DectrisStreamSource::handle_image(Parsed& p) {
+  if (!assembler_.active()) {
+    count_drop(DropReason::kNoSeries, "image of series " + std::to_string(p.series_id) +
+                                          " arrived outside any started series");
+    return;
+  }
+  ++assembler_.counts().frames_received;
+  const auto& h = assembler_.header();
+  if (p.series_id != h.series_id ||
+      (!p.unique_id.empty() && !unique_id_.empty() && p.unique_id != unique_id_)) {
+    count_drop(DropReason::kWrongSeries, "image of series " + std::to_string(p.series_id) +
+                                             " during series " + std::to_string(h.series_id));
+    return;
+  }
+  if (p.dtype != h.dtype) {
+    count_drop(DropReason::kWrongDtype, "image dtype " + std::string(dtype_name(p.dtype)) +
+                                            ", series dtype " + std::string(dtype_name(h.dtype)));
+    return;
+  }
+  if (p.rows != h.frame_rows || p.cols != h.frame_cols) {
+    count_drop(DropReason::kWrongSize, "image of " + std::to_string(p.rows) + "x" +
+                                           std::to_string(p.cols) + ", series frames are " +
+                                           std::to_string(h.frame_rows) + "x" +
+                                           std::to_string(h.frame_cols));
+    return;
+  }
+  const std::uint64_t base = options_.version == 2 ? options_.image_id_base : 0;
+  if (p.image_id < base || p.image_id - base >= h.scan_size()) {
+    count_drop(DropReason::kIndexOutOfRange, "image id " + std::to_string(p.image_id) +
+                                                 " outside the series' " +
+                                                 std::to_string(h.scan_size()) + " images");
+    return;
+  }
+  // Cheap checks before the frame waits for decoding: the announced size must be the frame's.
+  if (p.codec == codecs::Codec::kNone && p.data.size() != h.frame_bytes()) {
+    count_drop(DropReason::kWrongSize, "uncompressed image of " + std::to_string(p.data.size()) +
+                                           " bytes, expected " + std::to_string(h.frame_bytes()));
+    return;
+  }
+  if (p.codec == codecs::Codec::kBslz4 || p.codec == codecs::Codec::kLz4Hdf5) {
+    auto fh = codecs::read_framed_header(p.data);
+    if (!fh) {
+      count_drop(DropReason::kDecodeError, fh.error().message);
+      return;
+    }
+    if (fh->orig_size != h.frame_bytes()) {
+      count_drop(DropReason::kWrongSize, "compressed image of " + std::to_string(fh->orig_size) +
+                                             " bytes, expected " + std::to_string(h.frame_bytes()));
+      return;
+    }
+  }
+  zmq::message_t& part = parts_[p.data_part];
+  const std::size_t offset = static_cast<std::size_t>(p.data.data() - part.data<std::uint8_t>());
+  auto& f = queue_.push();
+  f.index = p.image_id - base;
+  f.codec = p.codec;
+  f.elem_size = p.elem_size;
+  f.message.move(part);
+  // Small messages live inside the message object itself: take the address after the move.
+  f.data = {f.message.data<std::uint8_t>() + offset, p.data.size()};
+}
+
+}  // namespace stemflow::ingest

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Receiver for DECTRIS SIMPLON streams, V2 (CBOR, input.protocol = "dectris-stream2") and V1 (JSON
+// multipart, "dectris-stream1"): a ZeroMQ PULL socket connected (or bound) to one or more endpoints.
+// Messages are kept as they arrive (no copy); compressed pixels wait in a DecodeQueue and are decoded
+// in parallel straight into the batch. Start and end messages wait until every frame received before
+// them has its place, so frames never cross a series boundary.
+//
+// Several endpoints feed one series when each sender (one per endpoint) sends the series' start
+// message, a share of its images and its end message: starts of the current series are merged and
+// the series ends with the end message of every endpoint.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "ingest/dectris/cbor.hpp"
+#include "ingest/dectris/decode_queue.hpp"
+#include "ingest/series_assembler.hpp"
+#include "ingest/source.hpp"
+
+namespace stemflow::ingest {
+
+struct DectrisStreamOptions {
+  int version = 2;  // 1: stream V1 (JSON), 2: stream V2 (CBOR)
+  std::vector<std::string> endpoints;
+  bool bind = false;
+  int io_threads = 1;
+  int receive_hwm = 256;
+  std::chrono::milliseconds series_timeout{10000};
+  std::chrono::milliseconds batch_timeout{100};
+  std::chrono::milliseconds poll_interval{50};
+  std::chrono::milliseconds drain_limit{2000};
+  std::string channel;                      // V2: image channel by name; empty = the first
+  std::array<std::uint32_t, 2> scan_shape{};  // used when the stream does not give one
+  std::uint64_t image_id_base = 0;          // image id of the first frame (V2; V1 frames are 0-based)
+  std::size_t read_ahead = 64;              // compressed frames held before decoding
+};
+
+class DectrisStreamSource final : public Source {
+ public:
+  //! Opens the socket (throws ConfigError on a bad endpoint).
+  DectrisStreamSource(BatchPool& pool, DectrisStreamOptions options);
+
+  SourceStatus next() override;
+  const SeriesHeader& header() const override { return assembler_.header(); }
+  FrameBatch* take_batch() override { return queue_.fix_batch(assembler_.take_ready()); }
+  const SeriesCounts& counts() const override { return assembler_.counts(); }
+  void reject_series() override { assembler_.reject(); }
+  std::string describe() const override;
+  //! Messages that belonged to no series (before any start, or after an end), by reason.
+  const SeriesCounts& orphan_counts() const { return orphans_; }
+
+ private:
+  //! A decoded message, protocol independent. `data` points into parts_[data_part].
+  struct Parsed {
+    enum class Kind { kStart, kImage, kEnd } kind = Kind::kImage;
+    SeriesHeader header;        // kStart
+    std::string unique_id;      // kStart, kImage, kEnd (V2; empty for V1)
+    std::uint64_t series_id = 0;
+    std::uint64_t image_id = 0;  // kImage: frame number as sent
+    std::uint32_t rows = 0, cols = 0;
+    Dtype dtype = Dtype::kU16;
+    codecs::Codec codec = codecs::Codec::kNone;
+    std::uint32_t elem_size = 1;
+    std::span<const std::uint8_t> data;
+    std::size_t data_part = 0;
+  };
+
+  bool receive_message(std::chrono::milliseconds wait);
+  Expected<Parsed> parse();
+  void process_message();
+  void handle_start(Parsed& p);
+  void handle_image(Parsed& p);
+  void handle_end(const Parsed& p);
+  void count_drop(DropReason reason, std::string_view detail);
+  void check_timeouts();
+  void end_series(SeriesEnd how);
+  SeriesHeader make_header(std::uint64_t series_id, std::uint32_t rows, std::uint32_t cols,
+                           Dtype dtype, std::uint64_t images,
+                           const std::optional<std::array<std::uint32_t, 2>>& stream_scan) const;
+
+  DectrisStreamOptions options_;
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  SeriesAssembler assembler_;
+  DecodeQueue queue_;
+  cbor::CborDocument doc_;
+  std::vector<zmq::message_t> parts_;
+  std::size_t n_parts_ = 0;
+  bool held_ = false;  // parts_ hold a start/end message waiting for the queue to empty
+  std::deque<SourceStatus> pending_;
+  std::optional<SeriesHeader> next_header_;
+  std::string unique_id_;  // of the current series (V2)
+  std::size_t ends_seen_ = 0;
+  SeriesCounts orphans_;
+  DropLog orphan_log_;
+  std::chrono::steady_clock::time_point last_message_{};
+  std::optional<std::chrono::steady_clock::time_point> drain_started_;
+  bool finished_ = false;
+};
+
+}  // namespace stemflow::ingest

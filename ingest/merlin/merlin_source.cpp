@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ingest/merlin/merlin_source.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace stemflow::ingest {
+
+namespace {
+// The largest message we accept: a 24-bit quad frame is 4 MiB; anything near this is not Merlin.
+constexpr std::uint64_t kMaxPayload = std::uint64_t{256} << 20;
+constexpr int kReceiveBuffer = 8 << 20;
+}  // namespace
+
+MerlinSource::MerlinSource(BatchPool& pool, MerlinOptions options)
+    : options_(std::move(options)), assembler_(pool) {
+  std::string ep = options_.endpoint;
+  if (ep.rfind("tcp://", 0) == 0) ep = ep.substr(6);
+  const auto colon = ep.rfind(':');
+  try {
+    if (colon == std::string::npos) throw std::invalid_argument(ep);
+    host_ = ep.substr(0, colon);
+    port_ = std::stoi(ep.substr(colon + 1));
+    if (port_ <= 0 || port_ > 65535 || host_.empty()) throw std::invalid_argument(ep);
+  } catch (const std::exception&) {
+    throw ConfigError("input endpoint '" + options_.endpoint +
+                      "': Merlin needs tcp://HOST:PORT (the data port, usually 6342)");
+  }
+  if (host_ == "*") host_ = "127.0.0.1";
+  spdlog::info("Merlin receiver for {}", options_.endpoint);
+}
+
+MerlinSource::~MerlinSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool MerlinSource::try_connect() {
+  next_connect_ = std::chrono::steady_clock::now() + options_.reconnect_interval;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host_.c_str(), std::to_string(port_).c_str(), &hints, &res) != 0) return false;
+  int fd = -1;
+  for (addrinfo* a = res; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof(kReceiveBuffer));
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0) return false;
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  fd_ = fd;
+  ++connections_;
+  prefix_have_ = 0;
+  payload_have_ = payload_need_ = 0;
+  message_ready_ = false;
+  spdlog::info("Merlin: connected to {}{}", options_.endpoint,
+               assembler_.active() ? " (series goes on if the detector continues it)" : "");
+  return true;
+}
+
+void MerlinSource::disconnect(std::string_view why) {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  prefix_have_ = 0;
+  payload_have_ = payload_need_ = 0;
+  message_ready_ = false;
+  if (assembler_.active()) reconnected_ = true;
+  spdlog::warn("Merlin: connection to {} lost ({}); reconnecting", options_.endpoint, why);
+}
+
+void MerlinSource::count_drop(DropReason reason, std::string_view detail) {
+  if (assembler_.active()) {
+    assembler_.drop(reason, detail);
+  } else {
+    orphan_log_.record(orphans_, reason, detail);
+  }
+}
+
+void MerlinSource::end_series(SeriesEnd how) {
+  assembler_.finish(how);
+  pending_.push_back(SourceStatus::kSeriesEnded);
+  reconnected_ = false;
+}
+
+SourceStatus MerlinSource::next() {
+  for (;;) {
+    if (assembler_.has_ready()) return SourceStatus::kBatchReady;
+    if (!pending_.empty()) {
+      const auto s = pending_.front();
+      pending_.pop_front();
+      if (s == SourceStatus::kSeriesStarted) {
+        assembler_.start(*next_header_);
+        seq_seen_.assign(next_header_->scan_size(), 0);
+        seq_distinct_ = 0;
+        last_message_ = std::chrono::steady_clock::now();
+      }
+      return s;
+    }
+    if (finished_) return SourceStatus::kFinished;
+    if (held_frame_) {
+      held_frame_ = false;
+      handle_frame();
+      continue;
+    }
+    if (stop_requested()) {
+      // What the socket already holds is read (for at most the drain limit: a detector that keeps
+      // sending must not hold the stop up); then the series ends as interrupted.
+      const auto now = std::chrono::steady_clock::now();
+      if (!drain_started_) drain_started_ = now;
+      if (fd_ >= 0 && now - *drain_started_ < options_.drain_limit &&
+          read_message(std::chrono::milliseconds(0))) {
+        handle_message();
+        continue;
+      }
+      if (assembler_.active()) end_series(SeriesEnd::kInterrupted);
+      finished_ = true;
+      continue;
+    }
+    if (fd_ < 0 && std::chrono::steady_clock::now() >= next_connect_) try_connect();
+    if (fd_ >= 0) {
+      if (read_message(options_.poll_interval)) {
+        handle_message();
+        continue;
+      }
+    } else {
+      std::this_thread::sleep_for(std::min(options_.poll_interval, options_.reconnect_interval));
+    }
+    if (assembler_.active()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_message_ > options_.series_timeout) {
+        spdlog::warn("series {}: no frame for {} ms, ending it as incomplete ({} of {} frames)",
+                     assembler_.header().series_id, options_.series_timeout.count(),
+                     assembler_.counts().frames_accepted, assembler_.header().scan_size());
+        end_series(SeriesEnd::kTimeout);
+        continue;
+      }
+      if (assembler_.pending_age() > options_.batch_timeout) assembler_.flush();
+    }
+    if (assembler_.has_ready() || !pending_.empty()) continue;
+    return SourceStatus::kIdle;
+  }
+}
+
+bool MerlinSource::read_message(std::chrono::milliseconds wait) {
+  if (message_ready_) return true;
+  if (wait.count() > 0) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+  }
+  for (;;) {
+    std::uint8_t* dst;
+    std::size_t want;
+    if (prefix_have_ < prefix_.size()) {
+      dst = prefix_.data() + prefix_have_;
+      want = prefix_.size() - prefix_have_;
+    } else {
+      dst = buf_.data() + payload_have_;
+      want = payload_need_ - payload_have_;
+    }
+    const ssize_t got = want == 0 ? 0 : ::recv(fd_, dst, want, MSG_DONTWAIT);
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+      disconnect(std::strerror(errno));
+      return false;
+    }
+    if (got == 0 && want > 0) {
+      disconnect("closed by the detector");
+      return false;
+    }
+    if (prefix_have_ < prefix_.size()) {
+      prefix_have_ += static_cast<std::size_t>(got);
+      if (prefix_have_ < prefix_.size()) continue;
+      auto n = merlin::parse_mpx_prefix(prefix_);
+      if (!n || *n > kMaxPayload) {
+        // Framing is lost: nothing after this point can be trusted on this connection.
+        count_drop(DropReason::kMalformed, n ? "message larger than any Merlin frame" : n.error().message);
+        disconnect("framing lost");
+        return false;
+      }
+      payload_need_ = static_cast<std::size_t>(*n);
+      payload_have_ = 0;
+      buf_.resize(payload_need_);
+    } else {
+      payload_have_ += static_cast<std::size_t>(got);
+    }
+    if (prefix_have_ == prefix_.size() && payload_have_ == payload_need_) {
+      prefix_have_ = 0;
+      message_ready_ = true;
+      return true;
+    }
+  }
+}
+
+void MerlinSource::handle_message() {
+  message_ready_ = false;
+  last_message_ = std::chrono::steady_clock::now();
+  const std::string_view head(reinterpret_cast<const char*>(buf_.data()), std::min<std::size_t>(buf_.size(), 4));
+  if (head == "HDR,") {
+    handle_acquisition_header();
+  } else if (head == "MQ1,") {
+    handle_frame();
+  } else {
+    if (assembler_.active()) ++assembler_.counts().frames_received;
+    count_drop(DropReason::kUnknownMessage, "message that is neither HDR nor MQ1");
+  }
+}
+
+void MerlinSource::handle_acquisition_header() {
+  auto a = merlin::parse_acquisition_header(buf_);
+  if (!a) {
+    count_drop(DropReason::kMalformed, a.error().message);
+    return;
+  }
+  if (assembler_.active()) {
+    if (reconnected_ && a->frames == assembler_.header().scan_size()) {
+      reconnected_ = false;
+      spdlog::info("Merlin: the detector continues series {} after reconnecting",
+                   assembler_.header().series_id);
+      return;
+    }
+    spdlog::warn("series {} restarted by a new acquisition after {} of {} frames",
+                 assembler_.header().series_id, assembler_.counts().frames_accepted,
+                 assembler_.header().scan_size());
+    end_series(SeriesEnd::kRestarted);
+  }
+  acquisition_ = *a;
+}
+
+void MerlinSource::handle_frame() {
+  auto h = merlin::parse_frame_header(buf_);
+  if (!assembler_.active()) {
+    if (acquisition_ && h) {
+      // The first frame tells the frame shape and pixel type: the series starts now.
+      SeriesHeader s;
+      s.series_id = ++series_counter_;
+      s.frame_rows = h->height;
+      s.frame_cols = h->width;
+      s.dtype = h->dtype;
+      s.detector = "Merlin";
+      const auto n = acquisition_->frames;
+      const auto& cfg = options_.scan_shape;
+      if (acquisition_->scan_x && acquisition_->scan_y &&
+          std::uint64_t{*acquisition_->scan_x} * *acquisition_->scan_y == n) {
+        s.scan_rows = *acquisition_->scan_y;
+        s.scan_cols = *acquisition_->scan_x;
+      } else if (std::uint64_t{cfg[0]} * cfg[1] == n) {
+        s.scan_rows = cfg[0];
+        s.scan_cols = cfg[1];
+      } else {
+        s.scan_rows = 1;
+        s.scan_cols = static_cast<std::uint32_t>(n);
+      }
+      for (const auto& [k, v] : acquisition_->fields) s.metadata["hdr." + k] = v;
+      s.metadata["protocol"] = "merlin";
+      s.metadata["pixel_type"] = h->pixel_type;
+      s.metadata["counter_depth"] = std::to_string(h->counter_depth);
+      acquisition_.reset();
+      next_header_ = s;
+      pending_.push_back(SourceStatus::kSeriesStarted);
+      held_frame_ = true;
+      return;
+    }
+    count_drop(h ? DropReason::kNoSeries : DropReason::kMalformed,
+               h ? "frame before any acquisition header" : h.error().message);
+    return;
+  }
+  auto& c = assembler_.counts();
+  ++c.frames_received;
+  if (!h) {
+    count_drop(h.error().code == "wrong_dtype" ? DropReason::kWrongDtype : DropReason::kMalformed,
+               h.error().message);
+    return;
+  }
+  const auto& s = assembler_.header();
+  if (h->sequence == 0 || h->sequence > s.scan_size()) {
+    count_drop(DropReason::kIndexOutOfRange, "frame sequence number " + std::to_string(h->sequence) +
+                                                 " outside the acquisition's " +
+                                                 std::to_string(s.scan_size()) + " frames");
+    return;
+  }
+  const std::uint64_t index = h->sequence - 1;
+  if (!seq_seen_[index]) {
+    seq_seen_[index] = 1;
+    ++seq_distinct_;
+  }
+  if (h->dtype != s.dtype) {
+    count_drop(DropReason::kWrongDtype, "frame pixel type " + h->pixel_type);
+  } else if (h->width != s.frame_cols || h->height != s.frame_rows) {
+    count_drop(DropReason::kWrongSize, "frame of another shape than the series'");
+  } else if (buf_.size() < h->data_offset || buf_.size() - h->data_offset != h->pixel_bytes) {
+    count_drop(DropReason::kWrongSize, "frame " + std::to_string(h->sequence) + " with " +
+                                           std::to_string(buf_.size() - std::min(buf_.size(), h->data_offset)) +
+                                           " pixel bytes, expected " + std::to_string(h->pixel_bytes));
+  } else if (auto dst = assembler_.reserve(index)) {
+    auto r = merlin::decode_pixels(*h, {buf_.data() + h->data_offset, h->pixel_bytes},
+                                   {reinterpret_cast<std::uint8_t*>(*dst), s.frame_bytes()});
+    if (r) {
+      assembler_.commit(index, s.frame_bytes());
+    } else {
+      count_drop(DropReason::kDecodeError, r.error().message);
+    }
+  }
+  if (seq_distinct_ == s.scan_size()) end_series(SeriesEnd::kComplete);
+}
+
+}  // namespace stemflow::ingest

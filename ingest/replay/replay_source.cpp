@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "ingest/replay/replay_source.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <thread>
+
+namespace stemflow::ingest {
+
+ReplaySource::ReplaySource(BatchPool& pool, ReplayOptions options)
+    : options_(std::move(options)),
+      reader_(open_frame_reader(options_.path, options_.format, options_.raw)),
+      assembler_(pool),
+      queue_(options_.read_ahead) {
+  const FileInfo& info = reader_->info();
+  options_.format = info.format;
+  header_.series_id = 1;
+  header_.frame_rows = info.frame_rows;
+  header_.frame_cols = info.frame_cols;
+  header_.dtype = info.dtype;
+  header_.detector = "file:" + info.format;
+  header_.metadata = info.metadata;
+  header_.metadata["source_file"] = std::filesystem::absolute(options_.path).string();
+  header_.metadata["format"] = info.format;
+  header_.metadata["compression"] = info.compression;
+  const auto& cfg = options_.scan_shape;
+  if (info.scan_shape[0] != 0) {
+    header_.scan_rows = info.scan_shape[0];
+    header_.scan_cols = info.scan_shape[1];
+    if (cfg[0] != 0 && (cfg[0] != info.scan_shape[0] || cfg[1] != info.scan_shape[1])) {
+      spdlog::warn("{} records a {}x{} scan; scan.shape {}x{} is ignored", options_.path,
+                   info.scan_shape[0], info.scan_shape[1], cfg[0], cfg[1]);
+    }
+  } else if (cfg[0] != 0) {
+    header_.scan_rows = cfg[0];
+    header_.scan_cols = cfg[1];
+  } else {
+    header_.scan_rows = 1;
+    header_.scan_cols = static_cast<std::uint32_t>(info.frames);
+  }
+  if (header_.scan_size() == 0 || header_.frame_pixels() == 0) {
+    throw ConfigError("'" + options_.path + "' holds no frames");
+  }
+  frames_ = std::min<std::uint64_t>(info.frames, header_.scan_size());
+  if (info.frames != header_.scan_size()) {
+    spdlog::warn("{} holds {} frames for a scan of {}: {}", options_.path, info.frames,
+                 header_.scan_size(),
+                 info.frames < header_.scan_size() ? "the rest are missing" : "the rest are ignored");
+  }
+}
+
+std::string ReplaySource::describe() const { return options_.format + " file " + options_.path; }
+
+std::chrono::steady_clock::time_point ReplaySource::due(std::uint64_t i) const {
+  return t0_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double>(double(i) / options_.rate));
+}
+
+SourceStatus ReplaySource::next() {
+  const std::size_t fb = header_.frame_bytes();
+  for (;;) {
+    if (assembler_.has_ready()) return SourceStatus::kBatchReady;
+    switch (state_) {
+      case State::kStart:
+        assembler_.start(header_);
+        t0_ = std::chrono::steady_clock::now();
+        state_ = State::kRunning;
+        return SourceStatus::kSeriesStarted;
+      case State::kRunning: {
+        if (stop_requested() || next_ >= frames_) {
+          if (!queue_.empty()) {
+            queue_.assemble(assembler_, fb);
+            continue;
+          }
+          assembler_.finish(stop_requested() ? SeriesEnd::kInterrupted : SeriesEnd::kEndOfFile);
+          state_ = State::kEnding;
+          continue;
+        }
+        if (options_.rate > 0 && std::chrono::steady_clock::now() < due(next_)) {
+          // Frames read so far are due now: decode them before waiting for the next one.
+          if (!queue_.empty()) {
+            queue_.assemble(assembler_, fb);
+            continue;
+          }
+          std::this_thread::sleep_until(due(next_));
+        }
+        if (reader_->encoded()) {
+          if (queue_.full()) {
+            queue_.assemble(assembler_, fb);
+            continue;
+          }
+          ++assembler_.counts().frames_received;
+          auto& f = queue_.push();
+          auto r = reader_->read_encoded(next_, f.buffer);
+          if (!r) {
+            queue_.pop_back();
+            assembler_.drop(drop_reason_of(r.error()), r.error().message);
+          } else {
+            f.index = next_;
+            f.codec = r->first;
+            f.elem_size = r->second;
+            f.data = f.buffer;
+          }
+          ++next_;
+          continue;
+        }
+        ++assembler_.counts().frames_received;
+        auto dst = assembler_.reserve(next_);
+        if (dst) {
+          auto r = reader_->read_frame(next_, {reinterpret_cast<std::uint8_t*>(*dst), fb});
+          if (r) {
+            assembler_.commit(next_, fb);
+          } else {
+            assembler_.drop(drop_reason_of(r.error()), "frame " + std::to_string(next_) + ": " +
+                                                           r.error().message);
+          }
+        }
+        ++next_;
+        continue;
+      }
+      case State::kEnding:
+        state_ = State::kDone;
+        return SourceStatus::kSeriesEnded;
+      case State::kDone:
+        return SourceStatus::kFinished;
+    }
+  }
+}
+
+}  // namespace stemflow::ingest

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "sim/protocol_sender.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <zmq.hpp>
+
+#include "ingest/dectris/stream1.hpp"
+#include "ingest/dectris/stream2.hpp"
+#include "ingest/merlin/mpx.hpp"
+#include "pipeline/expected.hpp"
+#include "sim/native_sender.hpp"
+
+namespace stemflow::sim {
+
+namespace {
+
+using ingest::codecs::Codec;
+
+// ---- native -------------------------------------------------------------------------------------
+
+class NativeProtocolSender final : public ProtocolSender {
+ public:
+  explicit NativeProtocolSender(const ProtocolOptions& o) : options_(o) { open(); }
+  void start(const SeriesHeader& h) override {
+    header_ = h;
+    sender_->start(h);
+  }
+  void encode(std::span<const std::byte> px, std::vector<std::uint8_t>& out) override {
+    out.assign(reinterpret_cast<const std::uint8_t*>(px.data()),
+               reinterpret_cast<const std::uint8_t*>(px.data()) + px.size());
+  }
+  void send_encoded(std::uint64_t index, std::span<const std::uint8_t> e) override {
+    if (e.size() == header_.frame_bytes()) {
+      sender_->frame(index, std::as_bytes(e));
+      return;
+    }
+    // A damaged frame: the header announces the series' frame size, the pixel part is shorter.
+    std::vector<std::uint8_t> head;
+    ingest::wire::encode_frame({header_.series_id, index, header_.dtype, header_.frame_bytes()}, head);
+    sender_->send_parts({head, std::vector<std::uint8_t>(e.begin(), e.end())});
+  }
+  void end() override { sender_->end(); }
+  void reconnect() override {
+    sender_.reset();  // linger delivers what is queued
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    open();
+  }
+
+ private:
+  void open() {
+    SenderOptions so;
+    so.endpoint = options_.endpoints.at(0);
+    so.bind = options_.bind;
+    so.send_hwm = options_.send_hwm;
+    so.linger = options_.linger;
+    sender_ = std::make_unique<NativeSender>(so);
+  }
+  ProtocolOptions options_;
+  SeriesHeader header_;
+  std::unique_ptr<NativeSender> sender_;
+};
+
+// ---- DECTRIS stream V1 / V2 ----------------------------------------------------------------------
+
+class DectrisSender final : public ProtocolSender {
+ public:
+  DectrisSender(const ProtocolOptions& o, int version) : options_(o), version_(version), context_(1) {
+    if (version_ == 1 && options_.codec == Codec::kLz4Hdf5) options_.codec = Codec::kLz4Block;
+    if (version_ == 2 && options_.codec == Codec::kLz4Block) options_.codec = Codec::kLz4Hdf5;
+    if (options_.channels.empty()) options_.channels = {"threshold_1"};
+    open();
+  }
+  ~DectrisSender() override { close(); }
+
+  void start(const SeriesHeader& h) override {
+    header_ = h;
+    unique_id_ = "stemflow-sim-" + std::to_string(h.series_id) + "-" +
+                 std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+    for (auto& s : sockets_) send_start(s);
+  }
+  void encode(std::span<const std::byte> px, std::vector<std::uint8_t>& out) override {
+    ingest::codecs::compress(options_.codec, dtype_size(header_.dtype),
+                             {reinterpret_cast<const std::uint8_t*>(px.data()), px.size()}, out);
+  }
+  void send_encoded(std::uint64_t index, std::span<const std::uint8_t> e) override {
+    zmq::socket_t& s = sockets_[next_socket_++ % sockets_.size()];
+    if (version_ == 2) {
+      std::vector<ingest::stream2::ChannelData> ch;
+      ch.push_back({options_.channels[0], options_.codec, e});
+      if (options_.channels.size() > 1) {
+        // The other channels: the same frame + 1 in every pixel (decoded, changed, re-encoded).
+        other_.resize(header_.frame_bytes());
+        auto dec = ingest::codecs::decompress(options_.codec, dtype_size(header_.dtype), e, other_);
+        if (dec) {
+          visit_dtype(header_.dtype, [&]<class T>() {
+            auto* p = reinterpret_cast<T*>(other_.data());
+            for (std::size_t i = 0; i < header_.frame_pixels(); ++i) p[i] = static_cast<T>(p[i] + 1);
+          });
+          ingest::codecs::compress(options_.codec, dtype_size(header_.dtype), other_, other_enc_);
+          for (std::size_t c = 1; c < options_.channels.size(); ++c) {
+            ch.push_back({options_.channels[c], options_.codec, other_enc_});
+          }
+        }
+      }
+      ingest::stream2::encode_image(header_.series_id, unique_id_, index, header_.frame_rows,
+                                    header_.frame_cols, header_.dtype, ch, msg_);
+      s.send(zmq::buffer(msg_), zmq::send_flags::none);
+      return;
+    }
+    const auto p = ingest::stream1::encode_image(header_.series_id, index, header_.frame_rows,
+                                                 header_.frame_cols, header_.dtype, options_.codec,
+                                                 e.size());
+    s.send(zmq::buffer(p.part1), zmq::send_flags::sndmore);
+    s.send(zmq::buffer(p.part2), zmq::send_flags::sndmore);
+    s.send(zmq::const_buffer(e.data(), e.size()), zmq::send_flags::sndmore);
+    s.send(zmq::buffer(p.part4), zmq::send_flags::none);
+  }
+  void end() override {
+    for (auto& s : sockets_) {
+      if (version_ == 2) {
+        ingest::stream2::encode_end({header_.series_id, unique_id_}, msg_);
+        s.send(zmq::buffer(msg_), zmq::send_flags::none);
+      } else {
+        s.send(zmq::buffer(ingest::stream1::encode_end(header_.series_id)), zmq::send_flags::none);
+      }
+    }
+  }
+  void reconnect() override {
+    close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    open();
+  }
+
+ private:
+  void open() {
+    for (const auto& ep : options_.endpoints) {
+      zmq::socket_t s(context_, zmq::socket_type::push);
+      s.set(zmq::sockopt::sndhwm, options_.send_hwm);
+      s.set(zmq::sockopt::linger, static_cast<int>(options_.linger.count()));
+      try {
+        if (options_.bind) {
+          s.bind(ep);
+        } else {
+          s.connect(ep);
+        }
+      } catch (const zmq::error_t& e) {
+        throw ConfigError("cannot " + std::string(options_.bind ? "bind " : "connect ") + ep + ": " + e.what());
+      }
+      sockets_.push_back(std::move(s));
+    }
+  }
+  void close() { sockets_.clear(); }
+  void send_start(zmq::socket_t& s) {
+    if (version_ == 2) {
+      ingest::stream2::Start st;
+      st.series_id = header_.series_id;
+      st.series_unique_id = unique_id_;
+      st.channels = options_.channels;
+      st.dtype = header_.dtype;
+      st.image_size_x = header_.frame_cols;
+      st.image_size_y = header_.frame_rows;
+      st.number_of_images = header_.scan_size();
+      st.detector_description = "stemflow-sim (" + header_.detector + ")";
+      st.scan_shape = std::array<std::uint32_t, 2>{header_.scan_rows, header_.scan_cols};
+      st.metadata["compression"] = std::string(ingest::codecs::codec_name(options_.codec));
+      ingest::stream2::encode_start(st, msg_);
+      s.send(zmq::buffer(msg_), zmq::send_flags::none);
+      return;
+    }
+    ingest::stream1::Header h;
+    h.series = header_.series_id;
+    h.x_pixels = header_.frame_cols;
+    h.y_pixels = header_.frame_rows;
+    h.dtype = header_.dtype;
+    h.frames = header_.scan_size();
+    h.description = "stemflow-sim (" + header_.detector + ")";
+    h.compression = options_.codec == Codec::kBslz4 ? "bslz4" : options_.codec == Codec::kNone ? "none" : "lz4";
+    h.scan_shape = std::array<std::uint32_t, 2>{header_.scan_rows, header_.scan_cols};
+    const auto parts = ingest::stream1::encode_header(h);
+    s.send(zmq::buffer(parts[0]), zmq::send_flags::sndmore);
+    s.send(zmq::buffer(parts[1]), zmq::send_flags::none);
+  }
+
+  ProtocolOptions options_;
+  int version_;
+  zmq::context_t context_;
+  std::vector<zmq::socket_t> sockets_;
+  std::size_t next_socket_ = 0;
+  SeriesHeader header_;
+  std::string unique_id_;
+  std::vector<std::uint8_t> msg_, other_, other_enc_;
+};
+
+// ---- Merlin ---------------------------------------------------------------------------------------
+
+class MerlinSender final : public ProtocolSender {
+ public:
+  explicit MerlinSender(const ProtocolOptions& o) : options_(o) {
+    std::string ep = options_.endpoints.at(0);
+    if (ep.rfind("tcp://", 0) == 0) ep = ep.substr(6);
+    const auto colon = ep.rfind(':');
+    if (colon == std::string::npos) throw ConfigError("merlin endpoint must be tcp://HOST:PORT");
+    std::string host = ep.substr(0, colon);
+    if (host == "*") host = "0.0.0.0";
+    const std::string port = ep.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+      throw ConfigError("merlin endpoint " + options_.endpoints[0] + ": cannot resolve");
+    }
+    listen_fd_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    const bool ok = listen_fd_ >= 0 && ::bind(listen_fd_, res->ai_addr, res->ai_addrlen) == 0 &&
+                    ::listen(listen_fd_, 4) == 0;
+    ::freeaddrinfo(res);
+    if (!ok) throw ConfigError("merlin endpoint " + options_.endpoints[0] + ": cannot listen: " + std::strerror(errno));
+  }
+  ~MerlinSender() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+  void start(const SeriesHeader& h) override {
+    if (h.dtype == Dtype::kF32) throw ConfigError("merlin frames are integer counts (u8, u16, u32)");
+    header_ = h;
+    if (fd_ < 0) accept_client();
+    send_header();
+  }
+  void encode(std::span<const std::byte> px, std::vector<std::uint8_t>& out) override {
+    out.resize(px.size());
+    ingest::merlin::encode_pixels(header_.dtype, {reinterpret_cast<const std::uint8_t*>(px.data()), px.size()}, out);
+  }
+  void send_encoded(std::uint64_t index, std::span<const std::uint8_t> e) override {
+    const std::uint32_t depth = header_.dtype == Dtype::kU8 ? 6 : header_.dtype == Dtype::kU16 ? 12 : 24;
+    const std::string head = ingest::merlin::encode_frame_header(index + 1, header_.frame_cols,
+                                                                 header_.frame_rows, header_.dtype, depth);
+    const std::string prefix = ingest::merlin::mpx_prefix(head.size() + e.size());
+    send_all(prefix.data(), prefix.size());
+    send_all(head.data(), head.size());
+    send_all(e.data(), e.size());
+  }
+  void end() override {}  // Merlin sends no end message
+  void reconnect() override {
+    ::shutdown(fd_, SHUT_WR);
+    ::close(fd_);
+    fd_ = -1;
+    accept_client();
+    send_header();
+  }
+
+ private:
+  void accept_client() {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(options_.accept_timeout.count())) <= 0) {
+      throw std::runtime_error("merlin: no receiver connected within the accept timeout");
+    }
+    fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd_ < 0) throw std::runtime_error(std::string("merlin: accept failed: ") + std::strerror(errno));
+    const int buf = 8 << 20;
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+  }
+  void send_header() {
+    const std::uint32_t depth = header_.dtype == Dtype::kU8 ? 6 : header_.dtype == Dtype::kU16 ? 12 : 24;
+    const std::string hdr = ingest::merlin::encode_acquisition_header(header_.scan_size(), depth,
+                                                                      header_.scan_cols, header_.scan_rows);
+    const std::string prefix = ingest::merlin::mpx_prefix(hdr.size());
+    send_all(prefix.data(), prefix.size());
+    send_all(hdr.data(), hdr.size());
+  }
+  void send_all(const void* data, std::size_t n) {
+    const auto* p = static_cast<const char*>(data);
+    while (n > 0) {
+      const ssize_t k = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (k < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(std::string("merlin: send failed: ") + std::strerror(errno));
+      }
+      p += k;
+      n -= static_cast<std::size_t>(k);
+    }
+  }
+
+  ProtocolOptions options_;
+  int listen_fd_ = -1;
+  int fd_ = -1;
+  SeriesHeader header_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProtocolSender> make_protocol_sender(const ProtocolOptions& o) {
+  if (o.endpoints.empty()) throw ConfigError("no endpoint to send to");
+  if (o.protocol == "native") return std::make_unique<NativeProtocolSender>(o);
+  if (o.protocol == "dectris-stream2") return std::make_unique<DectrisSender>(o, 2);
+  if (o.protocol == "dectris-stream1") return std::make_unique<DectrisSender>(o, 1);
+  if (o.protocol == "merlin") return std::make_unique<MerlinSender>(o);
+  throw ConfigError("--protocol must be native, dectris-stream2, dectris-stream1 or merlin, not '" +
+                    o.protocol + "'");
+}
+
+}  // namespace stemflow::sim

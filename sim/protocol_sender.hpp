@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// One interface over the wire protocols stemflow-sim speaks: native, DECTRIS stream V2 and V1, and
+// Merlin. Pixels are first encoded in the protocol's pixel format (compressed for DECTRIS, big-endian
+// for Merlin), so a sender can encode a frame once and send it many times (benchmarks), or send a
+// damaged encoding (fault injection).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ingest/codecs/compression.hpp"
+#include "pipeline/series.hpp"
+
+namespace stemflow::sim {
+
+struct ProtocolOptions {
+  std::string protocol = "native";  // native, dectris-stream2, dectris-stream1, merlin
+  //! ZeroMQ endpoints (one PUSH socket each: frames are spread round-robin, start and end go to
+  //! every socket), or for merlin one tcp://HOST:PORT to listen on.
+  std::vector<std::string> endpoints;
+  bool bind = true;
+  int send_hwm = 256;
+  std::chrono::milliseconds linger{60000};
+  //! DECTRIS pixel encoding: bslz4 (default), lz4 (V2: HDF5-framed; V1: raw block "lz4<") or none.
+  ingest::codecs::Codec codec = ingest::codecs::Codec::kBslz4;
+  //! stream V2 channels: the frame goes to the first; the others carry the frame's pixels too,
+  //! with every value + 1 (so that a receiver taking the wrong channel is caught).
+  std::vector<std::string> channels = {"threshold_1"};
+  std::chrono::milliseconds accept_timeout{60000};  // merlin: wait this long for the receiver
+};
+
+class ProtocolSender {
+ public:
+  virtual ~ProtocolSender() = default;
+  virtual void start(const SeriesHeader& header) = 0;
+  //! The frame in the protocol's pixel encoding; `out` is overwritten.
+  virtual void encode(std::span<const std::byte> pixels, std::vector<std::uint8_t>& out) = 0;
+  //! Sends frame `index` given in the encoding of encode(), as it is (corrupt data included).
+  virtual void send_encoded(std::uint64_t index, std::span<const std::uint8_t> encoded) = 0;
+  virtual void end() = 0;
+  //! Closes the connection (after what is queued has left) and opens it again.
+  virtual void reconnect() = 0;
+
+  void frame(std::uint64_t index, std::span<const std::byte> pixels) {
+    encode(pixels, scratch_);
+    send_encoded(index, scratch_);
+  }
+
+ private:
+  std::vector<std::uint8_t> scratch_;
+};
+
+//! Throws ConfigError for an unknown protocol or an endpoint that cannot be opened.
+std::unique_ptr<ProtocolSender> make_protocol_sender(const ProtocolOptions& options);
+
+}  // namespace stemflow::sim

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "sim/send_cli.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "pipeline/expected.hpp"
+#include "sim/protocol_sender.hpp"
+#include "sim/send_loop.hpp"
+
+namespace stemflow::sim {
+
+namespace {
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+}  // namespace
+
+void SendCli::add_to(CLI::App& app) {
+  app.add_option("--protocol", protocol, "native, dectris-stream2, dectris-stream1 or merlin")
+      ->capture_default_str();
+  app.add_option("--codec", codec, "DECTRIS pixel encoding: bslz4, lz4 or none")->capture_default_str();
+  app.add_option("--channels", channels,
+                 "dectris-stream2 channel names, comma-separated; the frame goes to the first, the "
+                 "others carry it + 1")
+      ->capture_default_str();
+  app.add_option("--loop", loops, "send the scan this many times (series ids counting up)")
+      ->capture_default_str();
+  app.add_option("--inject", inject,
+                 "faults: drop=P,duplicate=P,reorder=P,stall=MS@FRAME,disconnect=FRAME,corrupt=P");
+  app.add_option("--inject-log", inject_log, "write the frames each fault touched (JSON) here");
+  app.add_option("--fault-seed", fault_seed, "seed of the fault draws")->capture_default_str();
+}
+
+int send_command(const SendCli& cli, const SeriesHeader& header,
+                 const std::function<void(std::uint64_t, std::span<std::byte>)>& render,
+                 const std::string& endpoints, bool bind, int hwm, int linger_ms, double rate,
+                 std::uint64_t unique) {
+  ProtocolOptions o;
+  o.protocol = cli.protocol;
+  o.endpoints = split(endpoints);
+  o.bind = bind;
+  o.send_hwm = hwm;
+  o.linger = std::chrono::milliseconds(linger_ms);
+  if (cli.codec == "bslz4") {
+    o.codec = ingest::codecs::Codec::kBslz4;
+  } else if (cli.codec == "lz4") {
+    o.codec = ingest::codecs::Codec::kLz4Hdf5;
+  } else if (cli.codec == "none") {
+    o.codec = ingest::codecs::Codec::kNone;
+  } else {
+    throw ConfigError("--codec must be bslz4, lz4 or none");
+  }
+  o.channels = split(cli.channels);
+  if (o.protocol == "merlin" && !bind) throw ConfigError("merlin: the detector side listens (--bind)");
+  SendParams p;
+  p.header = header;
+  p.render = render;
+  p.unique = unique;
+  p.rate = rate;
+  p.loops = cli.loops;
+  p.faults = FaultPlan::parse(cli.inject, cli.fault_seed);
+  auto sender = make_protocol_sender(o);
+  spdlog::info("{} {} {}: scan {}x{}, frames {}x{} {}{}", o.protocol, bind ? "bound to" : "connected to",
+               endpoints, header.scan_rows, header.scan_cols, header.frame_rows, header.frame_cols,
+               dtype_name(header.dtype), o.protocol.rfind("dectris", 0) == 0 ? ", " + cli.codec : "");
+  const auto logs = send_series(*sender, p);
+  if (!cli.inject_log.empty()) {
+    std::ofstream(cli.inject_log) << to_json(logs) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace stemflow::sim

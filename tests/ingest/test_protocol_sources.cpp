@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The DECTRIS stream V2/V1 and Merlin receivers against stemflow-sim's senders over loopback, in
+// process: every codec and dtype reproduces the frames bit for bit; channel selection, several
+// endpoints, and bad input (corrupt blocks, truncated CBOR, image ids outside the series, a series
+// that restarts, a detector that disconnects) are counted with their reason while every valid frame
+// is kept.
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <zmq.hpp>
+
+#include "ingest/dectris/dectris_stream_source.hpp"
+#include "ingest/dectris/stream2.hpp"
+#include "ingest/merlin/merlin_source.hpp"
+#include "sim/protocol_sender.hpp"
+#include "sim/send_loop.hpp"
+#include "sim/synth.hpp"
+#include "source_harness.hpp"
+#include "tests/support/process.hpp"
+
+using namespace stemflow;
+using ingest::codecs::Codec;
+using std::chrono::milliseconds;
+
+namespace {
+
+struct Scan {
+  SeriesHeader header;
+  std::vector<std::byte> px;
+  const std::byte* frame(std::uint64_t i) const { return px.data() + i * header.frame_bytes(); }
+};
+
+// A small synthetic scan with non-square frames, so that a transposed frame cannot pass.
+Scan make_scan(Dtype dtype, std::uint32_t rows = 4, std::uint32_t cols = 5, std::uint64_t seed = 3) {
+  sim::SynthParams p;
+  p.scan_rows = rows;
+  p.scan_cols = cols;
+  p.frame_rows = 40;
+  p.frame_cols = 56;
+  p.dtype = dtype;
+  p.seed = seed;
+  const sim::SynthScan synth(p);
+  Scan s;
+  s.header.series_id = 7;
+  s.header.scan_rows = rows;
+  s.header.scan_cols = cols;
+  s.header.frame_rows = p.frame_rows;
+  s.header.frame_cols = p.frame_cols;
+  s.header.dtype = dtype;
+  s.header.detector = "test";
+  s.px.resize(s.header.scan_size() * s.header.frame_bytes());
+  for (std::uint64_t i = 0; i < s.header.scan_size(); ++i) {
+    synth.render(i, {s.px.data() + i * s.header.frame_bytes(), s.header.frame_bytes()});
+  }
+  return s;
+}
+
+std::string endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
+
+std::unique_ptr<ingest::Source> make_receiver(BatchPool& pool, const std::string& protocol,
+                                              std::vector<std::string> endpoints,
+                                              const std::string& channel = {},
+                                              milliseconds series_timeout = milliseconds(3000)) {
+  if (protocol == "merlin") {
+    ingest::MerlinOptions o;
+    o.endpoint = endpoints.at(0);
+    o.series_timeout = series_timeout;
+    o.reconnect_interval = milliseconds(50);
+    return std::make_unique<ingest::MerlinSource>(pool, o);
+  }
+  ingest::DectrisStreamOptions o;
+  o.version = protocol == "dectris-stream1" ? 1 : 2;
+  o.endpoints = std::move(endpoints);
+  o.series_timeout = series_timeout;
+  o.channel = channel;
+  o.read_ahead = 8;
+  return std::make_unique<ingest::DectrisStreamSource>(pool, o);
+}
+
+// Sends `scan` (with `faults`) from a thread while the receiver drains it here.
+struct Run {
+  std::vector<test::ReceivedSeries> got;
+  std::vector<sim::SendLog> logs;
+};
+
+Run run(const std::string& protocol, const Scan& scan, Codec codec, const sim::FaultPlan& faults = {},
+        std::vector<std::string> channels = {"threshold_1"}, const std::string& take_channel = {},
+        int endpoints = 1, std::uint64_t loops = 1) {
+  std::vector<std::string> eps;
+  for (int e = 0; e < endpoints; ++e) eps.push_back(endpoint(test::free_port()));
+  sim::ProtocolOptions so;
+  so.protocol = protocol;
+  so.endpoints = eps;
+  so.codec = codec;
+  so.channels = channels;
+  so.linger = milliseconds(5000);
+  auto sender = sim::make_protocol_sender(so);
+  BatchPool pool(8 << 20);
+  auto src = make_receiver(pool, protocol, eps, take_channel,
+                           milliseconds(faults.any() || loops > 1 ? 1500 : 10000));
+  Run r;
+  std::thread t([&] {
+    sim::SendParams p;
+    p.header = scan.header;
+    p.render = [&](std::uint64_t i, std::span<std::byte> out) {
+      std::memcpy(out.data(), scan.frame(i), out.size());
+    };
+    p.faults = faults;
+    p.loops = loops;
+    // A DECTRIS receiver connects: give it a moment so that the start message is not sent into
+    // the void (ZeroMQ queues for connected peers only).
+    std::this_thread::sleep_for(milliseconds(200));
+    r.logs = sim::send_series(*sender, p);
+  });
+  r.got = test::drain(*src, pool, loops, std::chrono::seconds(60), 6);
+  t.join();
+  return r;
+}
+
+void expect_frames_equal(const test::ReceivedSeries& r, const Scan& scan, std::uint64_t i) {
+  EXPECT_EQ(0, std::memcmp(r.frame(i), scan.frame(i), scan.header.frame_bytes())) << "frame " << i;
+}
+
+}  // namespace
+
+// Spec: stream V2 with bslz4, lz4 and uncompressed pixels, in u8, u16 and u32, reproduces every
+// frame bit for bit, with the scan shape the sender announced and a complete series.
+TEST(DectrisStream2, EveryCodecAndDtypeRoundTrips) {
+  for (Dtype dt : {Dtype::kU8, Dtype::kU16, Dtype::kU32}) {
+    for (Codec c : {Codec::kBslz4, Codec::kLz4Hdf5, Codec::kNone}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::string(ingest::codecs::codec_name(c)));
+      const Scan scan = make_scan(dt);
+      const auto r = run("dectris-stream2", scan, c);
+      ASSERT_EQ(r.got.size(), 1u);
+      const auto& s = r.got[0];
+      EXPECT_EQ(s.header.scan_rows, 4u);
+      EXPECT_EQ(s.header.scan_cols, 5u);
+      EXPECT_EQ(s.header.frame_rows, 40u);
+      EXPECT_EQ(s.header.frame_cols, 56u);
+      EXPECT_EQ(s.counts.end, SeriesEnd::kComplete);
+      EXPECT_EQ(s.counts.frames_accepted, 20u);
+      EXPECT_EQ(s.counts.dropped_total(), 0u);
+      for (std::uint64_t i = 0; i < 20; ++i) expect_frames_equal(s, scan, i);
+    }
+  }
+}
+
+// Spec: stream V1 with bs8/bs16/bs32-lz4<, lz4< and raw pixels reproduces every frame.
+TEST(DectrisStream1, EveryEncodingRoundTrips) {
+  for (Dtype dt : {Dtype::kU8, Dtype::kU16, Dtype::kU32}) {
+    for (Codec c : {Codec::kBslz4, Codec::kLz4Block, Codec::kNone}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::string(ingest::codecs::codec_name(c)));
+      const Scan scan = make_scan(dt);
+      const auto r = run("dectris-stream1", scan, c);
+      ASSERT_EQ(r.got.size(), 1u);
+      EXPECT_EQ(r.got[0].counts.end, SeriesEnd::kComplete);
+      EXPECT_EQ(r.got[0].counts.frames_accepted, 20u);
+      for (std::uint64_t i = 0; i < 20; ++i) expect_frames_equal(r.got[0], scan, i);
+    }
+  }
+}
+
+// Spec: Merlin over TCP with 8-, 16- and 32-bit counts reproduces every frame; the series completes
+// when every sequence number has arrived.
+TEST(Merlin, EveryDepthRoundTrips) {
+  for (Dtype dt : {Dtype::kU8, Dtype::kU16, Dtype::kU32}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Scan scan = make_scan(dt);
+    const auto r = run("merlin", scan, Codec::kNone);
+    ASSERT_EQ(r.got.size(), 1u);
+    const auto& s = r.got[0];
+    EXPECT_EQ(s.header.scan_rows, 4u);
+    EXPECT_EQ(s.header.scan_cols, 5u);
+    EXPECT_EQ(s.counts.end, SeriesEnd::kComplete);
+    EXPECT_EQ(s.counts.frames_accepted, 20u);
+    for (std::uint64_t i = 0; i < 20; ++i) expect_frames_equal(s, scan, i);
+  }
+}
+
+// Spec: of two stream V2 channels, the one named in the configuration is taken (the simulator's
+// second channel is the frame + 1).
+TEST(DectrisStream2, ChannelIsSelectedByName) {
+  const Scan scan = make_scan(Dtype::kU16);
+  const auto r = run("dectris-stream2", scan, Codec::kBslz4, {}, {"threshold_1", "threshold_2"},
+                     "threshold_2");
+  ASSERT_EQ(r.got.size(), 1u);
+  const auto& s = r.got[0];
+  EXPECT_EQ(s.counts.frames_accepted, 20u);
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    const auto* want = reinterpret_cast<const std::uint16_t*>(scan.frame(i));
+    const auto* got = reinterpret_cast<const std::uint16_t*>(s.frame(i));
+    for (std::size_t k = 0; k < scan.header.frame_pixels(); ++k) {
+      ASSERT_EQ(got[k], std::uint16_t(want[k] + 1)) << "frame " << i << " pixel " << k;
+    }
+  }
+}
+
+// Spec: three endpoints (one sender socket each, frames spread over them) feed one series, which
+// completes with the end message of every endpoint.
+TEST(DectrisStream2, SeveralEndpointsFeedOneSeries) {
+  for (const std::string protocol : {"dectris-stream2", "dectris-stream1"}) {
+    SCOPED_TRACE(protocol);
+    const Scan scan = make_scan(Dtype::kU16, 6, 7);
+    const auto r = run(protocol, scan, Codec::kBslz4, {}, {"threshold_1"}, {}, 3);
+    ASSERT_EQ(r.got.size(), 1u);
+    EXPECT_EQ(r.got[0].counts.end, SeriesEnd::kComplete);
+    EXPECT_EQ(r.got[0].counts.frames_accepted, 42u);
+    for (std::uint64_t i = 0; i < 42; ++i) expect_frames_equal(r.got[0], scan, i);
+  }
+}
+
+// Spec: each injected fault gives the coverage and counts the fault log predicts, for every
+// protocol: dropped and lost frames missing, corrupt ones dropped with their reason, duplicates
+// dropped once, reordered and stalled frames intact.
+TEST(FaultInjection, CoverageAndCountsMatchTheLog) {
+  for (const std::string protocol : {"dectris-stream2", "dectris-stream1", "merlin"}) {
+    SCOPED_TRACE(protocol);
+    const Scan scan = make_scan(Dtype::kU16, 8, 8, 11);
+    auto faults = sim::FaultPlan::parse("drop=0.1,duplicate=0.1,reorder=0.1,corrupt=0.1,stall=300@20,disconnect=33", 5);
+    const auto r = run(protocol, scan, protocol == "merlin" ? Codec::kNone : Codec::kBslz4, faults);
+    ASSERT_EQ(r.got.size(), 1u);
+    ASSERT_EQ(r.logs.size(), 1u);
+    const auto& s = r.got[0];
+    const auto& log = r.logs[0];
+    // The draws must have hit something of each kind, or the test proves nothing.
+    ASSERT_FALSE(log.dropped.empty());
+    ASSERT_FALSE(log.corrupted.empty());
+    ASSERT_FALSE(log.duplicated.empty());
+    ASSERT_FALSE(log.reordered.empty());
+    std::vector<std::uint8_t> expect(64, 1);
+    for (auto i : log.dropped) expect[i] = 0;
+    for (auto i : log.corrupted) expect[i] = 0;
+    for (auto i : log.lost_in_disconnect) expect[i] = 0;
+    EXPECT_EQ(s.coverage, expect);
+    const auto missing = log.dropped.size() + log.lost_in_disconnect.size();
+    EXPECT_EQ(s.counts.frames_received, 64 - missing + log.duplicated.size());
+    EXPECT_EQ(s.counts.frames_accepted, 64 - missing - log.corrupted.size());
+    EXPECT_EQ(s.counts.dropped[std::size_t(DropReason::kDuplicate)], log.duplicated.size());
+    const auto corrupt_reason = protocol == "merlin" ? DropReason::kWrongSize : DropReason::kDecodeError;
+    EXPECT_EQ(s.counts.dropped[std::size_t(corrupt_reason)], log.corrupted.size());
+    EXPECT_EQ(s.counts.dropped_total(), log.duplicated.size() + log.corrupted.size());
+    // DECTRIS sends an end message: complete. Merlin has none: with frames missing, it times out.
+    EXPECT_EQ(s.counts.end, protocol == "merlin" ? SeriesEnd::kTimeout : SeriesEnd::kComplete);
+    for (std::uint64_t i = 0; i < 64; ++i) {
+      if (expect[i]) expect_frames_equal(s, scan, i);
+    }
+  }
+}
+
+// Error guessing: truncated CBOR, an image id outside the series, an image of another series, a
+// corrupt block and an unknown message type are each counted with their reason; a second start
+// restarts the series; every valid frame is kept.
+TEST(DectrisStream2, BadMessagesAreCountedValidFramesKept) {
+  const Scan scan = make_scan(Dtype::kU16, 2, 3);
+  const std::string ep = endpoint(test::free_port());
+  zmq::context_t ctx(1);
+  zmq::socket_t push(ctx, zmq::socket_type::push);
+  push.set(zmq::sockopt::linger, 5000);
+  push.bind(ep);
+  BatchPool pool(8 << 20);
+  auto src = make_receiver(pool, "dectris-stream2", {ep});
+  std::thread t([&] {
+    std::this_thread::sleep_for(milliseconds(200));
+    std::vector<std::uint8_t> msg, enc;
+    const auto send = [&](const std::vector<std::uint8_t>& m) { push.send(zmq::buffer(m), zmq::send_flags::none); };
+    const auto image = [&](std::uint64_t series, std::uint64_t id, const std::byte* px, bool corrupt) {
+      ingest::codecs::bslz4_compress({reinterpret_cast<const std::uint8_t*>(px), scan.header.frame_bytes()}, 2, enc);
+      if (corrupt) enc.resize(enc.size() - 20);
+      const ingest::stream2::ChannelData ch{"threshold_1", Codec::kBslz4, enc};
+      ingest::stream2::encode_image(series, "u", id, 40, 56, Dtype::kU16, {&ch, 1}, msg);
+      return msg;
+    };
+    ingest::stream2::Start st;
+    st.series_id = 1;
+    st.series_unique_id = "u";
+    st.channels = {"threshold_1"};
+    st.image_size_x = 56;
+    st.image_size_y = 40;
+    st.number_of_images = 6;
+    st.scan_shape = std::array<std::uint32_t, 2>{2, 3};
+    ingest::stream2::encode_start(st, msg);
+    send(msg);
+    send(image(1, 0, scan.frame(0), false));
+    auto cut = image(1, 1, scan.frame(1), false);
+    cut.resize(cut.size() / 2);  // truncated CBOR
+    send(cut);
+    send(image(1, 2, scan.frame(2), true));    // corrupt bslz4 block
+    send(image(1, 99, scan.frame(3), false));  // image id outside the series
+    send(image(5, 3, scan.frame(3), false));   // another series
+    send(image(1, 4, scan.frame(4), false));
+    send({0xD9, 0xD9, 0xF7, 0xA1, 0x64, 't', 'y', 'p', 'e', 0x64, 'n', 'o', 'p', 'e'});  // unknown type
+    // A restart: series 2 starts before series 1 ended.
+    st.series_id = 2;
+    st.series_unique_id = "v";
+    ingest::stream2::encode_start(st, msg);
+    send(msg);
+    for (std::uint64_t i = 0; i < 6; ++i) {
+      ingest::codecs::bslz4_compress({reinterpret_cast<const std::uint8_t*>(scan.frame(i)), scan.header.frame_bytes()}, 2, enc);
+      const ingest::stream2::ChannelData ch{"threshold_1", Codec::kBslz4, enc};
+      ingest::stream2::encode_image(2, "v", i, 40, 56, Dtype::kU16, {&ch, 1}, msg);
+      send(msg);
+    }
+    ingest::stream2::encode_end({2, "v"}, msg);
+    send(msg);
+  });
+  const auto got = test::drain(*src, pool, 2, std::chrono::seconds(30), 4);
+  t.join();
+  ASSERT_EQ(got.size(), 2u);
+  const auto& a = got[0];
+  EXPECT_EQ(a.counts.end, SeriesEnd::kRestarted);
+  EXPECT_EQ(a.coverage, (std::vector<std::uint8_t>{1, 0, 0, 0, 1, 0}));
+  EXPECT_EQ(a.counts.frames_received, 7u);
+  EXPECT_EQ(a.counts.frames_accepted, 2u);
+  EXPECT_EQ(a.counts.dropped[std::size_t(DropReason::kMalformed)], 1u);
+  EXPECT_EQ(a.counts.dropped[std::size_t(DropReason::kDecodeError)], 1u);
+  EXPECT_EQ(a.counts.dropped[std::size_t(DropReason::kIndexOutOfRange)], 1u);
+  EXPECT_EQ(a.counts.dropped[std::size_t(DropReason::kWrongSeries)], 1u);
+  EXPECT_EQ(a.counts.dropped[std::size_t(DropReason::kUnknownMessage)], 1u);
+  expect_frames_equal(a, scan, 0);
+  expect_frames_equal(a, scan, 4);
+  const auto& b = got[1];
+  EXPECT_EQ(b.header.series_id, 2u);
+  EXPECT_EQ(b.counts.end, SeriesEnd::kComplete);
+  EXPECT_EQ(b.counts.frames_accepted, 6u);
+  for (std::uint64_t i = 0; i < 6; ++i) expect_frames_equal(b, scan, i);
+}
+
+// Spec: --loop sends several series; each is received whole, with its own id.
+TEST(DectrisStream2, SeveralSeriesInARow) {
+  const Scan scan = make_scan(Dtype::kU8, 3, 3);
+  const auto r = run("dectris-stream2", scan, Codec::kBslz4, {}, {"threshold_1"}, {}, 1, 3);
+  ASSERT_EQ(r.got.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(r.got[k].header.series_id, 7u + k);
+    EXPECT_EQ(r.got[k].counts.end, SeriesEnd::kComplete);
+    EXPECT_EQ(r.got[k].counts.frames_accepted, 9u);
+  }
+}
