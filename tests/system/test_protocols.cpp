@@ -94,13 +94,13 @@ Result run_engine(const fs::path& dir, const std::string& tag, const std::string
 
 std::string endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
 
-fs::path venv_python() { return fs::path(STEMFLOW_BINARY_DIR) / "venv-stream2" / "bin" / "python"; }
+fs::path venv_python() { return fs::path(STEMFLOW_TEST_VENV) / "bin" / "python"; }
 
 #define REQUIRE_STREAM2_VENV()                                                                    \
   if (!fs::exists(venv_python()))                                                                 \
   GTEST_SKIP() << "no Python venv with cbor2 + dectris-compression at " << venv_python().parent_path() \
-               << " (PyPI or python3-venv unavailable: see " << STEMFLOW_BINARY_DIR               \
-               << "/venv-stream2.log); skipping the independent stream V2 check"
+               << " (PyPI or python3-venv unavailable: see " << STEMFLOW_TEST_VENV                \
+               << ".log); skipping the independent stream V2 check"
 
 }  // namespace
 
