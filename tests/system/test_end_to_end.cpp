@@ -96,6 +96,20 @@ Direct direct(const Scan& s) {
   return d;
 }
 
+//! Scan positions covered so far, read as a SWMR reader would while the engine writes.
+long covered_now(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+  if (f < 0) return -1;
+  const hid_t ds = H5Dopen2(f, "/stemflow/coverage/data", H5P_DEFAULT);
+  std::vector<std::uint8_t> c(kScan * kScan);
+  const herr_t r = H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data());
+  H5Dclose(ds);
+  H5Fclose(f);
+  if (r < 0) return -1;
+  return std::count(c.begin(), c.end(), 1);
+}
+
 }  // namespace
 
 // Spec: a 32x32 scan streamed over loopback gives virtual images and CoM equal bit for bit to a
@@ -141,14 +155,18 @@ TEST(EndToEnd, SigintWritesWhatWasReceived) {
   const Scan scan = write_and_load(dir, 5);
   const int port = test::free_port();
   const auto out = dir / "partial.h5";
-  write_config(dir / "run.toml", port, out);
+  write_config(dir / "run.toml", port, out, "flush_interval = 0.1\n");
   test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string()},
                        (dir / "engine.log").string());
   test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "128x128", "--seed",
-                     "5", "--rate", "1000", "--linger-ms", "0", "--bind",
+                     "5", "--rate", "500", "--linger-ms", "0", "--bind",
                      "tcp://127.0.0.1:" + std::to_string(port)},
                     (dir / "sim.log").string());
-  std::this_thread::sleep_for(milliseconds(500));  // about half of the 1024 frames
+  // Interrupt once the results show part of the scan (however loaded the machine is).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (covered_now(out.string()) < 100 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
   engine.signal(SIGINT);
   ASSERT_EQ(engine.wait(milliseconds(20000)), 0) << test::read_text((dir / "engine.log").string());
   sim.signal(SIGKILL);
@@ -185,21 +203,6 @@ TEST(EndToEnd, BadConfigurationExitsWithTwo) {
   EXPECT_NE(log.find("bad.toml:2"), std::string::npos) << log;
 }
 
-namespace {
-//! Scan positions covered so far, read as a SWMR reader would while the engine writes.
-long covered_now(const std::string& path) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
-  if (f < 0) return -1;
-  const hid_t ds = H5Dopen2(f, "/stemflow/coverage/data", H5P_DEFAULT);
-  std::vector<std::uint8_t> c(kScan * kScan);
-  const herr_t r = H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.data());
-  H5Dclose(ds);
-  H5Fclose(f);
-  if (r < 0) return -1;
-  return std::count(c.begin(), c.end(), 1);
-}
-}  // namespace
 
 // Spec: the file can be opened while the scan runs and grows; after kill -9 it is still readable
 // and holds every row flushed before the kill.
