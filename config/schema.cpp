@@ -149,6 +149,77 @@ std::vector<SectionSpec> make_operator_types() {
        "A virtual detector: per frame sum(frame * mask) in float64, py4DSTEM's mask semantics. "
        "Output: an (Rx, Ry) image named after the operator.",
        vi},
+      {"bragg_disks",
+       "Bragg disk detection as py4DSTEM 0.14.18's CPU path (DataCube.find_Bragg_disks): template "
+       "cross-correlation (hybrid with corr_power), Gaussian smoothing, local maxima, filters, "
+       "subpixel refinement. Outputs: BraggVectors <name> (qx = row, qy = column, raw pixels), "
+       "<name>_count (peaks per frame), <name>_peaks (live table). The probe template comes from "
+       "'template', 'vacuum' or 'vacuum_frames'.",
+       {
+           {"corr_power", KeyType::kFloat, "1.0", "",
+            "hybrid correlation exponent: 1 cross-correlation, 0 phase correlation (corrPower)"},
+           {"sigma", KeyType::kFloat, "2.0", "px",
+            "Gaussian sigma on the correlation before maxima; 0 = off (sigma / sigma_cc)"},
+           {"sigma_dp", KeyType::kFloat, "0.0", "px", "Gaussian sigma on the pattern before the FFT; 0 = off"},
+           {"edge_boundary", KeyType::kInt, "20", "px",
+            "maxima closer than this to an edge are dropped; < 1 acts as 1 (edgeBoundary)"},
+           {"min_absolute_intensity", KeyType::kFloat, "0.0", "",
+            "drop peaks with correlation intensity below this; 0 = off (minAbsoluteIntensity)"},
+           {"min_relative_intensity", KeyType::kFloat, "0.005", "",
+            "drop peaks below this fraction of the reference peak; 0 = off (minRelativeIntensity)"},
+           {"relative_to_peak", KeyType::kInt, "0", "",
+            "index (by intensity) of the reference peak of the relative filter (relativeToPeak)"},
+           {"min_peak_spacing", KeyType::kFloat, "60.0", "px",
+            "a kept peak removes every dimmer peak closer than this (minPeakSpacing)"},
+           {"max_num_peaks", KeyType::kInt, "70", "peaks", "keep at most this many peaks per frame (maxNumPeaks)"},
+           {"subpixel", KeyType::kString, "\"multicorr\"", "", "refinement; none = pixel",
+            {"pixel", "none", "poly", "multicorr"}},
+           {"upsample_factor", KeyType::kInt, "16", "", "multicorr DFT upsampling factor, 3 to 1024"},
+           {"precision", KeyType::kString, "\"f32\"", "",
+            "f32 (fast) or f64 (py4DSTEM's own float64: its peak lists to ~1e-12 px)", {"f32", "f64"}},
+           {"multicorr_method", KeyType::kString, "\"auto\"", "",
+            "how the multicorr patch is evaluated (all exact; they differ in cost)", {"auto", "fft", "direct"}},
+           {"fft_planner", KeyType::kString, "\"measure\"", "",
+            "FFTW planning effort: patient is 10-20 % faster per frame but plans for seconds",
+            {"measure", "patient"}},
+           {"no_template_applies_ifft", KeyType::kBool, "true", "",
+            "py4DSTEM compatibility: with template = \"none\" py4DSTEM still takes ifft2 of the pattern "
+            "(a bug); false finds maxima of the pattern itself"},
+           {"sigma_dp_in_input_dtype", KeyType::kBool, "true", "",
+            "py4DSTEM compatibility: scipy smooths an integer pattern in its own dtype (truncating); "
+            "false smooths in floating point"},
+           {"template", KeyType::kString, "-", "",
+            "ready correlation kernel: a frame-shaped .npy, probe centre at pixel (0, 0) wrapping around "
+            "(as py4DSTEM's get_kernel makes it); \"none\" = no template (py4DSTEM template=None)"},
+           {"vacuum", KeyType::kString, "-", "",
+            "vacuum probe: a 2-D .npy image, or a recorded file of vacuum frames (any replay format) "
+            "that is averaged; the template is built as py4DSTEM does (from_vacuum_data, "
+            "get_probe_size, get_kernel)"},
+           {"vacuum_frames", KeyType::kIntArray, "-", "frames",
+            "[first, stop): scan positions (row-major) of vacuum frames, read from 'vacuum' or, for "
+            "input.source = \"file\", from the replayed file before the series starts"},
+           {"probe_threshold", KeyType::kFloat, "0.2", "",
+            "from_vacuum_data: probe mask = pixels above max * threshold"},
+           {"probe_expansion", KeyType::kFloat, "12.0", "px", "from_vacuum_data: width of the cos^2 soft edge"},
+           {"probe_opening", KeyType::kInt, "3", "", "from_vacuum_data: binary opening iterations"},
+           {"kernel_mode", KeyType::kString, "\"sigmoid\"", "", "get_kernel mode",
+            {"flat", "gaussian", "sigmoid", "sigmoid_log", "sigmoid_logistic"}},
+           {"kernel_origin", KeyType::kFloatArray, "-", "px",
+            "[qx0, qy0] probe centre (default: get_probe_size's)"},
+           {"kernel_radii", KeyType::kFloatArray, "-", "px",
+            "sigmoid modes: [inner, outer] edge radii (default: [alpha, 2 alpha])"},
+           {"kernel_sigma", KeyType::kFloat, "-", "",
+            "gaussian mode: sigma relative to the probe's (required for gaussian)"},
+           {"sigmoid_log_is_logistic", KeyType::kBool, "false", "",
+            "py4DSTEM maps sigmoid_log to the sine-squared edge (a bug); true gives the logistic edge"},
+       }},
+      {"mean_pattern",
+       "The mean diffraction pattern of the series (float64): what a user looks at to place "
+       "detectors. Output: DiffractionSlice <name>.",
+       {}},
+      {"max_pattern",
+       "The maximum diffraction pattern of the series (float64). Output: DiffractionSlice <name>.",
+       {}},
       {"center_of_mass",
        "Per-frame centre of mass: qx = sum(I*qx)/sum(I), qy = sum(I*qy)/sum(I) and the total "
        "intensity sum(I), optionally inside a detector region. Outputs <name>_qx, <name>_qy, "

@@ -4,6 +4,7 @@
 //   stemflow validate CONFIG.toml [--set key=value ...]
 //   stemflow schema
 //   stemflow info FILE [--format raw|npy|emd|dectris|mib]
+//   stemflow probe CONFIG.toml [--operator NAME] [--set key=value ...] --out KERNEL.npy [--probe P.npy]
 // Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "ingest/npy.hpp"
 #include "ingest/replay/frame_reader.hpp"
 #include "pipeline/engine.hpp"
 #include "pipeline/expected.hpp"
@@ -90,6 +92,15 @@ int main(int argc, char** argv) {
   auto* schema = app.add_subcommand("schema", "print the configuration reference (Markdown)");
 
   std::string info_path, info_format;
+  std::string probe_operator, probe_out, probe_image_out;
+  auto* probe = app.add_subcommand(
+      "probe", "build the Bragg correlation template of a bragg_disks operator and write it out");
+  probe->add_option("config", config_path, "configuration file (TOML)")->required();
+  probe->add_option("--operator", probe_operator, "bragg_disks operator (default: the first)");
+  probe->add_option("--set", overrides, "override a key");
+  probe->add_option("--out", probe_out, "the corner-centred kernel as .npy")->required();
+  probe->add_option("--probe", probe_image_out, "also the masked vacuum probe as .npy");
+
   auto* info = app.add_subcommand("info", "print what a recorded file holds (shape, dtype, "
                                           "compression, detector metadata)");
   info->add_option("file", info_path, "raw, .npy, EMD/py4DSTEM, DECTRIS master or data file, .mib")
@@ -111,6 +122,36 @@ int main(int argc, char** argv) {
       return 0;
     }
     const auto config = stemflow::config::Config::load(config_path, overrides);
+    if (*probe) {
+      const stemflow::config::OperatorConfig* oc = nullptr;
+      for (const auto& o : config.operators()) {
+        if (o.type == "bragg_disks" && (probe_operator.empty() || o.name == probe_operator)) {
+          oc = &o;
+          break;
+        }
+      }
+      if (oc == nullptr) {
+        throw stemflow::ConfigError(config_path + ": no bragg_disks operator" +
+                                    (probe_operator.empty() ? "" : " named '" + probe_operator + "'"));
+      }
+      const auto src = stemflow::probe_source(oc->params, config);
+      if (src.kernel.empty()) throw stemflow::ConfigError(oc->params.where() + ": template = \"none\"");
+      const auto& k = src.kernel;
+      auto w = stemflow::ingest::write_npy_f64(probe_out, {k.rows, k.cols}, k.values);
+      if (!w) throw std::runtime_error(w.error().message);
+      std::cout << "kernel " << k.rows << "x" << k.cols << " -> " << probe_out << "\n";
+      if (src.probe) {
+        const auto& t = *src.probe;
+        std::cout << "alpha " << t.alpha << " px, origin (qx0, qy0) = (" << t.qx0 << ", " << t.qy0
+                  << "), radii [" << t.radii[0] << ", " << t.radii[1] << "]\n";
+        if (!probe_image_out.empty()) {
+          auto wp = stemflow::ingest::write_npy_f64(probe_image_out, {k.rows, k.cols}, t.probe);
+          if (!wp) throw std::runtime_error(wp.error().message);
+          std::cout << "probe -> " << probe_image_out << "\n";
+        }
+      }
+      return 0;
+    }
     if (*validate) {
       for (const auto& oc : config.operators()) stemflow::make_operator(oc, config);
       std::cout << config_path << ": valid (" << config.operators().size() << " operators)\n";

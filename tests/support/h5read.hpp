@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 
+#include <array>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -42,6 +43,26 @@ class H5File {
   std::vector<double> doubles(const std::string& path) const { return read<double>(path, H5T_NATIVE_DOUBLE); }
   std::vector<std::int64_t> ints(const std::string& path) const { return read<std::int64_t>(path, H5T_NATIVE_INT64); }
   std::vector<std::uint8_t> bytes(const std::string& path) const { return read<std::uint8_t>(path, H5T_NATIVE_UINT8); }
+
+  //! A PointListArray's peak lists (`dataset` = ".../_v_uncal/data"), row-major by scan position.
+  std::vector<std::vector<std::array<double, 3>>> peak_lists(const std::string& dataset) const {
+    const hid_t ds = H5Dopen2(id_, dataset.c_str(), H5P_DEFAULT);
+    if (ds < 0) throw std::runtime_error("no dataset " + dataset);
+    const hid_t t = H5Dget_type(ds);
+    const hid_t sp = H5Dget_space(ds);
+    std::vector<hvl_t> vl(static_cast<std::size_t>(H5Sget_simple_extent_npoints(sp)));
+    H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, vl.data());
+    std::vector<std::vector<std::array<double, 3>>> out(vl.size());
+    for (std::size_t i = 0; i < vl.size(); ++i) {
+      const auto* p = static_cast<const double*>(vl[i].p);
+      for (std::size_t k = 0; k < vl[i].len; ++k) out[i].push_back({p[3 * k], p[3 * k + 1], p[3 * k + 2]});
+    }
+    H5Dvlen_reclaim(t, sp, H5P_DEFAULT, vl.data());
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Dclose(ds);
+    return out;
+  }
 
   std::string string(const std::string& path) const {
     const hid_t ds = H5Dopen2(id_, path.c_str(), H5P_DEFAULT);
