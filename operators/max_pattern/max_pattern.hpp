@@ -1,50 +1,23 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // MaxPatternOp: the per-pixel maximum diffraction pattern of a series (shows weak, sparse reflections
-// the mean washes out; used to place detectors).
-//
-// Inputs       frames of one series, any dtype (u8, u16, u32, f32), rows x cols.
-// Outputs      no per-frame values; finish() returns one SeriesImage (suffix "", rows x cols, "counts"):
-//              the per-pixel maximum over the frames processed (NaN everywhere if there were none).
-//              A float frame holding NaN/inf is left out and marked failed.
-// Parameters   none.
-// Device       none.
-// Threading    process() runs a tbb::parallel_for over the batch's frames and may run for several
-//              batches at once; each thread keeps its own float64 maximum (allocated on its first
-//              frame of the series), and finish() combines them. start() resets everything.
+// the mean washes out; used to place detectors). See mean_pattern/pattern_accumulator.hpp for the
+// contract (outputs, threading).
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <vector>
+#include <limits>
 
-#include <tbb/enumerable_thread_specific.h>
-
-#include "pipeline/operator.hpp"
+#include "operators/mean_pattern/pattern_accumulator.hpp"
 
 namespace stemflow::ops {
 
-class MaxPatternOp final : public Operator {
- public:
+struct MaxFold {
   static constexpr std::string_view kType = "max_pattern";
-
-  explicit MaxPatternOp(std::string name) : Operator(std::move(name)) {}
-
-  std::string_view type() const override { return kType; }
-  void start(const SeriesHeader& series) override;
-  OutputSpec outputs() const override { return {}; }
-  void process(const FrameBatch& batch, OperatorResults& out) const override;
-  std::vector<SeriesImage> finish() override;
-
- private:
-  struct Accumulator {
-    std::vector<double> max;
-    std::uint64_t frames = 0;
-  };
-  std::uint32_t rows_ = 0;
-  std::uint32_t cols_ = 0;
-  Dtype dtype_ = Dtype::kU16;
-  mutable tbb::enumerable_thread_specific<Accumulator> acc_;
+  static constexpr double kIdentity = -std::numeric_limits<double>::infinity();
+  static double fold(double acc, double v) { return v > acc ? v : acc; }
+  static double combine(double a, double b) { return b > a ? b : a; }
+  static double result(double acc, std::uint64_t) { return acc; }
 };
+
+using MaxPatternOp = PatternAccumulatorOp<MaxFold>;
 
 }  // namespace stemflow::ops
