@@ -4,7 +4,6 @@
 #include <filesystem>
 
 #include "ingest/dectris/dectris_stream_source.hpp"
-#include "ingest/file/file_source.hpp"
 #include "ingest/merlin/merlin_source.hpp"
 #include "ingest/native/native_source.hpp"
 #include "ingest/replay/frame_reader.hpp"
@@ -56,19 +55,6 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
     o.scan_shape = scan_shape;
     return std::make_unique<ingest::DectrisStreamSource>(pool, std::move(o));
   }
-  if (in.get_string("source") == "file" && in.has("path")) {
-    const std::string path = in.get_string("path");
-    const std::string format = in.has("format") ? in.get_string("format") : ingest::detect_format(path);
-    if (format == "emd" || format == "dectris" || format == "mib") {
-      ingest::ReplayOptions o;
-      o.path = path;
-      o.format = format;
-      o.scan_shape = scan_shape;
-      o.rate = in.get_double("rate");
-      o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
-      return std::make_unique<ingest::ReplaySource>(pool, std::move(o));
-    }
-  }
   if (in.get_string("source") == "zmq") {
     ingest::NativeOptions o;
     if (in.has("endpoint")) o.endpoints = in.get_strings("endpoint");
@@ -80,26 +66,23 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
     o.batch_timeout = ms(pipe.get_double("batch_timeout"));
     return std::make_unique<ingest::NativeZmqSource>(pool, std::move(o));
   }
-  ingest::FileOptions o;
   if (!in.has("path")) throw ConfigError(in.where() + ": source \"file\" needs 'path'");
-  std::filesystem::path p = in.get_string("path");
-  o.path = p.string();
+  ingest::ReplayOptions o;
+  o.path = in.get_string("path");
   if (in.has("format")) o.format = in.get_string("format");
-  o.dtype = *parse_dtype(in.get_string("dtype"));
+  o.raw.dtype = *parse_dtype(in.get_string("dtype"));
   if (in.has("frame_shape")) {
     const auto fs = in.get_ints("frame_shape");
     if (fs.size() != 2 || fs[0] <= 0 || fs[1] <= 0) {
       throw ConfigError(in.where("frame_shape") + ": needs [rows, cols] > 0");
     }
-    o.frame_shape = {std::uint32_t(fs[0]), std::uint32_t(fs[1])};
+    o.raw.frame_shape = {std::uint32_t(fs[0]), std::uint32_t(fs[1])};
   }
-  o.header_bytes = static_cast<std::uint64_t>(in.get_int("header_bytes"));
-  if (scan.has("shape")) {
-    const auto s = scan.get_ints("shape");
-    o.scan_shape = {std::uint32_t(s[0]), std::uint32_t(s[1])};
-  }
+  o.raw.header_bytes = static_cast<std::uint64_t>(in.get_int("header_bytes"));
+  o.scan_shape = scan_shape;
   o.rate = in.get_double("rate");
-  return std::make_unique<ingest::FileSource>(pool, std::move(o));
+  o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
+  return std::make_unique<ingest::ReplaySource>(pool, std::move(o));
 }
 
 

@@ -64,7 +64,13 @@ class FlatFileReader final : public FrameReader {
       info_.frame_cols = raw.frame_shape[1];
       if (info_.frame_bytes() == 0) throw ConfigError("raw files need a frame shape");
     }
-    info_.frames = size > offset_ ? (size - offset_) / info_.frame_bytes() : 0;
+    // A file cut inside a frame still lists that frame: reading it gives wrong_size, so that a
+    // replay counts it as dropped instead of silently leaving it out.
+    const std::uint64_t data = size > offset_ ? size - offset_ : 0;
+    info_.frames = (data + info_.frame_bytes() - 1) / info_.frame_bytes();
+    if (data % info_.frame_bytes() != 0) {
+      info_.metadata["truncated"] = "the file ends inside frame " + std::to_string(info_.frames - 1);
+    }
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw ConfigError("'" + path + "': cannot open");
   }
@@ -77,7 +83,9 @@ class FlatFileReader final : public FrameReader {
     const std::size_t fb = info_.frame_bytes();
     if (dst.size() != fb) return make_error("wrong_size", "destination size");
     const ssize_t got = ::pread(fd_, dst.data(), fb, static_cast<off_t>(offset_ + i * fb));
-    if (got != static_cast<ssize_t>(fb)) return make_error("wrong_size", "short read");
+    if (got != static_cast<ssize_t>(fb)) {
+      return make_error("wrong_size", "the file ends inside frame " + std::to_string(i) + " (truncated)");
+    }
     return {};
   }
 

@@ -35,7 +35,11 @@ ReplaySource::ReplaySource(BatchPool& pool, ReplayOptions options)
   } else if (cfg[0] != 0) {
     header_.scan_rows = cfg[0];
     header_.scan_cols = cfg[1];
+  } else if (info.format == "raw") {
+    throw ConfigError("'" + options_.path + "': a raw file needs scan.shape");
   } else {
+    spdlog::warn("{} records no scan shape and scan.shape is not set: replaying it as 1 x {}",
+                 options_.path, info.frames);
     header_.scan_rows = 1;
     header_.scan_cols = static_cast<std::uint32_t>(info.frames);
   }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// File replay: raw and .npy files come back frame for frame; truncated files give what they hold and
+// Replay of raw and .npy files: frames come back exactly; truncated files give what they hold and
 // count the rest.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <numeric>
 
-#include "ingest/file/file_source.hpp"
+#include "ingest/replay/replay_source.hpp"
 #include "ingest/npy.hpp"
 #include "pipeline/expected.hpp"
 
@@ -17,7 +17,7 @@ using ingest::SourceStatus;
 namespace {
 
 std::filesystem::path temp_file(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "stemflow-test-file-source";
+  auto dir = std::filesystem::temp_directory_path() / "stemflow-test-flat-replay";
   std::filesystem::create_directories(dir);
   return dir / name;
 }
@@ -29,9 +29,9 @@ struct Replay {
   SeriesHeader header;
 };
 
-Replay replay(ingest::FileOptions o) {
+Replay replay(ingest::ReplayOptions o) {
   BatchPool pool(1 << 20);
-  ingest::FileSource src(pool, o);
+  ingest::ReplaySource src(pool, o);
   Replay r;
   for (;;) {
     const auto s = src.next();
@@ -65,7 +65,7 @@ std::vector<std::uint16_t> scan_data(std::size_t n) {
 }  // namespace
 
 // Spec: a 4-D .npy replays with its own shape and every pixel in place.
-TEST(FileSource, NpyReplaysExactly) {
+TEST(FlatReplay, NpyReplaysExactly) {
   const auto path = temp_file("scan.npy");
   const auto data = scan_data(3 * 4 * 8 * 6);
   {
@@ -73,7 +73,7 @@ TEST(FileSource, NpyReplaysExactly) {
     ingest::write_npy_header(f, Dtype::kU16, {3, 4, 8, 6});
     f.write(reinterpret_cast<const char*>(data.data()), data.size() * 2);
   }
-  ingest::FileOptions o;
+  ingest::ReplayOptions o;
   o.path = path.string();
   const auto r = replay(o);
   EXPECT_EQ(r.header.scan_rows, 3u);
@@ -86,7 +86,7 @@ TEST(FileSource, NpyReplaysExactly) {
 }
 
 // Spec: a raw file needs frame and scan shapes and skips its header bytes.
-TEST(FileSource, RawWithHeaderOffset) {
+TEST(FlatReplay, RawWithHeaderOffset) {
   const auto path = temp_file("scan.raw");
   const auto data = scan_data(2 * 2 * 4 * 4);
   {
@@ -94,22 +94,22 @@ TEST(FileSource, RawWithHeaderOffset) {
     f.write("HEADER!!", 8);
     f.write(reinterpret_cast<const char*>(data.data()), data.size() * 2);
   }
-  ingest::FileOptions o;
+  ingest::ReplayOptions o;
   o.path = path.string();
-  o.frame_shape = {4, 4};
+  o.raw.frame_shape = {4, 4};
   o.scan_shape = {2, 2};
-  o.header_bytes = 8;
+  o.raw.header_bytes = 8;
   const auto r = replay(o);
   EXPECT_EQ(r.counts.frames_accepted, 4u);
   EXPECT_EQ(r.pixels, data);
   o.scan_shape = {0, 0};
   BatchPool pool(1 << 16);
-  EXPECT_THROW(ingest::FileSource(pool, o), ConfigError);
+  EXPECT_THROW(ingest::ReplaySource(pool, o), ConfigError);
 }
 
 // Edge case: a file cut inside frame 2 gives frames 0 and 1, counts the cut frame as wrong_size
 // and leaves the rest of the scan uncovered.
-TEST(FileSource, TruncatedFileKeepsWhatItHolds) {
+TEST(FlatReplay, TruncatedFileKeepsWhatItHolds) {
   const auto path = temp_file("cut.npy");
   const auto data = scan_data(2 * 3 * 4 * 4);
   {
@@ -117,7 +117,7 @@ TEST(FileSource, TruncatedFileKeepsWhatItHolds) {
     ingest::write_npy_header(f, Dtype::kU16, {2, 3, 4, 4});
     f.write(reinterpret_cast<const char*>(data.data()), (2 * 16 + 5) * 2);
   }
-  ingest::FileOptions o;
+  ingest::ReplayOptions o;
   o.path = path.string();
   const auto r = replay(o);
   EXPECT_EQ(r.counts.frames_accepted, 2u);
@@ -127,13 +127,13 @@ TEST(FileSource, TruncatedFileKeepsWhatItHolds) {
 }
 
 // Edge case: a file that is not .npy, or not there, is a configuration error, not a crash.
-TEST(FileSource, BadFilesAreConfigErrors) {
+TEST(FlatReplay, BadFilesAreConfigErrors) {
   BatchPool pool(1 << 16);
-  ingest::FileOptions o;
+  ingest::ReplayOptions o;
   o.path = temp_file("missing.npy").string();
-  EXPECT_THROW(ingest::FileSource(pool, o), ConfigError);
+  EXPECT_THROW(ingest::ReplaySource(pool, o), ConfigError);
   const auto path = temp_file("garbage.npy");
   std::ofstream(path) << "this is not numpy";
   o.path = path.string();
-  EXPECT_THROW(ingest::FileSource(pool, o), ConfigError);
+  EXPECT_THROW(ingest::ReplaySource(pool, o), ConfigError);
 }
