@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "ingest/series_assembler.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <stdexcept>
 #include <string>
 
@@ -75,6 +77,20 @@ bool SeriesAssembler::flush() {
 std::chrono::steady_clock::duration SeriesAssembler::pending_age() const {
   if (filling_ == nullptr || filling_->count == 0) return {};
   return std::chrono::steady_clock::now() - filling_->first_arrival;
+}
+
+bool SeriesAssembler::silent_too_long(std::chrono::steady_clock::time_point last_message,
+                                      std::chrono::milliseconds series_timeout,
+                                      std::chrono::milliseconds batch_timeout) {
+  if (!active_) return false;
+  if (std::chrono::steady_clock::now() - last_message > series_timeout) {
+    spdlog::warn("series {}: no message for {} ms, ending it as incomplete ({} of {} frames)",
+                 header_.series_id, series_timeout.count(), counts_.frames_accepted,
+                 header_.scan_size());
+    return true;
+  }
+  if (pending_age() > batch_timeout) flush();
+  return false;
 }
 
 void SeriesAssembler::finish(SeriesEnd how) {

@@ -45,6 +45,12 @@ class SeriesAssembler {
   bool flush();
   //! Age of the oldest frame in the batch being filled (zero if none).
   std::chrono::steady_clock::duration pending_age() const;
+  //! The two clocks of a live series, checked while the source is idle: a partial batch older than
+  //! `batch_timeout` is flushed (latency on slow scans); true (after logging why) when nothing has
+  //! arrived for `series_timeout`: the caller then ends the series as kTimeout, its own way.
+  bool silent_too_long(std::chrono::steady_clock::time_point last_message,
+                       std::chrono::milliseconds series_timeout,
+                       std::chrono::milliseconds batch_timeout);
   //! Ends the series: flushes, records how it ended. take_ready() may still return the last batch.
   void finish(SeriesEnd how);
 

@@ -119,16 +119,9 @@ SourceStatus DectrisStreamSource::next() {
 }
 
 void DectrisStreamSource::check_timeouts() {
-  if (!assembler_.active()) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_message_ > options_.series_timeout) {
-    spdlog::warn("series {}: no message for {} ms, ending it as incomplete ({} of {} frames)",
-                 assembler_.header().series_id, options_.series_timeout.count(),
-                 assembler_.counts().frames_accepted, assembler_.header().scan_size());
+  if (assembler_.silent_too_long(last_message_, options_.series_timeout, options_.batch_timeout)) {
     end_series(SeriesEnd::kTimeout);
-    return;
   }
-  if (assembler_.pending_age() > options_.batch_timeout) assembler_.flush();
 }
 
 bool DectrisStreamSource::receive_message(std::chrono::milliseconds wait) {

@@ -141,16 +141,9 @@ SourceStatus MerlinSource::next() {
     } else {
       std::this_thread::sleep_for(std::min(options_.poll_interval, options_.reconnect_interval));
     }
-    if (assembler_.active()) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_message_ > options_.series_timeout) {
-        spdlog::warn("series {}: no frame for {} ms, ending it as incomplete ({} of {} frames)",
-                     assembler_.header().series_id, options_.series_timeout.count(),
-                     assembler_.counts().frames_accepted, assembler_.header().scan_size());
-        end_series(SeriesEnd::kTimeout);
-        continue;
-      }
-      if (assembler_.pending_age() > options_.batch_timeout) assembler_.flush();
+    if (assembler_.silent_too_long(last_message_, options_.series_timeout, options_.batch_timeout)) {
+      end_series(SeriesEnd::kTimeout);
+      continue;
     }
     if (assembler_.has_ready() || !pending_.empty()) continue;
     return SourceStatus::kIdle;
