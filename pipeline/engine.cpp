@@ -8,6 +8,7 @@
 
 #include "pipeline/operator_factory.hpp"
 #include "pipeline/source_factory.hpp"
+#include "sinks/dashboard/dashboard_sink.hpp"
 #include "sinks/hdf5/hdf5_sink.hpp"
 #include "sinks/metrics/prometheus_metrics.hpp"
 #include "stemflow_version.hpp"
@@ -52,9 +53,6 @@ Engine::Engine(const config::Config& config) : config_(config) {
       throw ConfigError(scan.where("shape") + ": needs [rows, cols] > 0");
     }
   }
-  if (config.has_section("outputs.dashboard")) {
-    spdlog::warn("[outputs.dashboard] is not available in this build yet; ignored");
-  }
   for (const auto& oc : config.operators()) {
     auto built = make_operator(oc, config);
     output_info_.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
@@ -84,6 +82,22 @@ Engine::Engine(const config::Config& config) : config_(config) {
     metrics_ = m.get();
     spdlog::info("metrics on http://{}/metrics", listen);
     sinks_.push_back(std::move(m));
+  }
+  if (config.has_section("outputs.dashboard")) {
+    const auto d = config.section("outputs.dashboard");
+    sinks::DashboardOptions o;
+    o.listen = d.get_string("listen");
+    const double interval = d.get_double("update_interval");
+    if (!(interval >= 0.01)) throw ConfigError(d.where("update_interval") + ": must be >= 0.01");
+    o.update_interval = std::chrono::milliseconds(static_cast<std::int64_t>(interval * 1000));
+    o.sample_rate = d.get_double("sample_rate");
+    if (!(o.sample_rate >= 0)) throw ConfigError(d.where("sample_rate") + ": must be >= 0");
+    o.max_clients = static_cast<int>(d.get_int("max_clients"));
+    if (o.max_clients < 1) throw ConfigError(d.where("max_clients") + ": must be >= 1");
+    auto dash = std::make_unique<sinks::DashboardSink>(std::move(o));
+    dashboard_ = dash.get();
+    spdlog::info("dashboard on http://{}/", d.get_string("listen"));
+    sinks_.push_back(std::move(dash));
   }
   pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"));
   source_ = make_source(config, *pool_);
@@ -251,6 +265,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
       metrics_->source_counts(source_->counts());
       metrics_->pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
     }
+    if (dashboard_ && in_series) dashboard_->source_counts(source_->counts());
     switch (status) {
       case ingest::SourceStatus::kSeriesStarted:
         begin_series();

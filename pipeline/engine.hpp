@@ -22,6 +22,7 @@
 
 namespace stemflow::sinks {
 class PrometheusMetrics;
+class DashboardSink;
 }
 
 namespace stemflow {
@@ -67,6 +68,7 @@ class Engine {
   sinks::ResultStore store_;
   std::vector<std::unique_ptr<sinks::Sink>> sinks_;
   sinks::PrometheusMetrics* metrics_ = nullptr;  // one of sinks_, if configured
+  sinks::DashboardSink* dashboard_ = nullptr;    // one of sinks_, if configured
   sinks::Provenance provenance_;  // of the current series
   SeriesHeader series_;  // the current series; batches point at it
   bool series_rejected_ = false;
