@@ -94,7 +94,11 @@ std::vector<SectionSpec> make_sections() {
        "How batches flow.",
        {
            {"device", KeyType::kString, "\"auto\"", "",
-            "where operators run: auto (CUDA when a GPU is present), cpu, cuda", {"auto", "cpu", "cuda"}},
+            "where operators run: auto (CUDA device 0 when the build has CUDA and a GPU is present), "
+            "cpu, cuda (an error without a GPU). On CUDA, bragg_disks (precision f32), virtual_image, "
+            "center_of_mass, mean_pattern and max_pattern run on the GPU in one pass per batch; the "
+            "log says which, and the results file records the device",
+            {"auto", "cpu", "cuda"}},
            {"batch_frames", KeyType::kInt, "64", "frames",
             "frames per batch (reduced automatically so that the pool holds at least 2 batches)"},
            {"memory_limit", KeyType::kSize, "\"256MiB\"", "bytes",

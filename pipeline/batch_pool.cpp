@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "pipeline/expected.hpp"
 
@@ -15,7 +16,8 @@ namespace {
 constexpr std::size_t kAlignment = 4096;
 }
 
-BatchPool::BatchPool(std::size_t memory_limit) : memory_limit_(memory_limit) {
+BatchPool::BatchPool(std::size_t memory_limit, MemoryHooks hooks)
+    : memory_limit_(memory_limit), hooks_(std::move(hooks)) {
   const std::size_t rounded = (memory_limit + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) throw ConfigError("pipeline.memory_limit must be > 0");
   memory_ = static_cast<std::byte*>(std::aligned_alloc(kAlignment, rounded));
@@ -27,9 +29,14 @@ BatchPool::BatchPool(std::size_t memory_limit) : memory_limit_(memory_limit) {
   // promises) instead of creeping up the first time a backlog reaches deeper into the pool, and no
   // page fault lands on the receive path.
   std::memset(memory_, 0, rounded);
+  memory_bytes_ = rounded;
+  if (hooks_.on_allocate) hooks_.on_allocate(memory_, memory_bytes_);
 }
 
-BatchPool::~BatchPool() { std::free(memory_); }
+BatchPool::~BatchPool() {
+  if (hooks_.on_release) hooks_.on_release(memory_, memory_bytes_);
+  std::free(memory_);
+}
 
 std::uint32_t BatchPool::configure(
     const SeriesHeader& series, std::uint32_t batch_frames,

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -19,8 +20,16 @@ namespace stemflow {
 
 class BatchPool {
  public:
+  //! Called on the pool's pixel memory right after it is allocated and right before it is freed,
+  //! e.g. to page-lock it for DMA to a GPU (the engine passes cudaHostRegister / Unregister; this
+  //! file stays free of CUDA).
+  struct MemoryHooks {
+    std::function<void(void* memory, std::size_t bytes)> on_allocate;
+    std::function<void(void* memory, std::size_t bytes)> on_release;
+  };
+
   //! Allocates `memory_limit` bytes of pixel memory, page-aligned. Throws ConfigError if impossible.
-  explicit BatchPool(std::size_t memory_limit);
+  explicit BatchPool(std::size_t memory_limit, MemoryHooks hooks = {});
   ~BatchPool();
   BatchPool(const BatchPool&) = delete;
   BatchPool& operator=(const BatchPool&) = delete;
@@ -46,6 +55,8 @@ class BatchPool {
 
  private:
   std::size_t memory_limit_;
+  std::size_t memory_bytes_ = 0;
+  MemoryHooks hooks_;
   std::byte* memory_ = nullptr;
   std::vector<std::unique_ptr<FrameBatch>> slots_;
   std::vector<FrameBatch*> free_;

@@ -6,6 +6,7 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <spdlog/spdlog.h>
 
+#include "operators/gpu/gpu_offload.hpp"
 #include "pipeline/operator_factory.hpp"
 #include "pipeline/source_factory.hpp"
 #include "sinks/dashboard/dashboard_sink.hpp"
@@ -39,13 +40,9 @@ Engine::Engine(const config::Config& config) : config_(config) {
   const auto batch = pipe.get_int("batch_frames");
   if (batch < 1) throw ConfigError(pipe.where("batch_frames") + ": must be >= 1");
   batch_frames_ = static_cast<std::uint32_t>(batch);
-  const std::string device = pipe.get_string("device");
-  if (device == "cuda") {
-    throw ConfigError(pipe.where("device") +
-                      ": \"cuda\" is not available: this build has no GPU operators yet");
-  }
-  device_ = "cpu";
-  if (device == "auto") spdlog::info("pipeline.device = auto: no GPU operators in this build, using the CPU");
+  const auto device = gpu::choose_device(pipe.get_string("device"), pipe.where("device"));
+  device_ = device.description;
+  offload_ = gpu::make_offload(device);
   const auto scan = config.section("scan");
   if (scan.has("shape")) {
     const auto s = scan.get_ints("shape");
@@ -99,13 +96,27 @@ Engine::Engine(const config::Config& config) : config_(config) {
     spdlog::info("dashboard on http://{}/", d.get_string("listen"));
     sinks_.push_back(std::move(dash));
   }
-  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"));
+  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"),
+                                      offload_ ? offload_->pinning() : BatchPool::MemoryHooks{});
   source_ = make_source(config, *pool_);
 
   auto compute = [this](FrameBatch* b) -> FrameBatch* {
-    // Operators run side by side on the batch, each parallel over its frames. Nothing may escape a
-    // node body: an exception would cancel the whole graph, so a failing operator fails its frames.
-    tbb::parallel_for(std::size_t{0}, operators_.size(), [&](std::size_t o) {
+    // Operators run side by side on the batch, each parallel over its frames; the GPU operators
+    // run together in one GPU pass (the extra index). Nothing may escape a node body: an exception
+    // would cancel the whole graph, so a failing operator fails its frames.
+    const std::size_t n_ops = operators_.size();
+    const bool gpu = offload_ && offload_->active();
+    tbb::parallel_for(std::size_t{0}, n_ops + (gpu ? 1 : 0), [&](std::size_t o) {
+      if (o == n_ops) {
+        const auto t0 = std::chrono::steady_clock::now();
+        offload_->process(*b);  // never throws; fails its operators' frames on a GPU error
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        for (std::size_t g = 0; metrics_ && g < n_ops; ++g) {
+          if (offload_->runs(g)) metrics_->operator_batch(g, s);
+        }
+        return;
+      }
+      if (gpu && offload_->runs(o)) return;
       OperatorResults& out = b->results[o];
       const auto t0 = std::chrono::steady_clock::now();
       try {
@@ -184,6 +195,7 @@ bool Engine::begin_series() {
       spdlog::info("batches of {} frames ({} slots) to fit pipeline.memory_limit", per_batch,
                    pool_->slots());
     }
+    if (offload_) offload_->start(series_, operators_, per_batch);
   } catch (const ConfigError& e) {
     // This series does not fit the configuration (a mask of another shape, a frame too large for
     // the pool): count its frames as dropped and keep serving later series.
@@ -217,7 +229,8 @@ void Engine::end_series() {
     return;
   }
   for (std::size_t o = 0; o < operators_.size(); ++o) {
-    store_.add_series_images(o, operators_[o]->finish());
+    store_.add_series_images(o, offload_ && offload_->runs(o) ? offload_->finish(o)
+                                                              : operators_[o]->finish());
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();

@@ -20,6 +20,10 @@
 #include "sinks/result_store.hpp"
 #include "sinks/sink.hpp"
 
+namespace stemflow::gpu {
+class Offload;
+}
+
 namespace stemflow::sinks {
 class PrometheusMetrics;
 class DashboardSink;
@@ -79,6 +83,7 @@ class Engine {
   bool write_failed_ = false;
   std::uint32_t batch_frames_ = 64;
   std::string device_ = "cpu";
+  std::unique_ptr<gpu::Offload> offload_;  // GPU operators; null on the CPU
 };
 
 }  // namespace stemflow

@@ -45,6 +45,8 @@ class BraggDisksOp final : public Operator {
   void process(const FrameBatch& batch, OperatorResults& out) const override;
 
   const BraggDisksParams& params() const { return params_; }
+  //! The correlation template (empty = none); the GPU path builds its spectrum from it.
+  const ProbeKernel& kernel() const { return kernel_; }
   //! Frames marked failed since start() (non-finite pixels, or an internal error).
   std::uint64_t failed_frames() const { return failed_.load(std::memory_order_relaxed); }
 

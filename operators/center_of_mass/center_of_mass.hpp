@@ -24,6 +24,9 @@ class CenterOfMassOp final : public Operator {
   OutputSpec outputs() const override;
   void process(const FrameBatch& batch, OperatorResults& out) const override;
 
+  //! The region, rasterised for the series (valid after start()); the GPU path sums over it.
+  const DetectorMask& mask() const { return *mask_; }
+
  private:
   DetectorGeometry region_;
   std::optional<DetectorMask> mask_;
