@@ -8,9 +8,9 @@
 
 #include "operators/gpu/gpu_offload.hpp"
 #include "pipeline/operator_factory.hpp"
+#include "pipeline/sink_factory.hpp"
 #include "pipeline/source_factory.hpp"
 #include "sinks/dashboard/dashboard_sink.hpp"
-#include "sinks/hdf5/hdf5_sink.hpp"
 #include "sinks/metrics/prometheus_metrics.hpp"
 #include "stemflow_version.hpp"
 
@@ -58,44 +58,12 @@ Engine::Engine(const config::Config& config) : config_(config) {
   if (operators_.empty()) spdlog::warn("no [[operators]] configured: frames will only be counted");
   if (!config.has_section("outputs.hdf5")) spdlog::warn("no [outputs.hdf5]: results are not saved");
 
-  if (config.has_section("outputs.hdf5")) {
-    const auto h5 = config.section("outputs.hdf5");
-    sinks::Hdf5Options o;
-    o.path = h5.get_string("path");
-    const std::string policy = h5.get_string("if_exists");
-    o.if_exists = policy == "overwrite" ? sinks::IfExists::kOverwrite
-                  : policy == "error"   ? sinks::IfExists::kError
-                                        : sinks::IfExists::kRename;
-    const double flush = h5.get_double("flush_interval");
-    if (!(flush > 0)) throw ConfigError(h5.where("flush_interval") + ": must be > 0");
-    o.flush_interval = std::chrono::milliseconds(static_cast<std::int64_t>(flush * 1000));
-    sinks_.push_back(std::make_unique<sinks::Hdf5Sink>(std::move(o)));
-  }
-  if (config.has_section("outputs.metrics")) {
-    std::vector<std::string> names;
-    for (const auto& op : operators_) names.push_back(op->name());
-    const std::string listen = config.section("outputs.metrics").get_string("listen");
-    auto m = std::make_unique<sinks::PrometheusMetrics>(listen, names, device_);
-    metrics_ = m.get();
-    spdlog::info("metrics on http://{}/metrics", listen);
-    sinks_.push_back(std::move(m));
-  }
-  if (config.has_section("outputs.dashboard")) {
-    const auto d = config.section("outputs.dashboard");
-    sinks::DashboardOptions o;
-    o.listen = d.get_string("listen");
-    const double interval = d.get_double("update_interval");
-    if (!(interval >= 0.01)) throw ConfigError(d.where("update_interval") + ": must be >= 0.01");
-    o.update_interval = std::chrono::milliseconds(static_cast<std::int64_t>(interval * 1000));
-    o.sample_rate = d.get_double("sample_rate");
-    if (!(o.sample_rate >= 0)) throw ConfigError(d.where("sample_rate") + ": must be >= 0");
-    o.max_clients = static_cast<int>(d.get_int("max_clients"));
-    if (o.max_clients < 1) throw ConfigError(d.where("max_clients") + ": must be >= 1");
-    auto dash = std::make_unique<sinks::DashboardSink>(std::move(o));
-    dashboard_ = dash.get();
-    spdlog::info("dashboard on http://{}/", d.get_string("listen"));
-    sinks_.push_back(std::move(dash));
-  }
+  std::vector<std::string> operator_names;
+  for (const auto& op : operators_) operator_names.push_back(op->name());
+  auto sinks = make_sinks(config, operator_names, device_);
+  sinks_ = std::move(sinks.all);
+  metrics_ = sinks.metrics;
+  dashboard_ = sinks.dashboard;
   pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"),
                                       offload_ ? offload_->pinning() : BatchPool::MemoryHooks{});
   source_ = make_source(config, *pool_);
