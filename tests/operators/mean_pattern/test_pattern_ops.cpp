@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Spec: MeanPatternOp's image is the per-pixel mean of the frames processed, for every dtype, over
-// several (also concurrent) batches; NaN frames are left out and marked failed; start() resets.
+// Spec: the pattern operators (MeanPatternOp, MaxPatternOp: one accumulator, two folds) give the
+// per-pixel mean / maximum of the frames processed, for every dtype, over several (also concurrent)
+// batches; NaN frames are left out and marked failed; start() resets; no frames gives NaN.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <thread>
 
+#include "operators/max_pattern/max_pattern.hpp"
 #include "operators/mean_pattern/mean_pattern.hpp"
 
 using namespace stemflow;
@@ -45,7 +48,35 @@ std::vector<std::byte> frames_of(Dtype d, std::size_t n, unsigned seed, std::vec
   return b;
 }
 
-OperatorResults process(const MeanPatternOp& op, const SeriesHeader& h, std::vector<std::byte>& px,
+// What each operator must give for the values of one pixel over the frames, computed directly.
+struct MeanCase {
+  using Op = MeanPatternOp;
+  static double expect(const std::vector<double>& px) {
+    double s = 0;
+    for (double v : px) s += v;
+    return s / double(px.size());
+  }
+};
+struct MaxCase {
+  using Op = MaxPatternOp;
+  static double expect(const std::vector<double>& px) { return *std::max_element(px.begin(), px.end()); }
+};
+
+//! The values of pixel i in the given frames.
+std::vector<double> pixel(const std::vector<double>& v, std::size_t i,
+                          std::initializer_list<std::size_t> frames) {
+  std::vector<double> out;
+  for (std::size_t f : frames) out.push_back(v[f * kRows * kCols + i]);
+  return out;
+}
+std::vector<double> pixel(const std::vector<double>& v, std::size_t i, std::size_t n_frames) {
+  std::vector<double> out;
+  for (std::size_t f = 0; f < n_frames; ++f) out.push_back(v[f * kRows * kCols + i]);
+  return out;
+}
+
+template <class OpT>
+OperatorResults process(const OpT& op, const SeriesHeader& h, std::vector<std::byte>& px,
                         std::size_t first, std::size_t count) {
   FrameBatch b;
   b.series = &h;
@@ -60,10 +91,15 @@ OperatorResults process(const MeanPatternOp& op, const SeriesHeader& h, std::vec
 
 }  // namespace
 
-// Several batches of every dtype: the image equals the direct mean (exactly for integers).
-TEST(MeanPattern, EqualsDirectMeanForAllDtypes) {
+template <class C>
+class PatternOps : public ::testing::Test {};
+using Cases = ::testing::Types<MeanCase, MaxCase>;
+TYPED_TEST_SUITE(PatternOps, Cases);
+
+// Several batches of every dtype: the image equals the direct computation.
+TYPED_TEST(PatternOps, EqualsDirectComputationForAllDtypes) {
   for (Dtype d : {Dtype::kU8, Dtype::kU16, Dtype::kU32, Dtype::kF32}) {
-    MeanPatternOp op("mean");
+    typename TypeParam::Op op("pattern");
     const SeriesHeader h = header(d);
     op.start(h);
     std::vector<double> v;
@@ -77,16 +113,15 @@ TEST(MeanPattern, EqualsDirectMeanForAllDtypes) {
     EXPECT_EQ(img.cols, kCols);
     ASSERT_EQ(img.values.size(), std::size_t{kRows} * kCols);
     for (std::size_t i = 0; i < img.values.size(); ++i) {
-      double s = 0;
-      for (std::size_t f = 0; f < 32; ++f) s += v[f * kRows * kCols + i];
-      EXPECT_DOUBLE_EQ(img.values[i], s / 32) << "dtype " << dtype_name(d) << " pixel " << i;
+      EXPECT_DOUBLE_EQ(img.values[i], TypeParam::expect(pixel(v, i, 32)))
+          << "dtype " << dtype_name(d) << " pixel " << i;
     }
   }
 }
 
-// Batches processed from two threads at once give the same mean.
-TEST(MeanPattern, ConcurrentBatches) {
-  MeanPatternOp op("mean");
+// Batches processed from two threads at once give the same image.
+TYPED_TEST(PatternOps, ConcurrentBatches) {
+  typename TypeParam::Op op("pattern");
   const SeriesHeader h = header(Dtype::kU16);
   op.start(h);
   std::vector<double> v;
@@ -97,16 +132,14 @@ TEST(MeanPattern, ConcurrentBatches) {
   t2.join();
   const auto img = op.finish()[0];
   for (std::size_t i = 0; i < img.values.size(); ++i) {
-    double s = 0;
-    for (std::size_t f = 0; f < 64; ++f) s += v[f * kRows * kCols + i];
-    EXPECT_DOUBLE_EQ(img.values[i], s / 64);
+    EXPECT_DOUBLE_EQ(img.values[i], TypeParam::expect(pixel(v, i, 64)));
   }
 }
 
-// A float frame with a NaN is left out of the mean (which divides by the frames processed) and
-// marked failed; start() of a new series forgets the old one; no frames gives NaN.
-TEST(MeanPattern, NanFramesStartResetAndEmptySeries) {
-  MeanPatternOp op("mean");
+// A float frame with a NaN is left out (the mean divides by the frames processed) and marked
+// failed; start() of a new series forgets the old one; no frames gives NaN.
+TYPED_TEST(PatternOps, NanFramesStartResetAndEmptySeries) {
+  typename TypeParam::Op op("pattern");
   const SeriesHeader h = header(Dtype::kF32);
   op.start(h);
   std::vector<double> v;
@@ -117,8 +150,7 @@ TEST(MeanPattern, NanFramesStartResetAndEmptySeries) {
   EXPECT_EQ(r.failed, (std::vector<std::uint8_t>{0, 0, 1, 0}));
   auto img = op.finish()[0];
   for (std::size_t i = 0; i < img.values.size(); ++i) {
-    const std::size_t n = kRows * kCols;
-    EXPECT_DOUBLE_EQ(img.values[i], (v[i] + v[n + i] + v[3 * n + i]) / 3);
+    EXPECT_DOUBLE_EQ(img.values[i], TypeParam::expect(pixel(v, i, {0, 1, 3})));
   }
   op.start(h);
   process(op, h, px, 3, 1);
