@@ -5,6 +5,7 @@
 
 #include "ingest/dectris/stream1.hpp"
 #include "ingest/dectris/stream2.hpp"
+#include "ingest/zmq_pull.hpp"
 
 namespace stemflow::ingest {
 
@@ -21,30 +22,14 @@ DectrisStreamSource::DectrisStreamSource(BatchPool& pool, DectrisStreamOptions o
       assembler_(pool),
       queue_(options_.read_ahead),
       parts_(kMaxParts) {
-  if (options_.endpoints.empty()) throw ConfigError("input: no endpoint given");
   if (options_.version != 1 && options_.version != 2) throw ConfigError("DECTRIS stream version 1 or 2");
-  socket_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-  socket_.set(zmq::sockopt::linger, 0);
-  for (const auto& ep : options_.endpoints) {
-    try {
-      if (options_.bind) {
-        socket_.bind(ep);
-      } else {
-        socket_.connect(ep);
-      }
-    } catch (const zmq::error_t& e) {
-      throw ConfigError("input endpoint '" + ep + "': cannot " +
-                        (options_.bind ? "bind" : "connect") + ": " + e.what());
-    }
-  }
+  open_pull(socket_, options_.endpoints, options_.bind, options_.receive_hwm);
   spdlog::info("DECTRIS stream V{} receiver {} {}", options_.version,
                options_.bind ? "bound to" : "connected to", describe());
 }
 
 std::string DectrisStreamSource::describe() const {
-  std::string s;
-  for (const auto& ep : options_.endpoints) s += (s.empty() ? "" : ", ") + ep;
-  return s;
+  return join_endpoints(options_.endpoints);
 }
 
 void DectrisStreamSource::count_drop(DropReason reason, std::string_view detail) {

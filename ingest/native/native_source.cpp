@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ingest/zmq_pull.hpp"
 
 namespace stemflow::ingest {
 
@@ -22,28 +23,12 @@ NativeZmqSource::NativeZmqSource(BatchPool& pool, NativeOptions options)
       socket_(context_, zmq::socket_type::pull),
       assembler_(pool),
       part1_(kMaxPart1) {
-  if (options_.endpoints.empty()) throw ConfigError("input: no endpoint given");
-  socket_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-  socket_.set(zmq::sockopt::linger, 0);
-  for (const auto& ep : options_.endpoints) {
-    try {
-      if (options_.bind) {
-        socket_.bind(ep);
-      } else {
-        socket_.connect(ep);
-      }
-    } catch (const zmq::error_t& e) {
-      throw ConfigError("input endpoint '" + ep + "': cannot " +
-                        (options_.bind ? "bind" : "connect") + ": " + e.what());
-    }
-  }
+  open_pull(socket_, options_.endpoints, options_.bind, options_.receive_hwm);
   spdlog::info("native receiver {} {}", options_.bind ? "bound to" : "connected to", describe());
 }
 
 std::string NativeZmqSource::describe() const {
-  std::string s;
-  for (const auto& ep : options_.endpoints) s += (s.empty() ? "" : ", ") + ep;
-  return s;
+  return join_endpoints(options_.endpoints);
 }
 
 void NativeZmqSource::count_drop(DropReason reason, std::string_view detail) {
