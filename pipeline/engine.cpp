@@ -211,7 +211,7 @@ void Engine::end_series() {
     if (!kept) {
       write_failed_ = true;
       rep.output_error = kept.error().message;
-      spdlog::error("series {}: {} results NOT kept: {}", series_.series_id, s->name(),
+      spdlog::error("series {}: {} results incomplete or missing: {}", series_.series_id, s->name(),
                     rep.output_error);
     } else if (s->name() == "hdf5") {
       rep.output_path = *kept;

@@ -13,7 +13,20 @@ namespace {
 
 herr_t collect_error(unsigned n, const H5E_error2_t* err, void* client) {
   auto* out = static_cast<std::string*>(client);
-  if (n == 0 && err->desc != nullptr) *out = err->desc;  // the innermost cause
+  if (n != 0 || err->desc == nullptr) return 0;
+  // The innermost cause. For a failed system call (a full disk) HDF5 says "file write failed:
+  // time = ..., filename = ..., errno = 28, error message = 'No space left on device', buf = ...";
+  // the operating system's message is what a user needs, and the file is named by our caller.
+  const std::string desc = err->desc;
+  const std::string key = "error message = '";
+  const auto at = desc.find(key);
+  const auto end = at == std::string::npos ? at : desc.find('\'', at + key.size());
+  const auto colon = desc.find(':');
+  if (end != std::string::npos && colon != std::string::npos && colon < at) {
+    *out = desc.substr(0, colon) + ": " + desc.substr(at + key.size(), end - at - key.size());
+  } else {
+    *out = desc;
+  }
   return 0;
 }
 
@@ -83,9 +96,17 @@ hid_t check(hid_t id, const std::string& what) {
   throw std::runtime_error(what + ": " + cause);
 }
 
+void quiet_errors() {
+  thread_local bool quiet = false;
+  if (!quiet) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    quiet = true;
+  }
+}
+
 Handle create_file(const std::string& path, bool overwrite) {
   // We report HDF5 errors ourselves, with their cause, instead of letting it print its stack.
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  quiet_errors();
   Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "libver bounds");
   Handle f(check(H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT,
@@ -111,7 +132,7 @@ Handle create_file(const std::string& path, bool overwrite) {
 }
 
 Handle open_file(const std::string& path) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  quiet_errors();
   Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
   check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "libver bounds");
   return Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()), "cannot reopen " + path),

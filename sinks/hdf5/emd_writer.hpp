@@ -45,6 +45,10 @@ class Handle {
 
 //! Throws std::runtime_error("<what>: <HDF5 error stack summary>") if id/status is negative.
 hid_t check(hid_t id, const std::string& what);
+//! Turns off HDF5's automatic printing of error stacks for the calling thread (check() reports the
+//! cause instead). Debian's HDF5 is built thread-safe, where each thread has its own error stack
+//! and its own printing switch, so every thread that calls HDF5 must do this; cheap after the first.
+void quiet_errors();
 
 //! Creates a new EMD file (fails if it exists unless `overwrite`) with the root-level attributes,
 //! in the HDF5 1.10 format that SWMR needs.

@@ -74,7 +74,7 @@ struct Hdf5Sink::Live {
 };
 
 Hdf5Sink::Hdf5Sink(Hdf5Options options) : options_(std::move(options)) {}
-Hdf5Sink::~Hdf5Sink() = default;
+Hdf5Sink::~Hdf5Sink() { emd::quiet_errors(); }  // closing the handles may fail too
 
 void Hdf5Sink::fail(const std::string& what) {
   if (error_.empty()) {
@@ -85,6 +85,7 @@ void Hdf5Sink::fail(const std::string& what) {
 }
 
 void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) {
+  emd::quiet_errors();
   live_.reset();
   error_.clear();
   path_.clear();
@@ -96,6 +97,8 @@ void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) 
     return;
   }
   path_ = *path;
+  std::error_code exists_ec;
+  const bool existed = fs::exists(path_, exists_ec);
   bool created = false;
   try {
     auto live = std::make_unique<Live>();
@@ -146,12 +149,16 @@ void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) 
   } catch (const std::exception& e) {
     fail(e.what());
     std::error_code ec;
-    if (created) fs::remove(path_, ec);  // half-made: nothing in it is a result yet
+    // Half-made (or, on a full disk, an empty file H5Fcreate could not finish): nothing in it is a
+    // result yet. A file that was there before (if_exists = "overwrite") is left alone.
+    if (created || !existed) fs::remove(path_, ec);
+    path_.clear();
   }
 }
 
 void Hdf5Sink::batch_consumed(const FrameBatch& batch, const ResultStore& store) {
   if (!live_) return;
+  emd::quiet_errors();  // the sink node runs on any TBB worker thread
   const std::uint64_t cols = store.series().scan_cols;
   for (std::uint32_t i = 0; i < batch.count; ++i) {
     const std::uint64_t row = batch.index[i] / cols;
@@ -200,8 +207,16 @@ void Hdf5Sink::flush(const ResultStore& store) {
 }
 
 Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Provenance& prov) {
+  emd::quiet_errors();
   flush(store);
-  if (!live_) return make_error("output", error_.empty() ? "no output file" : error_);
+  if (!live_) {
+    if (error_.empty()) return make_error("output", "no output file");
+    // A write failed mid-scan (a full disk, say): what was flushed before it is still in the file.
+    std::error_code ec;
+    return make_error("output", !path_.empty() && fs::exists(path_, ec)
+                                    ? error_ + "; " + path_ + " holds only the rows flushed before"
+                                    : error_);
+  }
   live_.reset();  // close: leaves SWMR mode
   try {
     const auto& h = store.series();

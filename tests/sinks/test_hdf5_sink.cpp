@@ -2,9 +2,14 @@
 // The HDF5 sink: output-path policies, the EMD layout written, and clean errors when writing fails.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <thread>
 
 #include "sinks/hdf5/hdf5_sink.hpp"
 #include "tests/support/h5read.hpp"
@@ -164,6 +169,91 @@ TEST(Hdf5Sink, FullDiskIsAnError) {
   fs::remove(link);
   fs::create_symlink("/dev/full", link);
   const auto batch = the_batch();
-  EXPECT_FALSE(write_series({link, sinks::IfExists::kOverwrite, {}}, small_store(), &batch, {}));
+  const auto r = write_series({link, sinks::IfExists::kOverwrite, {}}, small_store(), &batch, {});
+  ASSERT_FALSE(r);
+  // The operating system's words, not HDF5's whole record of the failed call.
+  EXPECT_NE(r.error().message.find("No space left on device"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("errno ="), std::string::npos) << r.error().message;
   fs::remove(link);
+}
+
+// Edge case: the disk fills up in the middle of a scan. RLIMIT_FSIZE stands in for the full disk
+// (writes past it fail with EFBIG as a full disk fails them with ENOSPC; no root or mount needed).
+// The file is created on this thread and the rows are written on another, as the engine's sink node
+// runs on any TBB worker. The series ends with an error that names the cause and says what the
+// file still holds, and HDF5 prints none of its own error stacks: the thread-safe HDF5 has a
+// printing switch per thread, so each writing thread must turn it off.
+TEST(Hdf5Sink, DiskFullMidScanIsOneClearError) {
+  constexpr std::uint32_t kRows = 64, kCols = 64;
+  SeriesHeader h;
+  h.series_id = 5;
+  h.scan_rows = kRows;
+  h.scan_cols = kCols;
+  h.frame_rows = h.frame_cols = 8;
+  sinks::ResultStore store;
+  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {}}});
+  const auto path = (dir() / "disk_full.h5").string();
+  fs::remove(path);
+
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  testing::internal::CaptureStderr();
+  std::optional<Expected<std::string>> result;
+  {
+    sinks::Hdf5Sink sink({path, sinks::IfExists::kError, std::chrono::milliseconds(0)});
+    sink.series_started(store, {});
+    ASSERT_TRUE(fs::exists(path));
+    // Room for 4 KiB more than the file's skeleton; the 64 rows of doubles need 32 KiB.
+    rlimit lim = old;
+    lim.rlim_cur = fs::file_size(path) + 4096;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    std::thread writer([&] {
+      for (std::uint32_t r = 0; r < kRows; ++r) {
+        FrameBatch b;
+        b.count = b.capacity = kCols;
+        b.results.resize(1);
+        b.results[0].scalars_per_frame = 1;
+        b.results[0].resize(kCols);
+        for (std::uint32_t c = 0; c < kCols; ++c) {
+          b.index.push_back(std::uint64_t{r} * kCols + c);
+          b.results[0].frame_scalars(c)[0] = double(r * kCols + c);
+        }
+        store.consume(b);
+        sink.batch_consumed(b, store);
+      }
+      result = sink.series_ended(store, {});
+    });
+    writer.join();
+  }
+  setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  const std::string printed = testing::internal::GetCapturedStderr();
+
+  ASSERT_TRUE(result.has_value());
+  ASSERT_FALSE(*result) << "the writes past the limit should have failed";
+  const std::string& msg = result->error().message;
+  EXPECT_NE(msg.find("File too large"), std::string::npos) << msg;  // strerror(EFBIG), the cause
+  EXPECT_NE(msg.find("holds only the rows flushed before"), std::string::npos) << msg;
+  EXPECT_EQ(printed.find("HDF5-DIAG"), std::string::npos) << printed.substr(0, 2000);
+  fs::remove(path);
+}
+
+// Edge case: a file whose creation fails (a full disk fails the very first write) is not left
+// behind as an empty .h5 that looks like a result.
+TEST(Hdf5Sink, FailedCreationLeavesNoFile) {
+  const auto path = (dir() / "never_made.h5").string();
+  fs::remove(path);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit lim = old;
+  lim.rlim_cur = 0;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  const auto r = write_series({path, sinks::IfExists::kRename, {}}, small_store(), nullptr, {});
+  setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("cannot create"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(path));
 }
