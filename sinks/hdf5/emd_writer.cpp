@@ -96,6 +96,13 @@ hid_t check(hid_t id, const std::string& what) {
   throw std::runtime_error(what + ": " + cause);
 }
 
+// At exit HDF5 1.10 closes whatever files are still open (H5_term_library). A file whose last write
+// failed (a full disk) cannot be closed, stays open, and that exit-time close then crashes inside
+// H5F__close_cb (Debian's 1.10.8). stemflow closes every file it opens itself, so the exit-time
+// cleanup has nothing to do but that crash: it is turned off before the library starts (the call
+// must come first, hence a static initialiser).
+[[maybe_unused]] const bool kNoExitTimeClose = [] { return H5dont_atexit() >= 0; }();
+
 void quiet_errors() {
   thread_local bool quiet = false;
   if (!quiet) {
