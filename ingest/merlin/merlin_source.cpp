@@ -263,6 +263,7 @@ void MerlinSource::handle_frame() {
       s.metadata["protocol"] = "merlin";
       s.metadata["pixel_type"] = h->pixel_type;
       s.metadata["counter_depth"] = std::to_string(h->counter_depth);
+      s.metadata["layout"] = h->layout;
       acquisition_.reset();
       next_header_ = s;
       pending_.push_back(SourceStatus::kSeriesStarted);

@@ -44,6 +44,14 @@ MibFileReader::MibFileReader(const std::string& path) {
   info_.metadata["counter_depth"] = std::to_string(first_.counter_depth);
   info_.metadata["chips"] = std::to_string(first_.chips);
   info_.metadata["layout"] = first_.layout;
+  if (first_.raw && first_.chip_layout != merlin::ChipLayout::kSingle) {
+    // Raw quads: the chips' interleaved rows as stored, assembled into the frame shape above.
+    info_.metadata["raw_shape"] = std::to_string(first_.wire_height) + " x " +
+                                  std::to_string(first_.wire_width) + " (rows x cols, as stored)";
+    info_.metadata["assembly"] = first_.chip_layout == merlin::ChipLayout::kQuadGap
+                                     ? "2x2 chips with 2-pixel gaps (gap pixels 0)"
+                                     : "2x2 chips";
+  }
   if (size % stride_ != 0) info_.metadata["trailing_bytes"] = std::to_string(size % stride_);
   // The companion .hdr (same name) holds the acquisition header.
   auto hdr = std::filesystem::path(path).replace_extension(".hdr");
@@ -75,7 +83,7 @@ Expected<void> MibFileReader::read_frame(std::uint64_t i, std::span<std::uint8_t
   auto h = merlin::parse_frame_header(buf_);
   if (!h) return tl::unexpected(h.error());
   if (h->data_offset != first_.data_offset || h->pixel_bytes != first_.pixel_bytes ||
-      h->dtype != first_.dtype || h->width != first_.width) {
+      h->dtype != first_.dtype || h->width != first_.width || h->height != first_.height) {
     return make_error("wrong_size", "frame " + std::to_string(i) + " differs from the first frame");
   }
   return merlin::decode_pixels(*h, {buf_.data() + h->data_offset, h->pixel_bytes}, dst);

@@ -3,8 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <bit>
 #include <charconv>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 namespace stemflow::ingest::merlin {
@@ -38,11 +41,193 @@ std::optional<T> number(std::string_view s) {
 
 std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
 
-// 12-bit raw: pixel k of each group of 4 is the big-endian u16 at position 3 - k.
-void decode_raw12(const std::uint8_t* in, std::uint16_t* out, std::size_t n) {
-  for (std::size_t g = 0; g < n / 4; ++g) {
-    for (std::size_t k = 0; k < 4; ++k) out[4 * g + k] = be16(in + 2 * (4 * g + 3 - k)) & 0x0FFF;
+// ---- Raw (R64) decoding ----------------------------------------------------------------------
+// Raw pixel data is a sequence of 64-bit words (the "swap" decoders of LiberTEM io/dataset/mib.py,
+// LiberTEM-rs libertem_qd_mpx decoder.rs R1/R6/R12):
+//   1 bit:  a big-endian u64 per 64 pixels, pixel k = bit k;
+//   6 bit:  a byte per pixel, in reverse order within each word;
+//   12 bit: a big-endian u16 per pixel, in reverse order within each word.
+// Each function below decodes `n` pixels (a multiple of 64) that are contiguous in the raw data
+// into `out`, or, with kFlip, into out[n - 1 - i] (quadrants 3 and 4 of a quad are mirrored).
+// The host is little-endian (the decoded frame is little-endian and written through memcpy).
+static_assert(std::endian::native == std::endian::little,
+              "the Merlin decoders assume a little-endian host");
+
+// For each byte value, its 8 bits as 8 pixel bytes (bit 0 first), and in reverse (bit 7 first).
+constexpr std::array<std::uint64_t, 256> bit_expansion(bool reverse) {
+  std::array<std::uint64_t, 256> t{};
+  for (std::uint32_t b = 0; b < 256; ++b) {
+    for (std::uint32_t j = 0; j < 8; ++j) {
+      const std::uint32_t bit = reverse ? 7 - j : j;
+      t[b] |= std::uint64_t{(b >> bit) & 1u} << (8 * j);
+    }
   }
+  return t;
+}
+constexpr auto kBits = bit_expansion(false);
+constexpr auto kBitsReversed = bit_expansion(true);
+
+// 1 bit: byte 7 - b of a word holds pixels 8b..8b+7 of its 64.
+template <bool kFlip>
+void raw1_run(const std::uint8_t* in, std::uint8_t* out, std::size_t n) {
+  for (std::size_t w = 0; w < n / 64; ++w) {
+    for (std::size_t b = 0; b < 8; ++b) {
+      const std::uint8_t byte = in[8 * w + 7 - b];
+      const std::size_t first = 64 * w + 8 * b;  // the first of its 8 pixels
+      if constexpr (kFlip) {
+        std::memcpy(out + n - 8 - first, &kBitsReversed[byte], 8);
+      } else {
+        std::memcpy(out + first, &kBits[byte], 8);
+      }
+    }
+  }
+}
+
+// 6 bit: pixel k of a word is its byte 7 - k; mirrored, the word's bytes are already in order.
+template <bool kFlip>
+void raw6_run(const std::uint8_t* in, std::uint8_t* out, std::size_t n) {
+  for (std::size_t w = 0; w < n / 8; ++w) {
+    std::uint64_t v;
+    std::memcpy(&v, in + 8 * w, 8);
+    if constexpr (kFlip) {
+      std::memcpy(out + n - 8 - 8 * w, &v, 8);
+    } else {
+      v = __builtin_bswap64(v);
+      std::memcpy(out + 8 * w, &v, 8);
+    }
+  }
+}
+
+// 12 bit: pixel k of a word is its big-endian u16 number 3 - k, masked to 12 bits and shifted left
+// by `shift` (24 bit: 12 for the high half); kOr adds it to what `out` holds (the low half).
+template <class OutT, bool kFlip, bool kOr>
+void raw12_run(const std::uint8_t* in, OutT* out, std::size_t n, unsigned shift) {
+  for (std::size_t w = 0; w < n / 4; ++w) {
+    const std::uint8_t* p = in + 8 * w;
+    OutT* o = kFlip ? out + n - 4 - 4 * w : out + 4 * w;
+    for (std::size_t k = 0; k < 4; ++k) {
+      const auto v = static_cast<OutT>(static_cast<OutT>(be16(p + 2 * k) & 0x0FFF) << shift);
+      OutT& dst = o[kFlip ? k : 3 - k];
+      if constexpr (kOr) {
+        dst = static_cast<OutT>(dst | v);
+      } else {
+        dst = v;
+      }
+    }
+  }
+}
+
+// Calls run(raw_px, frame_px, n, flip) for every run of n pixels that is contiguous both in (one
+// 12-bit half of) the raw data, from raw pixel raw_px, and in the decoded frame, from pixel
+// frame_px (mirrored if flip). One chip: one run. A quad: four per raw row, [Q4 | Q3 | Q2 | Q1]
+// (LiberTEM mib.py `_mib_2x2_tile_block`, LiberTEM-rs `decode_2x2_raw`).
+template <class RunFn>
+void for_each_raw_run(const FrameHeader& h, RunFn&& run) {
+  if (h.chip_layout == ChipLayout::kSingle) {
+    run(std::size_t{0}, std::size_t{0}, std::size_t{h.width} * h.height, false);
+    return;
+  }
+  const std::size_t w = h.width;
+  const std::size_t right = kChipPixels + (w - 2 * kChipPixels);  // first column of Q2 and Q4
+  for (std::size_t r = 0; r < kChipPixels; ++r) {
+    const std::size_t raw = r * 4 * kChipPixels;
+    const std::size_t top = r * w;                                     // row r of Q1 and Q2
+    const std::size_t bottom = (h.height - 1 - r) * w;                 // row 255 - r of Q3 and Q4
+    run(raw + 3 * kChipPixels, top, std::size_t{kChipPixels}, false);  // Q1
+    run(raw + 2 * kChipPixels, top + right, std::size_t{kChipPixels}, false);  // Q2
+    run(raw + 1 * kChipPixels, bottom, std::size_t{kChipPixels}, true);        // Q3
+    run(raw, bottom + right, std::size_t{kChipPixels}, true);                  // Q4
+  }
+}
+
+// 2x2G: the two gap rows and columns between the chips are 0 (as LiberTEM-rs leaves them).
+template <class OutT>
+void zero_gaps(const FrameHeader& h, OutT* out) {
+  if (h.chip_layout != ChipLayout::kQuadGap) return;
+  const std::size_t w = h.width;
+  std::memset(out + kChipPixels * w, 0, kGapPixels * w * sizeof(OutT));
+  for (std::size_t y = 0; y < h.height; ++y) {
+    std::memset(out + y * w + kChipPixels, 0, kGapPixels * sizeof(OutT));
+  }
+}
+
+// Bytes of one raw pixel stream of n pixels (one 12-bit half at 24 bit).
+std::size_t raw_bytes(std::uint32_t depth, std::size_t n) {
+  return depth == 1 ? n / 8 : depth == 6 ? n : 2 * n;
+}
+
+Expected<void> decode_raw(const FrameHeader& h, const std::uint8_t* in, std::uint8_t* out) {
+  switch (h.counter_depth) {
+    case 1:
+      for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t k, bool flip) {
+        const std::uint8_t* src = in + raw / 8;
+        flip ? raw1_run<true>(src, out + at, k) : raw1_run<false>(src, out + at, k);
+      });
+      zero_gaps(h, out);
+      return {};
+    case 6:
+      for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t k, bool flip) {
+        flip ? raw6_run<true>(in + raw, out + at, k) : raw6_run<false>(in + raw, out + at, k);
+      });
+      zero_gaps(h, out);
+      return {};
+    case 12: {
+      auto* o = reinterpret_cast<std::uint16_t*>(out);
+      for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t k, bool flip) {
+        const std::uint8_t* src = in + 2 * raw;
+        flip ? raw12_run<std::uint16_t, true, false>(src, o + at, k, 0)
+             : raw12_run<std::uint16_t, false, false>(src, o + at, k, 0);
+      });
+      zero_gaps(h, o);
+      return {};
+    }
+    case 24: {
+      // Two 12-bit raw frames: the high 12 bits, then the low (LiberTEM mib.py decode_r24_swap).
+      auto* o = reinterpret_cast<std::uint32_t*>(out);
+      const std::uint8_t* lo = in + h.pixel_bytes / 2;
+      for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t k, bool flip) {
+        flip ? raw12_run<std::uint32_t, true, false>(in + 2 * raw, o + at, k, 12)
+             : raw12_run<std::uint32_t, false, false>(in + 2 * raw, o + at, k, 12);
+      });
+      for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t k, bool flip) {
+        flip ? raw12_run<std::uint32_t, true, true>(lo + 2 * raw, o + at, k, 0)
+             : raw12_run<std::uint32_t, false, true>(lo + 2 * raw, o + at, k, 0);
+      });
+      zero_gaps(h, o);
+      return {};
+    }
+  }
+  return bad("wrong_dtype", "raw counter depth");
+}
+
+// The MQ1 text of a frame header, NUL-padded to `offset` bytes; one DAC block per chip.
+std::string header_text(std::uint64_t sequence,
+                        std::size_t offset,
+                        std::uint32_t chips,
+                        std::uint32_t width,
+                        std::uint32_t height,
+                        std::string_view type,
+                        std::string_view layout,
+                        std::uint32_t depth) {
+  std::string s = fmt::format(
+      "MQ1,{:06d},{:05d},{:02d},{:04d},{:04d},{},{:>6},{:02X},2024-01-01 00:00:00.000000,0.001000,"
+      "0,0,0,1.000000E+1,0.000000E+0,0.000000E+0,0.000000E+0,0.000000E+0,0.000000E+0,"
+      "0.000000E+0,0.000000E+0,",
+      sequence,
+      offset,
+      chips,
+      width,
+      height,
+      type,
+      layout,
+      (1u << chips) - 1);
+  for (std::uint32_t c = 0; c < chips; ++c) {
+    s += "3RX,175,511,000,000,000,000,000,000,125,255,125,125,100,100,082,100,087,030,128,004,255,"
+         "129,128,176,168,511,511,";
+  }
+  s += fmt::format("MQ1A,2024-01-01T00:00:00.000000000Z,1000000ns,{},", depth);
+  s.resize(offset, '\0');
+  return s;
 }
 
 }  // namespace
@@ -137,8 +322,8 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
   h.sequence = *seq;
   h.data_offset = *off;
   h.chips = *chips;
-  h.width = *w;
-  h.height = *ht;
+  h.width = h.wire_width = *w;
+  h.height = h.wire_height = *ht;
   h.pixel_type = std::string(trim(f[6]));
   h.layout = std::string(trim(f[7]));
   // Counter depth: after MQ1A (extended timestamp, shutter, depth), else the last field that is one.
@@ -167,15 +352,48 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
     h.pixel_bytes = 4 * n;
   } else if (h.pixel_type == "R64") {
     h.raw = true;
-    if (h.chips != 1) return bad("wrong_dtype", "raw (R64) frames of several chips are not supported");
     switch (h.counter_depth) {
-      case 1: h.dtype = Dtype::kU8; h.pixel_bytes = n / 8; break;
-      case 6: h.dtype = Dtype::kU8; h.pixel_bytes = n; break;
-      case 12: h.dtype = Dtype::kU16; h.pixel_bytes = 2 * n; break;
-      case 24: h.dtype = Dtype::kU32; h.pixel_bytes = 4 * n; break;
+      case 1:
+      case 6:
+        h.dtype = Dtype::kU8;
+        break;
+      case 12:
+        h.dtype = Dtype::kU16;
+        break;
+      case 24:
+        h.dtype = Dtype::kU32;
+        break;
       default: return bad("wrong_dtype", "raw frame with counter depth " + std::to_string(h.counter_depth));
     }
-    if (n % 64 != 0) return bad("wrong_dtype", "raw frame whose pixel count is not a multiple of 64");
+    // 24 bit: two 12-bit frames, and the header's width counts both (LiberTEM halves it).
+    if (h.counter_depth == 24) {
+      if (h.width % 2 != 0) return bad("wrong_dtype", "24-bit raw frame of odd width");
+      h.width /= 2;
+    }
+    const std::size_t px = std::size_t{h.width} * h.height;
+    if (h.chips == 1) {
+      h.chip_layout = ChipLayout::kSingle;
+      if (px % 64 != 0) {
+        return bad("wrong_dtype", "raw frame whose pixel count is not a multiple of 64");
+      }
+    } else if (h.chips == 4 && (h.layout == "2x2" || h.layout == "2x2G")) {
+      // The raw rows of the four chips (1024 x 256) are assembled into the quad's frame.
+      if (px != 4 * kChipPixels * kChipPixels) {
+        return bad("wrong_dtype",
+                   "raw 2x2 frame of " + std::to_string(h.wire_width) + " x " +
+                       std::to_string(h.wire_height) + " pixels, not four 256 x 256 chips");
+      }
+      h.chip_layout = h.layout == "2x2G" ? ChipLayout::kQuadGap : ChipLayout::kQuad;
+      const std::uint32_t side =
+          2 * kChipPixels + (h.chip_layout == ChipLayout::kQuadGap ? kGapPixels : 0);
+      h.width = h.height = side;
+    } else {
+      // Nx1 and partial quads: no peer decodes them (LiberTEM and LiberTEM-rs stop at 1x1 and 2x2).
+      return bad("wrong_dtype",
+                 "raw (R64) frames of layout '" + h.layout + "' with " + std::to_string(h.chips) +
+                     " chips are not supported (1x1, 2x2, 2x2G)");
+    }
+    h.pixel_bytes = raw_bytes(h.counter_depth, px) * (h.counter_depth == 24 ? 2 : 1);
   } else {
     return bad("wrong_dtype", "pixel type '" + h.pixel_type + "'");
   }
@@ -186,14 +404,29 @@ std::string encode_frame_header(std::uint64_t sequence, std::uint32_t width, std
                                 Dtype dtype, std::uint32_t depth) {
   constexpr std::size_t kOffset = 384;  // one chip
   const char* type = dtype == Dtype::kU8 ? "U08" : dtype == Dtype::kU16 ? "U16" : "U32";
-  std::string s = fmt::format(
-      "MQ1,{:06d},{:05d},01,{:04d},{:04d},{},   1x1,01,2024-01-01 00:00:00.000000,0.001000,0,0,0,"
-      "1.000000E+1,0.000000E+0,0.000000E+0,0.000000E+0,0.000000E+0,0.000000E+0,0.000000E+0,"
-      "0.000000E+0,3RX,175,511,000,000,000,000,000,000,125,255,125,125,100,100,082,100,087,030,"
-      "128,004,255,129,128,176,168,511,511,MQ1A,2024-01-01T00:00:00.000000000Z,1000000ns,{},",
-      sequence, kOffset, width, height, type, depth);
-  s.resize(kOffset, '\0');
-  return s;
+  return header_text(sequence, kOffset, 1, width, height, type, "1x1", depth);
+}
+
+std::string encode_raw_frame_header(std::uint64_t sequence,
+                                    std::string_view layout,
+                                    std::uint32_t depth,
+                                    std::uint32_t rows,
+                                    std::uint32_t cols) {
+  const std::uint32_t double_width = depth == 24 ? 2 : 1;
+  if (layout == "1x1") {
+    if (std::size_t{rows} * cols % 64 != 0)
+      throw std::invalid_argument("raw frame of a pixel count not a multiple of 64");
+    return header_text(sequence, 384, 1, cols * double_width, rows, "R64", layout, depth);
+  }
+  const std::uint32_t side = 2 * kChipPixels + (layout == "2x2G" ? kGapPixels : 0);
+  if ((layout != "2x2" && layout != "2x2G") || rows != side || cols != side) {
+    throw std::invalid_argument("raw layout '" + std::string(layout) + "' of " +
+                                std::to_string(rows) + " x " + std::to_string(cols));
+  }
+  // Four chips: raw rows of 4 x 256 pixels, 256 of them (LiberTEM-rs base_types.rs maps these to
+  // 512 or 514 square).
+  return header_text(
+      sequence, 768, 4, 4 * kChipPixels * double_width, kChipPixels, "R64", layout, depth);
 }
 
 Expected<void> decode_pixels(const FrameHeader& h, std::span<const std::uint8_t> in,
@@ -223,35 +456,7 @@ Expected<void> decode_pixels(const FrameHeader& h, std::span<const std::uint8_t>
     }
     return {};
   }
-  switch (h.counter_depth) {
-    case 1:
-      for (std::size_t s = 0; s < n / 64; ++s) {
-        for (std::size_t b = 0; b < 8; ++b) {
-          const std::uint8_t byte = in[(s + 1) * 8 - (b + 1)];
-          for (std::size_t p = 0; p < 8; ++p) out[64 * s + 8 * b + p] = (byte >> p) & 1u;
-        }
-      }
-      return {};
-    case 6:
-      for (std::size_t g = 0; g < n / 8; ++g) {
-        for (std::size_t k = 0; k < 8; ++k) out[8 * g + k] = in[8 * g + 7 - k];
-      }
-      return {};
-    case 12:
-      decode_raw12(in.data(), reinterpret_cast<std::uint16_t*>(out.data()), n);
-      return {};
-    case 24: {
-      std::vector<std::uint16_t> hi(n), lo(n);
-      decode_raw12(in.data(), hi.data(), n);
-      decode_raw12(in.data() + 2 * n, lo.data(), n);
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t v = (std::uint32_t{hi[i]} << 12) | lo[i];
-        std::memcpy(out.data() + 4 * i, &v, 4);
-      }
-      return {};
-    }
-  }
-  return bad("wrong_dtype", "raw counter depth");
+  return decode_raw(h, in.data(), out.data());
 }
 
 void encode_pixels(Dtype dtype, std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
@@ -302,6 +507,23 @@ std::string encode_raw_pixels(std::uint32_t depth, std::span<const std::uint8_t>
       break;
   }
   return out;
+}
+
+std::string encode_raw_frame(const FrameHeader& h, std::span<const std::uint8_t> pixels) {
+  // The frame's pixels in raw order (chip rows interleaved, quadrants 3 and 4 mirrored), then the
+  // single-chip encoding over all of them: its 64-bit words never straddle two chip rows.
+  const std::size_t es = dtype_size(h.dtype);
+  const std::size_t n = h.chip_layout == ChipLayout::kSingle
+                            ? std::size_t{h.width} * h.height
+                            : 4 * std::size_t{kChipPixels} * kChipPixels;
+  std::vector<std::uint8_t> raw_order(n * es);
+  for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t k, bool flip) {
+    for (std::size_t i = 0; i < k; ++i) {
+      const std::size_t from = flip ? at + k - 1 - i : at + i;
+      std::memcpy(raw_order.data() + (raw + i) * es, pixels.data() + from * es, es);
+    }
+  });
+  return encode_raw_pixels(h.counter_depth, raw_order, n);
 }
 
 }  // namespace stemflow::ingest::merlin

@@ -110,8 +110,9 @@ TEST(MerlinPixels, RawEncodingsRoundTrip) {
       const std::uint32_t v = rng() & max;
       std::memcpy(px.data() + i * dtype_size(dt), &v, dtype_size(dt));
     }
-    std::string head = "MQ1,000001,00384,01,0256,0004,R64,   1x1,01,x,0,0,0,0,MQ1A,t,1ns," +
-                       std::to_string(depth) + ",";
+    // 24 bit: the header's width counts both 12-bit halves (LiberTEM mib.py halves it).
+    std::string head = "MQ1,000001,00384,01," + std::string(depth == 24 ? "0512" : "0256") +
+                       ",0004,R64,   1x1,01,x,0,0,0,0,MQ1A,t,1ns," + std::to_string(depth) + ",";
     head.resize(384, '\0');
     auto h = ingest::merlin::parse_frame_header({reinterpret_cast<const std::uint8_t*>(head.data()), head.size()});
     ASSERT_TRUE(h) << h.error().message;
