@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfftw3-dev
   liblz4-dev
+  libmd-dev  # MD5 of DECTRIS stream V1 image blobs (<md5.h>)
   libcbor-dev
   bitshuffle hdf5-filter-plugin  # reference bslz4/lz4 decoders for tests and bench/ingest_protocols
   libtomlplusplus-dev

@@ -85,6 +85,7 @@ enum class DropReason : std::uint8_t {
   kOperatorError,    // an operator failed on this frame (e.g. NaN pixels)
   kSeriesRejected,   // the series could not be processed (it does not fit the configuration)
   kDecodeError,      // compressed pixels could not be decoded (corrupt or truncated block)
+  kHashMismatch,     // the pixel payload does not have the checksum its message carries
   kCount
 };
 
@@ -93,7 +94,7 @@ constexpr std::string_view drop_reason_name(DropReason r) {
       "malformed",      "unknown_message",    "no_series",
       "wrong_series",   "wrong_size",         "wrong_dtype",
       "index_out_of_range", "duplicate",      "operator_error",
-      "series_rejected", "decode_error"};
+      "series_rejected", "decode_error",     "hash_mismatch"};
   return kNames[static_cast<std::size_t>(r)];
 }
 

@@ -52,6 +52,7 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
     if (in.has("channel")) o.channel = in.get_string("channel");
     o.image_id_base = static_cast<std::uint64_t>(std::max<std::int64_t>(in.get_int("image_id_base"), 0));
     o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
+    o.verify_hash = in.get_bool("verify_hash");
     o.scan_shape = scan_shape;
     return std::make_unique<ingest::DectrisStreamSource>(pool, std::move(o));
   }

@@ -3,6 +3,7 @@
 //   stemflow-sim synth --scan 64x64 --frame 128x128 [--dtype u16] [--rate HZ] [--seed N]
 //                      (--connect ENDPOINT | --bind ENDPOINT | --out FILE.npy|FILE.raw)
 //                      [--protocol native|dectris-stream2|dectris-stream1|merlin] [--codec bslz4]
+//                      [--no-hash (dectris-stream1: no md5 of each blob)]
 //                      [--loop N] [--inject drop=P,...] [--inject-log FILE]
 //   stemflow-sim replay FILE [--format F] [--scan RxC] --protocol P [--rate HZ] [--loop N] ...
 //                      (--connect ENDPOINT | --bind ENDPOINT)

@@ -13,6 +13,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "ingest/codecs/md5.hpp"
 #include "ingest/dectris/stream1.hpp"
 #include "ingest/dectris/stream2.hpp"
 #include "ingest/merlin/mpx.hpp"
@@ -92,6 +93,32 @@ class DectrisSender final : public ProtocolSender {
                              {reinterpret_cast<const std::uint8_t*>(px.data()), px.size()}, out);
   }
   void send_encoded(std::uint64_t index, std::span<const std::uint8_t> e) override {
+    send_image(index, e, e);
+  }
+  void send_damaged(std::uint64_t index, std::span<const std::uint8_t> e,
+                    std::span<const std::uint8_t> damaged) override {
+    send_image(index, damaged, e);
+  }
+  void end() override {
+    for (auto& s : sockets_) {
+      if (version_ == 2) {
+        ingest::stream2::encode_end({header_.series_id, unique_id_}, msg_);
+        s.send(zmq::buffer(msg_), zmq::send_flags::none);
+      } else {
+        s.send(zmq::buffer(ingest::stream1::encode_end(header_.series_id)), zmq::send_flags::none);
+      }
+    }
+  }
+  void reconnect() override {
+    close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    open();
+  }
+
+ private:
+  //! Sends `e`; a V1 message's hash is the md5 of `hashed` (`e` unless damaged in transit).
+  void send_image(std::uint64_t index, std::span<const std::uint8_t> e,
+                  std::span<const std::uint8_t> hashed) {
     zmq::socket_t& s = sockets_[next_socket_++ % sockets_.size()];
     if (version_ == 2) {
       std::vector<ingest::stream2::ChannelData> ch;
@@ -116,31 +143,16 @@ class DectrisSender final : public ProtocolSender {
       s.send(zmq::buffer(msg_), zmq::send_flags::none);
       return;
     }
+    const std::string hash =
+        options_.hash ? ingest::codecs::md5_hex(ingest::codecs::md5(hashed)) : "";
     const auto p = ingest::stream1::encode_image(header_.series_id, index, header_.frame_rows,
                                                  header_.frame_cols, header_.dtype, options_.codec,
-                                                 e.size());
+                                                 e.size(), hash);
     s.send(zmq::buffer(p.part1), zmq::send_flags::sndmore);
     s.send(zmq::buffer(p.part2), zmq::send_flags::sndmore);
     s.send(zmq::const_buffer(e.data(), e.size()), zmq::send_flags::sndmore);
     s.send(zmq::buffer(p.part4), zmq::send_flags::none);
   }
-  void end() override {
-    for (auto& s : sockets_) {
-      if (version_ == 2) {
-        ingest::stream2::encode_end({header_.series_id, unique_id_}, msg_);
-        s.send(zmq::buffer(msg_), zmq::send_flags::none);
-      } else {
-        s.send(zmq::buffer(ingest::stream1::encode_end(header_.series_id)), zmq::send_flags::none);
-      }
-    }
-  }
-  void reconnect() override {
-    close();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    open();
-  }
-
- private:
   void open() {
     for (const auto& ep : options_.endpoints) {
       zmq::socket_t s(context_, zmq::socket_type::push);

@@ -32,6 +32,9 @@ void SendCli::add_to(CLI::App& app) {
                  "dectris-stream2 channel names, comma-separated; the frame goes to the first, the "
                  "others carry it + 1")
       ->capture_default_str();
+  app.add_flag("--no-hash", no_hash,
+               "dectris-stream1: leave each image's md5 \"hash\" empty (computing it costs about "
+               "1.4 ns per blob byte on the sending thread and limits the send rate)");
   app.add_option("--loop", loops, "send the scan this many times (series ids counting up)")
       ->capture_default_str();
   app.add_option("--inject", inject,
@@ -60,6 +63,7 @@ int send_command(const SendCli& cli, const SeriesHeader& header,
     throw ConfigError("--codec must be bslz4, lz4 or none");
   }
   o.channels = split(cli.channels);
+  o.hash = !cli.no_hash;
   if (o.protocol == "merlin" && !bind) throw ConfigError("merlin: the detector side listens (--bind)");
   SendParams p;
   p.header = header;

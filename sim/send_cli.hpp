@@ -22,8 +22,9 @@ struct SendCli {
   std::string inject_log;
   std::uint64_t loops = 1;
   std::uint64_t fault_seed = 1;
+  bool no_hash = false;
 
-  //! Adds --protocol, --codec, --channels, --loop, --inject, --inject-log, --fault-seed.
+  //! Adds --protocol, --codec, --channels, --no-hash, --loop, --inject, --inject-log, --fault-seed.
   void add_to(CLI::App& app);
   //! True when the generic send loop is needed (anything but a plain native stream).
   bool needed() const { return protocol != "native" || !inject.empty() || loops > 1; }

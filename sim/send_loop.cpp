@@ -170,7 +170,7 @@ std::vector<SendLog> send_series(ProtocolSender& sender, const SendParams& p) {
         if (f.hits('c', index)) {
           bad = enc;
           damage(bad);
-          sender.send_encoded(index, bad);
+          sender.send_damaged(index, enc, bad);
           log.corrupted.push_back(index);
           ++log.sent;
           continue;

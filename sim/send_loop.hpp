@@ -7,7 +7,9 @@
 // touched are written to a JSON log, so a test can predict the coverage map and the counts:
 //   drop       the frame is not sent                     -> missing (coverage 0), not received
 //   corrupt    its pixel encoding is damaged (truncated) -> received, dropped as decode_error
-//              (compressed DECTRIS) or wrong_size (native, Merlin, uncompressed DECTRIS)
+//              (compressed DECTRIS) or wrong_size (native, Merlin, uncompressed DECTRIS); in
+//              transit, after hashing: stream V1's md5 is that of the intact blob, so a receiver
+//              that verifies hashes drops a compressed one as hash_mismatch
 //   duplicate  the frame is sent twice                   -> covered; one dropped as duplicate
 //   reorder    the frame is swapped with the next one    -> covered, values unchanged
 //   stall      the sender pauses MS ms before FRAME      -> covered (if MS < the series timeout)

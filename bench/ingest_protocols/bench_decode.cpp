@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // bslz4 decode rate per core: stemflow's decoder beside the reference bitshuffle library (Debian
-// `bitshuffle`, its HDF5 plugin's C API loaded at run time), on the same 256x256 u16 frames; plus the
-// bit transposition alone at each SIMD level, and the parallel batch decode on every core.
+// `bitshuffle`, its HDF5 plugin's C API loaded at run time), on the same 256x256 u16 frames; plus
+// the bit transposition alone at each SIMD level, the md5 of stream V1's blob hash
+// (input.verify_hash), and the parallel batch decode on every core, without and with the md5 check.
 //   bench_decode [frames=64] [seconds=2]
 #include <dlfcn.h>
 
@@ -16,6 +17,7 @@
 
 #include "ingest/codecs/bitshuffle.hpp"
 #include "ingest/codecs/compression.hpp"
+#include "ingest/codecs/md5.hpp"
 
 using namespace stemflow::ingest::codecs;
 using Clock = std::chrono::steady_clock;
@@ -82,6 +84,20 @@ int main(int argc, char** argv) {
         if (!bslz4_decompress(packed[i], out, kEs)) std::abort();
       }));
 
+  // Stream V1 hashes (input.verify_hash): the md5 of the blob as it came, alone and before decoding
+  // it.
+  std::vector<Md5Digest> digests(n);
+  for (std::size_t i = 0; i < n; ++i) digests[i] = md5(packed[i]);
+  row("md5 of the bslz4 blob (stream V1 hash)", rate(seconds, n, [&](std::size_t i) {
+        if (md5(packed[i]) != digests[i]) std::abort();
+      }));
+  volatile std::uint8_t sink = 0;  // keeps the digests of the raw frames from being optimised out
+  row("md5 of the frame uncompressed (stream V1 hash, raw blob)",
+      rate(seconds, n, [&](std::size_t i) { sink = md5(raw[i])[0]; }));
+  row("md5 check + bslz4_decompress (input.verify_hash)", rate(seconds, n, [&](std::size_t i) {
+        if (md5(packed[i]) != digests[i] || !bslz4_decompress(packed[i], out, kEs)) std::abort();
+      }));
+
   void* ref = nullptr;
   for (const char* p : {"/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so",
                         "/usr/lib/aarch64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so"}) {
@@ -118,10 +134,23 @@ int main(int argc, char** argv) {
                            std::to_string(cores) + " cores";
   const double batches = rate(seconds, 1, [&](std::size_t) {
     for (std::size_t i = 0; i < n; ++i) {
-      jobs[i] = {Codec::kBslz4, kEs, packed[i], {batch.data() + i * kBytes, kBytes}, std::nullopt};
+      jobs[i] = {Codec::kBslz4, kEs, packed[i], {batch.data() + i * kBytes, kBytes}, std::nullopt,
+                 std::nullopt};
     }
     decode_frames(jobs);
   });
   row(what.c_str(), batches * double(n));
+  const std::string what_md5 = "the same with the md5 check (input.verify_hash)";
+  const double batches_md5 = rate(seconds, 1, [&](std::size_t) {
+    for (std::size_t i = 0; i < n; ++i) {
+      jobs[i] = {Codec::kBslz4, kEs, packed[i], {batch.data() + i * kBytes, kBytes}, digests[i],
+                 std::nullopt};
+    }
+    decode_frames(jobs);
+    for (const auto& j : jobs) {
+      if (j.error) std::abort();
+    }
+  });
+  row(what_md5.c_str(), batches_md5 * double(n));
   return 0;
 }

@@ -19,7 +19,7 @@ load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- decode rate per core ------------------------------------------------------------------------
 g++ -O2 -std=c++20 -I"$root" "$here/bench_decode.cpp" "$build/ingest/codecs/libstemflow_codecs.a" \
-  -llz4 -ltbb -ldl -o "$work/bench_decode"
+  -llz4 -lmd -ltbb -ldl -o "$work/bench_decode"
 decode_table="$(OMP_NUM_THREADS=1 "$work/bench_decode" 64 2)"
 
 # ---- through the engine ----------------------------------------------------------------------------
@@ -39,9 +39,13 @@ memory_limit = "256MiB"
 TOML
   "$build/pipeline/stemflow" run "$work/$tag.toml" --series 1 > "$work/$tag-engine.log" 2>&1 &
   local engine=$!
+  # Stream V1 without md5 hashes: the engine does not verify them by default, and hashing every
+  # frame on the sending thread would measure the sender.
+  local sim_extra=()
+  if [[ $protocol == dectris-stream1 ]]; then sim_extra=(--no-hash); fi
   "$build/sim/stemflow-sim" synth --scan "${frames_side}x${frames_side}" --frame 256x256 --dtype u16 \
     --unique 64 --protocol "$protocol" --codec "$codec" --bind "tcp://127.0.0.1:$port" \
-    > "$work/$tag-sim.log" 2>&1
+    "${sim_extra[@]}" > "$work/$tag-sim.log" 2>&1
   wait "$engine"
   # "series 1 complete: N frames received, N processed, ... S s, F frames/s, M MB/s"
   local line fps mbs processed

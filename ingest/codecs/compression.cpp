@@ -258,6 +258,15 @@ void compress(Codec codec, std::size_t elem_size, std::span<const std::uint8_t> 
 
 void decode_frames(std::span<DecodeJob> jobs) {
   const auto one = [](DecodeJob& j) {
+    if (j.md5) {
+      const Md5Digest got = md5(j.src);
+      if (got != *j.md5) {
+        j.error = Error{"hash_mismatch",
+                        "md5 of the " + std::to_string(j.src.size()) + "-byte blob is " +
+                            md5_hex(got) + ", the message says " + md5_hex(*j.md5)};
+        return;
+      }
+    }
     auto r = decompress(j.codec, j.elem_size, j.src, j.dst);
     if (!r) j.error = std::move(r.error());
   };

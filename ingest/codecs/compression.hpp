@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ingest/codecs/md5.hpp"
 #include "pipeline/expected.hpp"
 
 namespace stemflow::ingest::codecs {
@@ -64,11 +65,15 @@ struct DecodeJob {
   std::uint32_t elem_size = 1;
   std::span<const std::uint8_t> src;
   std::span<std::uint8_t> dst;
-  std::optional<Error> error;  // set by decode_frames when the frame could not be decoded
+  //! When set, `src` must have this MD5 (checked before decoding, in the same task).
+  std::optional<Md5Digest> md5;
+  //! Set by decode_frames when the frame could not be decoded (code "decode_error") or `src` does
+  //! not have the MD5 it should (code "hash_mismatch"; `dst` is then left unwritten).
+  std::optional<Error> error;
 };
 
-//! Decodes every job, in parallel over the jobs (oneTBB); a failing job sets its `error` and
-//! leaves the others alone. Never throws for bad data.
+//! Checks and decodes every job, in parallel over the jobs (oneTBB); a failing job sets its `error`
+//! and leaves the others alone. Never throws for bad data.
 void decode_frames(std::span<DecodeJob> jobs);
 
 }  // namespace stemflow::ingest::codecs

@@ -21,6 +21,7 @@ DecodeQueue::DecodeQueue(std::size_t capacity) : ring_(std::max<std::size_t>(cap
 DecodeQueue::Frame& DecodeQueue::push() {
   Frame& f = at(count_++);
   f.data = {};
+  f.md5.reset();
   f.message.rebuild();
   return f;
 }
@@ -50,7 +51,7 @@ void DecodeQueue::assemble(SeriesAssembler& assembler, std::size_t frame_bytes) 
     auto dst = assembler.reserve(f.index);
     if (!dst) continue;  // counted by the assembler
     jobs_.push_back({f.codec, f.elem_size, f.data,
-                     {reinterpret_cast<std::uint8_t*>(*dst), frame_bytes}, std::nullopt});
+                     {reinterpret_cast<std::uint8_t*>(*dst), frame_bytes}, f.md5, std::nullopt});
     job_index_.push_back(f.index);
     assembler.commit(f.index, frame_bytes);
   }
@@ -60,8 +61,11 @@ void DecodeQueue::assemble(SeriesAssembler& assembler, std::size_t frame_bytes) 
     auto& c = assembler.counts();
     --c.frames_accepted;
     c.bytes_received -= frame_bytes;
-    assembler.drop(DropReason::kDecodeError, "frame " + std::to_string(job_index_[j]) + ": " +
-                                                 jobs_[j].error->message);
+    const auto reason = jobs_[j].error->code == drop_reason_name(DropReason::kHashMismatch)
+                            ? DropReason::kHashMismatch
+                            : DropReason::kDecodeError;
+    assembler.drop(reason,
+                   "frame " + std::to_string(job_index_[j]) + ": " + jobs_[j].error->message);
     failed_.push_back(reinterpret_cast<const std::byte*>(jobs_[j].dst.data()));
   }
   while (taken-- > 0) pop_front();

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Compressed frames between their arrival and their batch. A source pushes frames as they come
-// (a received message, or a chunk read from a file); assemble() gives them their places in the batch
-// being filled, in arrival order, and decodes them in parallel (oneTBB, one frame per task) straight
-// into those places. A frame that fails to decode was already placed: it is counted as dropped
-// (decode_error) at once and taken out of its batch by fix_batch() before the batch leaves the
-// source, so a corrupt frame never reaches an operator and never shifts its neighbours.
+// (a received message, or a chunk read from a file); assemble() gives them their places in the
+// batch being filled, in arrival order, and decodes them in parallel (oneTBB, one frame per task)
+// straight into those places. A frame whose encoded bytes do not have the MD5 they should (when the
+// source gives one: stream V1 with input.verify_hash) is not decoded. A frame that fails either way
+// was already placed: it is counted as dropped (hash_mismatch or decode_error) at once and taken
+// out of its batch by fix_batch() before the batch leaves the source, so a corrupt frame never
+// reaches an operator and never shifts its neighbours.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 #include <zmq.hpp>
@@ -29,6 +32,8 @@ class DecodeQueue {
     std::span<const std::uint8_t> data;  // the encoded pixels, inside `message` or `buffer`
     zmq::message_t message;              // keeps a received message's bytes alive
     std::vector<std::uint8_t> buffer;    // or owns them (file replay); capacity is reused
+    //! When set, the md5 `data` must have (checked before decoding; hash_mismatch if not).
+    std::optional<codecs::Md5Digest> md5;
   };
 
   //! At most `capacity` frames wait at once (the read-ahead bound).
@@ -37,20 +42,21 @@ class DecodeQueue {
   bool empty() const { return count_ == 0; }
   bool full() const { return count_ == ring_.size(); }
   std::size_t size() const { return count_; }
-  //! A slot at the back to fill; call only when !full(). Its buffer keeps its old capacity.
+  //! A slot at the back to fill (no md5 set); call only when !full(). Its buffer keeps its old
+  //! capacity.
   Frame& push();
   //! Undoes the last push() (the source found the message unusable after all).
   void pop_back();
 
   //! Places pending frames into batches until one batch becomes ready or none is left, then
-  //! decodes the placed frames in parallel. Frames the assembler refuses (duplicate, out of range)
-  //! are counted there and skipped. `frame_bytes` is the decoded size of every frame.
+  //! checks and decodes the placed frames in parallel. Frames the assembler refuses (duplicate, out
+  //! of range) are counted there and skipped. `frame_bytes` is the decoded size of every frame.
   void assemble(SeriesAssembler& assembler, std::size_t frame_bytes);
   //! Drops every pending frame with `reason` (the series ended or was cut off before they could be
   //! placed).
   void discard(SeriesAssembler& assembler, DropReason reason, std::string_view detail);
-  //! Takes the frames that failed to decode out of `batch` (compacting it; the batch may end up
-  //! empty). Every batch a source hands to the engine must pass through here.
+  //! Takes the frames that failed (hash or decoding) out of `batch` (compacting it; the batch may
+  //! end up empty). Every batch a source hands to the engine must pass through here.
   FrameBatch* fix_batch(FrameBatch* batch);
 
  private:

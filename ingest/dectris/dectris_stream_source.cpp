@@ -23,6 +23,9 @@ DectrisStreamSource::DectrisStreamSource(BatchPool& pool, DectrisStreamOptions o
       queue_(options_.read_ahead),
       parts_(kMaxParts) {
   if (options_.version != 1 && options_.version != 2) throw ConfigError("DECTRIS stream version 1 or 2");
+  if (options_.verify_hash && options_.version != 1) {
+    spdlog::warn("input.verify_hash: stream V2 messages carry no checksum; nothing is verified");
+  }
   open_pull(socket_, options_.endpoints, options_.bind, options_.receive_hwm);
   spdlog::info("DECTRIS stream V{} receiver {} {}", options_.version,
                options_.bind ? "bound to" : "connected to", describe());
@@ -206,6 +209,8 @@ Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
   p.elem_size = im.elem_size;
   p.data = im.data;
   p.data_part = 2;
+  p.md5 = im.md5;
+  p.md5_malformed = im.md5_malformed;
   return p;
 }
 
@@ -343,12 +348,17 @@ void DectrisStreamSource::handle_image(Parsed& p) {
       return;
     }
   }
+  if (options_.verify_hash && p.md5_malformed) {
+    count_drop(DropReason::kMalformed, "image hash is not an md5 of 32 hex digits");
+    return;
+  }
   zmq::message_t& part = parts_[p.data_part];
   const std::size_t offset = static_cast<std::size_t>(p.data.data() - part.data<std::uint8_t>());
   auto& f = queue_.push();
   f.index = p.image_id - base;
   f.codec = p.codec;
   f.elem_size = p.elem_size;
+  if (options_.verify_hash) f.md5 = p.md5;  // checked while decoding, off this thread
   f.message.move(part);
   // Small messages live inside the message object itself: take the address after the move.
   f.data = {f.message.data<std::uint8_t>() + offset, p.data.size()};

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Receiver for DECTRIS SIMPLON streams, V2 (CBOR, input.protocol = "dectris-stream2") and V1 (JSON
-// multipart, "dectris-stream1"): a ZeroMQ PULL socket connected (or bound) to one or more endpoints.
-// Messages are kept as they arrive (no copy); compressed pixels wait in a DecodeQueue and are decoded
-// in parallel straight into the batch. Start and end messages wait until every frame received before
-// them has its place, so frames never cross a series boundary.
+// multipart, "dectris-stream1"): a ZeroMQ PULL socket connected (or bound) to one or more
+// endpoints. Messages are kept as they arrive (no copy); compressed pixels wait in a DecodeQueue
+// and are decoded in parallel straight into the batch (V1 with verify_hash: after their md5 is
+// checked, in the same task). Start and end messages wait until every frame received before them
+// has its place, so frames never cross a series boundary.
 //
 // Several endpoints feed one series when each sender (one per endpoint) sends the series' start
 // message, a share of its images and its end message: starts of the current series are merged and
@@ -39,6 +40,9 @@ struct DectrisStreamOptions {
   std::array<std::uint32_t, 2> scan_shape{};  // used when the stream does not give one
   std::uint64_t image_id_base = 0;          // image id of the first frame (V2; V1 frames are 0-based)
   std::size_t read_ahead = 64;              // compressed frames held before decoding
+  //! V1: check each image blob against the md5 in its message ("hash"; an empty one is accepted),
+  //! on the decode threads; a blob that does not match is dropped as hash_mismatch.
+  bool verify_hash = false;
 };
 
 class DectrisStreamSource final : public Source {
@@ -69,6 +73,8 @@ class DectrisStreamSource final : public Source {
     std::uint32_t elem_size = 1;
     std::span<const std::uint8_t> data;
     std::size_t data_part = 0;
+    std::optional<codecs::Md5Digest> md5;  // V1: the md5 of `data` the message carries
+    bool md5_malformed = false;            // V1: a "hash" that is not 32 hex digits
   };
 
   bool receive_message(std::chrono::milliseconds wait);

@@ -83,6 +83,16 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
   if (!series || !frame) return bad("malformed", "dimage-1.0 without series or frame");
   im.series = *series;
   im.frame = *frame;
+  // "hash": absent, null and "" mean that the sender did not hash.
+  if (auto hash = h1.find("hash"); hash != h1.end() && !hash->is_null()) {
+    if (hash->is_string()) {
+      const auto& hex = hash->get_ref<const std::string&>();
+      if (!hex.empty()) im.md5 = codecs::parse_md5_hex(hex);
+      im.md5_malformed = !hex.empty() && !im.md5;
+    } else {
+      im.md5_malformed = true;
+    }
+  }
   if (parts.size() < 3) return bad("malformed", "image message with fewer than 3 parts");
   auto d = parse_json(parts[1]);
   if (!d || d->value("htype", std::string()) != "dimage_d-1.0") {
@@ -167,11 +177,11 @@ std::vector<std::string> encode_header(const Header& h) {
 }
 
 ImageParts encode_image(std::uint64_t series, std::uint64_t frame, std::uint32_t rows,
-                        std::uint32_t cols, Dtype dtype, codecs::Codec codec, std::size_t blob_bytes) {
+                        std::uint32_t cols, Dtype dtype, codecs::Codec codec,
+                        std::size_t blob_bytes, std::string_view md5_hex) {
   ImageParts p;
-  // The md5 "hash" of the blob is left empty: computing it would cost more than the send, and the
-  // receiver does not check it.
-  p.part1 = json{{"htype", "dimage-1.0"}, {"series", series}, {"frame", frame}, {"hash", ""}}.dump();
+  p.part1 =
+      json{{"htype", "dimage-1.0"}, {"series", series}, {"frame", frame}, {"hash", md5_hex}}.dump();
   p.part2 = json{{"htype", "dimage_d-1.0"},
                  {"shape", {cols, rows}},
                  {"type", type_name(dtype)},

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ingest/codecs/compression.hpp"
+#include "ingest/codecs/md5.hpp"
 #include "pipeline/expected.hpp"
 #include "pipeline/series.hpp"
 
@@ -43,6 +44,10 @@ struct Image {
   codecs::Codec codec = codecs::Codec::kNone;
   std::uint32_t elem_size = 1;
   std::span<const std::uint8_t> data;  // part 3
+  //! Part 1 "hash", the md5 of part 3, when given. Absent or "" is not given; anything but 32 hex
+  //! digits sets `md5_malformed` (the receiver minds only when it verifies hashes).
+  std::optional<codecs::Md5Digest> md5;
+  bool md5_malformed = false;
 };
 
 struct End {
@@ -67,8 +72,11 @@ std::vector<std::string> encode_header(const Header& h);
 struct ImageParts {
   std::string part1, part2, part4;
 };
+//! `md5_hex`: part 1's "hash", the md5 of the blob as 32 hex digits (codecs::md5_hex), or empty
+//! for a sender that does not hash.
 ImageParts encode_image(std::uint64_t series, std::uint64_t frame, std::uint32_t rows,
-                        std::uint32_t cols, Dtype dtype, codecs::Codec codec, std::size_t blob_bytes);
+                        std::uint32_t cols, Dtype dtype, codecs::Codec codec,
+                        std::size_t blob_bytes, std::string_view md5_hex);
 std::string encode_end(std::uint64_t series);
 
 }  // namespace stemflow::ingest::stream1

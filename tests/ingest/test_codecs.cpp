@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The bitshuffle/LZ4 codecs: the bit transposition against its definition (every SIMD level), round
 // trips of the framed formats with partial blocks and leftovers, byte equality with the reference
-// bitshuffle library (Debian `bitshuffle`, loaded at run time), and corrupt or truncated input.
+// bitshuffle library (Debian `bitshuffle`, loaded at run time), corrupt or truncated input, and the
+// MD5 of stream V1 blobs (RFC 1321 test suite) checked before decoding.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 
 #include "ingest/codecs/bitshuffle.hpp"
 #include "ingest/codecs/compression.hpp"
+#include "ingest/codecs/md5.hpp"
 #include "sha256.hpp"
 
 using namespace stemflow;
@@ -275,7 +277,7 @@ TEST(DecodeFrames, ParallelWithOneCorruptFrame) {
   std::vector<DecodeJob> jobs(kFrames);
   for (std::size_t f = 0; f < kFrames; ++f) {
     jobs[f] = {f % 2 ? Codec::kBslz4 : Codec::kLz4Hdf5, 2, packed[f],
-               {out.data() + f * kPixels * 2, kPixels * 2}, std::nullopt};
+               {out.data() + f * kPixels * 2, kPixels * 2}, std::nullopt, std::nullopt};
   }
   decode_frames(jobs);
   for (std::size_t f = 0; f < kFrames; ++f) {
@@ -285,5 +287,63 @@ TEST(DecodeFrames, ParallelWithOneCorruptFrame) {
     }
     ASSERT_FALSE(jobs[f].error.has_value()) << f << ": " << jobs[f].error->message;
     EXPECT_EQ(0, std::memcmp(out.data() + f * kPixels * 2, raw[f].data(), kPixels * 2)) << f;
+  }
+}
+
+// Spec: md5 gives the RFC 1321 test-suite digests (the values Python's hashlib.md5 prints), written
+// as 32 lower-case hex digits; parse_md5_hex reads them back in either case and refuses anything
+// else.
+TEST(Md5, Rfc1321TestSuite) {
+  const std::vector<std::pair<std::string, std::string>> suite = {
+      {"", "d41d8cd98f00b204e9800998ecf8427e"},
+      {"a", "0cc175b9c0f1b6a831c399e269772661"},
+      {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+      {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+      {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+      {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+       "d174ab98d277d9f5a5611c2c9f419d9f"},
+      {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+       "57edf4a22be3c955ac49da2e2107b67a"},
+  };
+  for (const auto& [text, hex] : suite) {
+    const auto d = md5({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+    EXPECT_EQ(md5_hex(d), hex) << "'" << text << "'";
+    const auto parsed = parse_md5_hex(hex);
+    ASSERT_TRUE(parsed.has_value());
+    EXPECT_EQ(*parsed, d);
+  }
+  EXPECT_EQ(parse_md5_hex("900150983CD24FB0D6963F7D28E17F72"),
+            parse_md5_hex("900150983cd24fb0d6963f7d28e17f72"));
+  EXPECT_FALSE(parse_md5_hex(""));
+  EXPECT_FALSE(parse_md5_hex("900150983cd24fb0d6963f7d28e17f7"));    // 31 digits
+  EXPECT_FALSE(parse_md5_hex("900150983cd24fb0d6963f7d28e17f720"));  // 33 digits
+  EXPECT_FALSE(parse_md5_hex("900150983cd24fb0d6963f7d28e17f7g"));   // not hex
+}
+
+// Spec: a job with an md5 is checked before it is decoded: the right md5 decodes, a wrong one is a
+// "hash_mismatch" error that leaves the destination unwritten, whatever the blob's state.
+TEST(DecodeFrames, Md5IsCheckedBeforeDecoding) {
+  constexpr std::size_t kPixels = 64 * 64;
+  const auto raw = counts_like(kPixels, 2, 7);
+  std::vector<std::uint8_t> packed;
+  compress(Codec::kBslz4, 2, raw, packed);
+  auto flipped = packed;
+  flipped[flipped.size() / 2] ^= 0x10;
+  const auto right = md5(packed);
+  std::vector<std::uint8_t> out(3 * kPixels * 2, 0xAB);
+  std::vector<DecodeJob> jobs = {
+      {Codec::kBslz4, 2, packed, {out.data(), kPixels * 2}, right, std::nullopt},
+      {Codec::kBslz4, 2, flipped, {out.data() + kPixels * 2, kPixels * 2}, right, std::nullopt},
+      {Codec::kNone, 2, raw, {out.data() + 2 * kPixels * 2, kPixels * 2}, right, std::nullopt},
+  };
+  decode_frames(jobs);
+  ASSERT_FALSE(jobs[0].error.has_value()) << jobs[0].error->message;
+  EXPECT_EQ(0, std::memcmp(out.data(), raw.data(), kPixels * 2));
+  for (std::size_t j : {1, 2}) {
+    ASSERT_TRUE(jobs[j].error.has_value()) << j;
+    EXPECT_EQ(jobs[j].error->code, "hash_mismatch") << j;
+    EXPECT_NE(jobs[j].error->message.find(md5_hex(right)), std::string::npos)
+        << jobs[j].error->message;
+    for (std::size_t k = 0; k < kPixels * 2; ++k) ASSERT_EQ(out[j * kPixels * 2 + k], 0xAB) << j;
   }
 }

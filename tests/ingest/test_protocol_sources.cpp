@@ -3,13 +3,17 @@
 // process: every codec and dtype reproduces the frames bit for bit; channel selection, several
 // endpoints, and bad input (corrupt blocks, truncated CBOR, image ids outside the series, a series
 // that restarts, a detector that disconnects) are counted with their reason while every valid frame
-// is kept.
+// is kept. Stream V1 image hashes: the sender's is the blob's md5, and a receiver that verifies
+// them drops blobs damaged after hashing.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <zmq.hpp>
 
+#include "ingest/codecs/md5.hpp"
 #include "ingest/dectris/dectris_stream_source.hpp"
+#include "ingest/dectris/stream1.hpp"
 #include "ingest/dectris/stream2.hpp"
 #include "ingest/merlin/merlin_source.hpp"
 #include "sim/protocol_sender.hpp"
@@ -334,5 +338,237 @@ TEST(DectrisStream2, SeveralSeriesInARow) {
     EXPECT_EQ(r.got[k].header.series_id, 7u + k);
     EXPECT_EQ(r.got[k].counts.end, SeriesEnd::kComplete);
     EXPECT_EQ(r.got[k].counts.frames_accepted, 9u);
+  }
+}
+
+// ---- stream V1 image hashes ---------------------------------------------------------------------
+
+namespace {
+
+// Stream V1 from stemflow-sim's sender (md5 hashes on or off) into a receiver that verifies them
+// or not.
+Run run_stream1(const Scan& scan, Codec codec, const sim::FaultPlan& faults, bool sender_hash,
+                bool verify_hash) {
+  const std::string ep = endpoint(test::free_port());
+  sim::ProtocolOptions so;
+  so.protocol = "dectris-stream1";
+  so.endpoints = {ep};
+  so.codec = codec;
+  so.hash = sender_hash;
+  so.linger = milliseconds(5000);
+  auto sender = sim::make_protocol_sender(so);
+  BatchPool pool(8 << 20);
+  ingest::DectrisStreamOptions o;
+  o.version = 1;
+  o.endpoints = {ep};
+  o.series_timeout = milliseconds(1500);
+  o.read_ahead = 8;
+  o.verify_hash = verify_hash;
+  ingest::DectrisStreamSource src(pool, o);
+  Run r;
+  std::thread t([&] {
+    sim::SendParams p;
+    p.header = scan.header;
+    p.render = [&](std::uint64_t i, std::span<std::byte> out) {
+      std::memcpy(out.data(), scan.frame(i), out.size());
+    };
+    p.faults = faults;
+    std::this_thread::sleep_for(milliseconds(200));
+    r.logs = sim::send_series(*sender, p);
+  });
+  r.got = test::drain(src, pool, 1, std::chrono::seconds(60), 6);
+  t.join();
+  return r;
+}
+
+std::span<const std::uint8_t> bytes_of(const zmq::message_t& m) {
+  return {m.data<std::uint8_t>(), m.size()};
+}
+
+}  // namespace
+
+// Spec: stemflow-sim's stream V1 sender writes into "hash" the md5 of the blob it sends, as 32
+// lower-case hex digits (hashlib.md5(blob).hexdigest(); md5 itself is checked against RFC 1321 in
+// test_codecs); a blob damaged in transit keeps the intact blob's md5; with hashing off the hash
+// is empty.
+TEST(DectrisStream1, SenderHashIsTheMd5OfTheBlob) {
+  const Scan scan = make_scan(Dtype::kU16, 1, 3);
+  for (const bool hash : {true, false}) {
+    for (const Codec codec : {Codec::kBslz4, Codec::kNone}) {
+      SCOPED_TRACE(std::string(hash ? "hash " : "no hash ") +
+                   std::string(ingest::codecs::codec_name(codec)));
+      const std::string ep = endpoint(test::free_port());
+      sim::ProtocolOptions so;
+      so.protocol = "dectris-stream1";
+      so.endpoints = {ep};
+      so.codec = codec;
+      so.hash = hash;
+      so.linger = milliseconds(5000);
+      auto sender = sim::make_protocol_sender(so);
+      zmq::context_t ctx(1);
+      zmq::socket_t pull(ctx, zmq::socket_type::pull);
+      pull.set(zmq::sockopt::rcvtimeo, 10000);
+      pull.connect(ep);
+      std::this_thread::sleep_for(milliseconds(200));
+      sender->start(scan.header);
+      std::vector<std::uint8_t> enc, damaged;
+      for (std::uint64_t i = 0; i < 3; ++i) {
+        sender->encode({scan.frame(i), scan.header.frame_bytes()}, enc);
+        if (i == 1) {
+          damaged = enc;
+          damaged[damaged.size() / 2] ^= 0x01;
+          sender->send_damaged(i, enc, damaged);
+        } else {
+          sender->send_encoded(i, enc);
+        }
+      }
+      sender->end();
+      std::uint64_t images = 0;
+      for (;;) {
+        std::vector<zmq::message_t> parts;
+        do {
+          parts.emplace_back();
+          ASSERT_TRUE(pull.recv(parts.back(), zmq::recv_flags::none)) << "timed out";
+        } while (parts.back().more());
+        const auto p1 = nlohmann::json::parse(parts[0].to_string());
+        if (p1.at("htype") == "dseries_end-1.0") break;
+        if (p1.at("htype") != "dimage-1.0") continue;
+        ASSERT_EQ(parts.size(), 4u);
+        const auto frame = p1.at("frame").get<std::uint64_t>();
+        const std::string got = p1.at("hash").get<std::string>();
+        std::vector<std::uint8_t> intact;
+        sender->encode({scan.frame(frame), scan.header.frame_bytes()}, intact);
+        if (!hash) {
+          EXPECT_EQ(got, "") << "frame " << frame;
+        } else {
+          EXPECT_EQ(got, ingest::codecs::md5_hex(ingest::codecs::md5(intact))) << "frame " << frame;
+          EXPECT_EQ(got.size(), 32u);
+          EXPECT_EQ(got.find_first_not_of("0123456789abcdef"), std::string::npos) << got;
+          const bool blob_intact = frame != 1;
+          const std::string sent = ingest::codecs::md5_hex(ingest::codecs::md5(bytes_of(parts[2])));
+          EXPECT_EQ(got == sent, blob_intact) << "frame " << frame;
+        }
+        ++images;
+      }
+      EXPECT_EQ(images, 3u);
+    }
+  }
+}
+
+// Spec: with input.verify_hash, each V1 image blob is checked against its message's md5: blobs
+// changed after hashing (a flipped byte that still decodes, a truncated block) are dropped as
+// hash_mismatch, a hash that is not 32 hex digits as malformed; an empty hash and an upper-case one
+// pass. Without verify_hash the hash is not looked at: the flipped frame is kept as it came, the
+// truncated one is a decode_error.
+TEST(DectrisStream1, VerifyHashDropsBlobsChangedAfterHashing) {
+  const Scan scan = make_scan(Dtype::kU16, 2, 3);
+  for (const bool verify : {false, true}) {
+    SCOPED_TRACE(verify ? "verify_hash" : "no verify_hash");
+    const std::string ep = endpoint(test::free_port());
+    zmq::context_t ctx(1);
+    zmq::socket_t push(ctx, zmq::socket_type::push);
+    push.set(zmq::sockopt::linger, 5000);
+    push.bind(ep);
+    BatchPool pool(8 << 20);
+    ingest::DectrisStreamOptions o;
+    o.version = 1;
+    o.endpoints = {ep};
+    o.series_timeout = milliseconds(3000);
+    o.read_ahead = 8;
+    o.verify_hash = verify;
+    ingest::DectrisStreamSource src(pool, o);
+    const auto* frame1 = reinterpret_cast<const std::uint8_t*>(scan.frame(1));
+    std::vector<std::uint8_t> flipped(frame1, frame1 + scan.header.frame_bytes());
+    flipped[100] ^= 0x04;  // one pixel changed: still a valid uncompressed frame
+    std::thread t([&] {
+      std::this_thread::sleep_for(milliseconds(200));
+      ingest::stream1::Header h;
+      h.series = 3;
+      h.x_pixels = 56;
+      h.y_pixels = 40;
+      h.dtype = Dtype::kU16;
+      h.frames = 6;
+      h.scan_shape = std::array<std::uint32_t, 2>{2, 3};
+      const auto hp = ingest::stream1::encode_header(h);
+      push.send(zmq::buffer(hp[0]), zmq::send_flags::sndmore);
+      push.send(zmq::buffer(hp[1]), zmq::send_flags::none);
+      // Frame i: `sent` as its blob, `hash` as its part 1 "hash".
+      const auto image = [&](std::uint64_t i, Codec codec, std::span<const std::uint8_t> sent,
+                             const std::string& hash) {
+        const auto p =
+            ingest::stream1::encode_image(3, i, 40, 56, Dtype::kU16, codec, sent.size(), hash);
+        push.send(zmq::buffer(p.part1), zmq::send_flags::sndmore);
+        push.send(zmq::buffer(p.part2), zmq::send_flags::sndmore);
+        push.send(zmq::const_buffer(sent.data(), sent.size()), zmq::send_flags::sndmore);
+        push.send(zmq::buffer(p.part4), zmq::send_flags::none);
+      };
+      const auto md5 = [](std::span<const std::uint8_t> b) {
+        return ingest::codecs::md5_hex(ingest::codecs::md5(b));
+      };
+      std::vector<std::vector<std::uint8_t>> enc(6);
+      for (std::uint64_t i = 0; i < 6; ++i) {
+        const auto* px = reinterpret_cast<const std::uint8_t*>(scan.frame(i));
+        ingest::codecs::bslz4_compress({px, scan.header.frame_bytes()}, 2, enc[i]);
+      }
+      const std::span<const std::uint8_t> raw1(frame1, scan.header.frame_bytes());
+      image(0, Codec::kBslz4, enc[0], md5(enc[0]));
+      image(1, Codec::kNone, flipped, md5(raw1));  // a byte flipped after hashing
+      image(2, Codec::kBslz4, enc[2], "");          // no hash
+      image(3, Codec::kBslz4, {enc[3].data(), enc[3].size() - 20}, md5(enc[3]));  // truncated
+      image(4, Codec::kBslz4, enc[4], "not-an-md5");
+      std::string upper = md5(enc[5]);
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      image(5, Codec::kBslz4, enc[5], upper);
+      push.send(zmq::buffer(ingest::stream1::encode_end(3)), zmq::send_flags::none);
+    });
+    const auto got = test::drain(src, pool, 1, std::chrono::seconds(30), 4);
+    t.join();
+    ASSERT_EQ(got.size(), 1u);
+    const auto& s = got[0];
+    EXPECT_EQ(s.counts.end, SeriesEnd::kComplete);
+    EXPECT_EQ(s.counts.frames_received, 6u);
+    const auto dropped = [&](DropReason r) { return s.counts.dropped[std::size_t(r)]; };
+    if (verify) {
+      EXPECT_EQ(s.coverage, (std::vector<std::uint8_t>{1, 0, 1, 0, 0, 1}));
+      EXPECT_EQ(dropped(DropReason::kHashMismatch), 2u);
+      EXPECT_EQ(dropped(DropReason::kMalformed), 1u);
+      EXPECT_EQ(s.counts.dropped_total(), 3u);
+    } else {
+      EXPECT_EQ(s.coverage, (std::vector<std::uint8_t>{1, 1, 1, 0, 1, 1}));
+      EXPECT_EQ(dropped(DropReason::kDecodeError), 1u);
+      EXPECT_EQ(s.counts.dropped_total(), 1u);
+      EXPECT_EQ(0, std::memcmp(s.frame(1), flipped.data(), flipped.size()));
+      expect_frames_equal(s, scan, 4);
+    }
+    for (std::uint64_t i : {0, 2, 5}) expect_frames_equal(s, scan, i);
+  }
+}
+
+// Spec: stemflow-sim's corrupt fault damages blobs after hashing: a receiver that verifies hashes
+// drops each as hash_mismatch (without verify_hash they are decode_error, see
+// FaultInjection.CoverageAndCountsMatchTheLog) and keeps every other frame; a sender that does not
+// hash (--no-hash) sends empty hashes, which pass, and its damaged blobs fail decoding.
+TEST(DectrisStream1, VerifyHashCatchesInjectedCorruption) {
+  const Scan scan = make_scan(Dtype::kU16, 6, 6, 13);
+  const auto faults = sim::FaultPlan::parse("corrupt=0.2", 9);
+  for (const bool sender_hash : {true, false}) {
+    SCOPED_TRACE(sender_hash ? "sender hashes" : "sender does not hash");
+    const auto r = run_stream1(scan, Codec::kBslz4, faults, sender_hash, true);
+    ASSERT_EQ(r.got.size(), 1u);
+    ASSERT_EQ(r.logs.size(), 1u);
+    const auto& s = r.got[0];
+    const auto& log = r.logs[0];
+    ASSERT_FALSE(log.corrupted.empty());
+    std::vector<std::uint8_t> expect(36, 1);
+    for (auto i : log.corrupted) expect[i] = 0;
+    EXPECT_EQ(s.counts.end, SeriesEnd::kComplete);
+    EXPECT_EQ(s.coverage, expect);
+    EXPECT_EQ(s.counts.frames_accepted, 36 - log.corrupted.size());
+    const auto reason = sender_hash ? DropReason::kHashMismatch : DropReason::kDecodeError;
+    EXPECT_EQ(s.counts.dropped[std::size_t(reason)], log.corrupted.size());
+    EXPECT_EQ(s.counts.dropped_total(), log.corrupted.size());
+    for (std::uint64_t i = 0; i < 36; ++i) {
+      if (expect[i]) expect_frames_equal(s, scan, i);
+    }
   }
 }
