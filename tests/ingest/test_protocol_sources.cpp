@@ -345,26 +345,36 @@ TEST(DectrisStream2, SeveralSeriesInARow) {
 
 namespace {
 
+// stemflow-sim's stream V1 sender on `ep`, with md5 hashes on or off.
+auto stream1_sender(const std::string& ep, Codec codec, bool hash) {
+  sim::ProtocolOptions so;
+  so.protocol = "dectris-stream1";
+  so.endpoints = {ep};
+  so.codec = codec;
+  so.hash = hash;
+  so.linger = milliseconds(5000);
+  return sim::make_protocol_sender(so);
+}
+
+// A stream V1 receiver's options: one endpoint, md5 hashes verified or not.
+ingest::DectrisStreamOptions stream1_options(const std::string& ep, milliseconds timeout, bool verify) {
+  ingest::DectrisStreamOptions o;
+  o.version = 1;
+  o.endpoints = {ep};
+  o.series_timeout = timeout;
+  o.read_ahead = 8;
+  o.verify_hash = verify;
+  return o;
+}
+
 // Stream V1 from stemflow-sim's sender (md5 hashes on or off) into a receiver that verifies them
 // or not.
 Run run_stream1(const Scan& scan, Codec codec, const sim::FaultPlan& faults, bool sender_hash,
                 bool verify_hash) {
   const std::string ep = endpoint(test::free_port());
-  sim::ProtocolOptions so;
-  so.protocol = "dectris-stream1";
-  so.endpoints = {ep};
-  so.codec = codec;
-  so.hash = sender_hash;
-  so.linger = milliseconds(5000);
-  auto sender = sim::make_protocol_sender(so);
+  auto sender = stream1_sender(ep, codec, sender_hash);
   BatchPool pool(8 << 20);
-  ingest::DectrisStreamOptions o;
-  o.version = 1;
-  o.endpoints = {ep};
-  o.series_timeout = milliseconds(1500);
-  o.read_ahead = 8;
-  o.verify_hash = verify_hash;
-  ingest::DectrisStreamSource src(pool, o);
+  ingest::DectrisStreamSource src(pool, stream1_options(ep, milliseconds(1500), verify_hash));
   Run r;
   std::thread t([&] {
     sim::SendParams p;
@@ -398,13 +408,7 @@ TEST(DectrisStream1, SenderHashIsTheMd5OfTheBlob) {
       SCOPED_TRACE(std::string(hash ? "hash " : "no hash ") +
                    std::string(ingest::codecs::codec_name(codec)));
       const std::string ep = endpoint(test::free_port());
-      sim::ProtocolOptions so;
-      so.protocol = "dectris-stream1";
-      so.endpoints = {ep};
-      so.codec = codec;
-      so.hash = hash;
-      so.linger = milliseconds(5000);
-      auto sender = sim::make_protocol_sender(so);
+      auto sender = stream1_sender(ep, codec, hash);
       zmq::context_t ctx(1);
       zmq::socket_t pull(ctx, zmq::socket_type::pull);
       pull.set(zmq::sockopt::rcvtimeo, 10000);
@@ -470,13 +474,7 @@ TEST(DectrisStream1, VerifyHashDropsBlobsChangedAfterHashing) {
     push.set(zmq::sockopt::linger, 5000);
     push.bind(ep);
     BatchPool pool(8 << 20);
-    ingest::DectrisStreamOptions o;
-    o.version = 1;
-    o.endpoints = {ep};
-    o.series_timeout = milliseconds(3000);
-    o.read_ahead = 8;
-    o.verify_hash = verify;
-    ingest::DectrisStreamSource src(pool, o);
+    ingest::DectrisStreamSource src(pool, stream1_options(ep, milliseconds(3000), verify));
     const auto* frame1 = reinterpret_cast<const std::uint8_t*>(scan.frame(1));
     std::vector<std::uint8_t> flipped(frame1, frame1 + scan.header.frame_bytes());
     flipped[100] ^= 0x04;  // one pixel changed: still a valid uncompressed frame
