@@ -4,6 +4,7 @@
 //                      (--connect ENDPOINT | --bind ENDPOINT | --out FILE.npy|FILE.raw)
 //                      [--protocol native|dectris-stream2|dectris-stream1|merlin] [--codec bslz4]
 //                      [--no-hash (dectris-stream1: no md5 of each blob)]
+//                      [--merlin-raw 1|6|12|24 [--merlin-layout auto|1x1|2x2|2x2G]]
 //                      [--loop N] [--inject drop=P,...] [--inject-log FILE]
 //   stemflow-sim replay FILE [--format F] [--scan RxC] --protocol P [--rate HZ] [--loop N] ...
 //                      (--connect ENDPOINT | --bind ENDPOINT)

@@ -6,8 +6,11 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -31,8 +34,9 @@ using ingest::codecs::Codec;
 class NativeProtocolSender final : public ProtocolSender {
  public:
   explicit NativeProtocolSender(const ProtocolOptions& o) : options_(o) { open(); }
+  void prepare(const SeriesHeader& h) override { header_ = h; }
   void start(const SeriesHeader& h) override {
-    header_ = h;
+    prepare(h);
     sender_->start(h);
   }
   void encode(std::span<const std::byte> px, std::vector<std::uint8_t>& out) override {
@@ -82,8 +86,9 @@ class DectrisSender final : public ProtocolSender {
   }
   ~DectrisSender() override { close(); }
 
+  void prepare(const SeriesHeader& h) override { header_ = h; }
   void start(const SeriesHeader& h) override {
-    header_ = h;
+    prepare(h);
     unique_id_ = "stemflow-sim-" + std::to_string(h.series_id) + "-" +
                  std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
     for (auto& s : sockets_) send_start(s);
@@ -244,24 +249,73 @@ class MerlinSender final : public ProtocolSender {
     if (fd_ >= 0) ::close(fd_);
     if (listen_fd_ >= 0) ::close(listen_fd_);
   }
-  void start(const SeriesHeader& h) override {
+  void prepare(const SeriesHeader& h) override {
     if (h.dtype == Dtype::kF32) throw ConfigError("merlin frames are integer counts (u8, u16, u32)");
     header_ = h;
+    if (options_.merlin_raw_depth == 0) {
+      // Counts: the frame as it is, big-endian, its depth the dtype's.
+      depth_ = h.dtype == Dtype::kU8 ? 6 : h.dtype == Dtype::kU16 ? 12 : 24;
+      layout_ = "1x1";
+      encoded_bytes_ = h.frame_bytes();
+    } else {
+      depth_ = options_.merlin_raw_depth;
+      layout_ = raw_layout(h);
+      const std::string text = frame_header_text(1);
+      const auto raw = ingest::merlin::parse_frame_header(
+          {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+      if (!raw) {
+        throw ConfigError("merlin raw " + layout_ + " frames of " + std::to_string(h.frame_rows) +
+                          "x" + std::to_string(h.frame_cols) + ": " + raw.error().message);
+      }
+      raw_ = *raw;
+      encoded_bytes_ = raw_.pixel_bytes;
+    }
+    head_ = frame_header_text(1);
+    prefix_ = ingest::merlin::mpx_prefix(head_.size() + encoded_bytes_);
+  }
+  void start(const SeriesHeader& h) override {
+    prepare(h);
+    if (options_.merlin_raw_depth != 0 && !logged_) {
+      logged_ = true;
+      spdlog::info("merlin: raw R64 {}-bit {} frames of {} bytes, decoded to {}x{} {}",
+                   depth_,
+                   layout_,
+                   encoded_bytes_,
+                   raw_.height,
+                   raw_.width,
+                   dtype_name(raw_.dtype));
+    }
     if (fd_ < 0) accept_client();
     send_header();
   }
   void encode(std::span<const std::byte> px, std::vector<std::uint8_t>& out) override {
-    out.resize(px.size());
-    ingest::merlin::encode_pixels(header_.dtype, {reinterpret_cast<const std::uint8_t*>(px.data()), px.size()}, out);
+    const std::span<const std::uint8_t> in(reinterpret_cast<const std::uint8_t*>(px.data()),
+                                           px.size());
+    out.resize(encoded_bytes_);
+    if (options_.merlin_raw_depth == 0) {
+      ingest::merlin::encode_pixels(header_.dtype, in, out);
+      return;
+    }
+    const std::uint64_t clamped = ingest::merlin::encode_raw_frame(raw_, header_.dtype, in, out);
+    if (clamped > 0) clamped_.fetch_add(clamped, std::memory_order_relaxed);
   }
+  std::uint64_t take_clamped() override { return clamped_.exchange(0); }
   void send_encoded(std::uint64_t index, std::span<const std::uint8_t> e) override {
-    const std::uint32_t depth = header_.dtype == Dtype::kU8 ? 6 : header_.dtype == Dtype::kU16 ? 12 : 24;
-    const std::string head = ingest::merlin::encode_frame_header(index + 1, header_.frame_cols,
-                                                                 header_.frame_rows, header_.dtype, depth);
-    const std::string prefix = ingest::merlin::mpx_prefix(head.size() + e.size());
-    send_all(prefix.data(), prefix.size());
-    send_all(head.data(), head.size());
-    send_all(e.data(), e.size());
+    // The series' header renumbered in place; made anew past its field's 6 digits.
+    const std::string* head = &head_;
+    if (!ingest::merlin::set_frame_sequence(head_, index + 1)) {
+      long_head_ = frame_header_text(index + 1);
+      head = &long_head_;
+    }
+    // A damaged (shortened) frame announces its own length.
+    const std::string* prefix = &prefix_;
+    if (e.size() != encoded_bytes_ || head->size() != head_.size()) {
+      other_prefix_ = ingest::merlin::mpx_prefix(head->size() + e.size());
+      prefix = &other_prefix_;
+    }
+    send_parts({iovec{const_cast<char*>(prefix->data()), prefix->size()},
+                iovec{const_cast<char*>(head->data()), head->size()},
+                iovec{const_cast<std::uint8_t*>(e.data()), e.size()}});
   }
   void end() override {}  // Merlin sends no end message
   void reconnect() override {
@@ -273,6 +327,43 @@ class MerlinSender final : public ProtocolSender {
   }
 
  private:
+  //! The layout --merlin-layout names for frames of `h`'s shape; throws ConfigError on a mismatch.
+  std::string raw_layout(const SeriesHeader& h) const {
+    const std::string& l = options_.merlin_layout;
+    if (l != "auto" && l != "1x1" && l != "2x2" && l != "2x2G") {
+      throw ConfigError("merlin layout must be auto, 1x1, 2x2 or 2x2G, not '" + l + "'");
+    }
+    const std::uint32_t quad = 2 * ingest::merlin::kChipPixels;
+    const std::uint32_t quad_gap = quad + ingest::merlin::kGapPixels;
+    const bool is_quad = h.frame_rows == quad && h.frame_cols == quad;
+    const bool is_quad_gap = h.frame_rows == quad_gap && h.frame_cols == quad_gap;
+    const std::string shape = std::to_string(h.frame_rows) + "x" + std::to_string(h.frame_cols);
+    if (l == "2x2" || (l == "auto" && is_quad)) {
+      if (!is_quad) {
+        throw ConfigError("merlin raw 2x2 frames are 512x512 (four chips), not " + shape);
+      }
+      return "2x2";
+    }
+    if (l == "2x2G" || (l == "auto" && is_quad_gap)) {
+      if (!is_quad_gap) {
+        throw ConfigError("merlin raw 2x2G frames are 514x514 (four chips and the gaps), not " +
+                          shape);
+      }
+      return "2x2G";
+    }
+    if (std::size_t{h.frame_rows} * h.frame_cols % 64 != 0) {
+      throw ConfigError("merlin raw 1x1 frames need a multiple of 64 pixels, not " + shape);
+    }
+    return "1x1";
+  }
+  std::string frame_header_text(std::uint64_t sequence) const {
+    if (options_.merlin_raw_depth == 0) {
+      return ingest::merlin::encode_frame_header(
+          sequence, header_.frame_cols, header_.frame_rows, header_.dtype, depth_);
+    }
+    return ingest::merlin::encode_raw_frame_header(
+        sequence, layout_, depth_, header_.frame_rows, header_.frame_cols);
+  }
   void accept_client() {
     pollfd p{listen_fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(options_.accept_timeout.count())) <= 0) {
@@ -284,12 +375,34 @@ class MerlinSender final : public ProtocolSender {
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
   }
   void send_header() {
-    const std::uint32_t depth = header_.dtype == Dtype::kU8 ? 6 : header_.dtype == Dtype::kU16 ? 12 : 24;
-    const std::string hdr = ingest::merlin::encode_acquisition_header(header_.scan_size(), depth,
-                                                                      header_.scan_cols, header_.scan_rows);
+    const std::string hdr = ingest::merlin::encode_acquisition_header(
+        header_.scan_size(), depth_, header_.scan_cols, header_.scan_rows, layout_);
     const std::string prefix = ingest::merlin::mpx_prefix(hdr.size());
     send_all(prefix.data(), prefix.size());
     send_all(hdr.data(), hdr.size());
+  }
+  //! Sends the parts as one message (one system call unless the socket buffer fills).
+  void send_parts(std::array<iovec, 3> parts) {
+    std::size_t first = 0;
+    while (first < parts.size()) {
+      msghdr m{};
+      m.msg_iov = parts.data() + first;
+      m.msg_iovlen = parts.size() - first;
+      const ssize_t k = ::sendmsg(fd_, &m, MSG_NOSIGNAL);
+      if (k < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(std::string("merlin: send failed: ") + std::strerror(errno));
+      }
+      auto left = static_cast<std::size_t>(k);
+      while (first < parts.size() && left >= parts[first].iov_len) {
+        left -= parts[first].iov_len;
+        ++first;
+      }
+      if (first < parts.size()) {
+        parts[first].iov_base = static_cast<char*>(parts[first].iov_base) + left;
+        parts[first].iov_len -= left;
+      }
+    }
   }
   void send_all(const void* data, std::size_t n) {
     const auto* p = static_cast<const char*>(data);
@@ -308,12 +421,28 @@ class MerlinSender final : public ProtocolSender {
   int listen_fd_ = -1;
   int fd_ = -1;
   SeriesHeader header_;
+  std::uint32_t depth_ = 12;           // counter depth sent
+  std::string layout_ = "1x1";         // chip layout sent
+  ingest::merlin::FrameHeader raw_;    // raw frames: what the receiver will parse
+  std::size_t encoded_bytes_ = 0;      // pixel bytes per frame on the wire
+  std::string head_, long_head_;       // MQ1 header of the series, renumbered per frame
+  std::string prefix_, other_prefix_;  // MPX prefix of a whole frame, of another size
+  std::atomic<std::uint64_t> clamped_{0};
+  bool logged_ = false;  // the raw format, once
 };
 
 }  // namespace
 
 std::unique_ptr<ProtocolSender> make_protocol_sender(const ProtocolOptions& o) {
   if (o.endpoints.empty()) throw ConfigError("no endpoint to send to");
+  if (o.merlin_raw_depth != 0) {
+    if (o.protocol != "merlin") throw ConfigError("raw (R64) frames are a merlin pixel format");
+    const auto d = o.merlin_raw_depth;
+    if (d != 1 && d != 6 && d != 12 && d != 24) {
+      throw ConfigError("merlin raw counter depth must be 1, 6, 12 or 24, not " +
+                        std::to_string(d));
+    }
+  }
   if (o.protocol == "native") return std::make_unique<NativeProtocolSender>(o);
   if (o.protocol == "dectris-stream2") return std::make_unique<DectrisSender>(o, 2);
   if (o.protocol == "dectris-stream1") return std::make_unique<DectrisSender>(o, 1);

@@ -34,14 +34,30 @@ struct ProtocolOptions {
   //! hash is empty. The md5 runs on the sending thread, about 1.4 ns per blob byte.
   bool hash = true;
   std::chrono::milliseconds accept_timeout{60000};  // merlin: wait this long for the receiver
+  //! merlin: 0 sends counts (U08/U16/U32 as the frame's dtype); 1, 6, 12 or 24 sends raw (R64)
+  //! frames of that counter depth, which arrive as u8 (1, 6), u16 (12) or u32 (24) whatever the
+  //! dtype sent. Values above the depth's maximum are clamped to it (see take_clamped).
+  std::uint32_t merlin_raw_depth = 0;
+  //! merlin raw: the chips' layout, 1x1 (one chip; any frame whose pixel count is a multiple of
+  //! 64), 2x2 (a quad: 512x512 frames), 2x2G (a quad with 2-pixel gaps: 514x514 frames, the gap
+  //! pixels not sent, arriving as 0), or auto (2x2 for 512x512 frames, 2x2G for 514x514, else 1x1).
+  std::string merlin_layout = "auto";
 };
 
 class ProtocolSender {
  public:
   virtual ~ProtocolSender() = default;
+  //! Sets the frame format encode() follows, so that frames can be encoded before the series
+  //! starts (--unique); start() sets it too. Throws ConfigError for frames the protocol cannot
+  //! carry.
+  virtual void prepare(const SeriesHeader& header) = 0;
   virtual void start(const SeriesHeader& header) = 0;
-  //! The frame in the protocol's pixel encoding; `out` is overwritten.
+  //! The frame in the protocol's pixel encoding; `out` is overwritten (and reallocated only when
+  //! too small). Thread-safe: the send loop encodes frames in parallel.
   virtual void encode(std::span<const std::byte> pixels, std::vector<std::uint8_t>& out) = 0;
+  //! Pixel values encode() clamped to the range the wire can carry since the last call (Merlin
+  //! raw: above the counter depth's maximum).
+  virtual std::uint64_t take_clamped() { return 0; }
   //! Sends frame `index` given in the encoding of encode(), as it is (corrupt data included).
   virtual void send_encoded(std::uint64_t index, std::span<const std::uint8_t> encoded) = 0;
   //! Sends `damaged` in place of `encoded`, as if damaged in transit: a checksum the protocol

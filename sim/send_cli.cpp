@@ -35,6 +35,19 @@ void SendCli::add_to(CLI::App& app) {
   app.add_flag("--no-hash", no_hash,
                "dectris-stream1: leave each image's md5 \"hash\" empty (computing it costs about "
                "1.4 ns per blob byte on the sending thread and limits the send rate)");
+  app.add_option("--merlin-raw",
+                 merlin_raw,
+                 "merlin: send raw (R64) frames of this counter depth, 1, 6, 12 or 24, instead of "
+                 "counts; they arrive as u8 (1, 6 bit), u16 (12) or u32 (24) whatever --dtype, and "
+                 "values above the depth's maximum are clamped to it (counted in a warning)")
+      ->type_name("DEPTH");
+  app.add_option("--merlin-layout",
+                 merlin_layout,
+                 "merlin raw: chip layout 1x1 (one chip: frames of a multiple of 64 pixels), 2x2 "
+                 "(a quad: --frame 512x512), 2x2G (a quad with 2-pixel gaps: --frame 514x514, gap "
+                 "pixels not sent, arriving as 0) or auto (2x2 for 512x512 frames, 2x2G for "
+                 "514x514, else 1x1)")
+      ->capture_default_str();
   app.add_option("--loop", loops, "send the scan this many times (series ids counting up)")
       ->capture_default_str();
   app.add_option("--inject", inject,
@@ -64,7 +77,12 @@ int send_command(const SendCli& cli, const SeriesHeader& header,
   }
   o.channels = split(cli.channels);
   o.hash = !cli.no_hash;
+  o.merlin_raw_depth = cli.merlin_raw;
+  o.merlin_layout = cli.merlin_layout;
   if (o.protocol == "merlin" && !bind) throw ConfigError("merlin: the detector side listens (--bind)");
+  if (cli.merlin_raw == 0 && cli.merlin_layout != "auto") {
+    throw ConfigError("--merlin-layout needs --merlin-raw (counts are sent as one 1x1 image)");
+  }
   SendParams p;
   p.header = header;
   p.render = render;
@@ -73,9 +91,24 @@ int send_command(const SendCli& cli, const SeriesHeader& header,
   p.loops = cli.loops;
   p.faults = FaultPlan::parse(cli.inject, cli.fault_seed);
   auto sender = make_protocol_sender(o);
-  spdlog::info("{} {} {}: scan {}x{}, frames {}x{} {}{}", o.protocol, bind ? "bound to" : "connected to",
-               endpoints, header.scan_rows, header.scan_cols, header.frame_rows, header.frame_cols,
-               dtype_name(header.dtype), o.protocol.rfind("dectris", 0) == 0 ? ", " + cli.codec : "");
+  std::string pixels;
+  if (o.protocol.rfind("dectris", 0) == 0) pixels = ", " + cli.codec;
+  if (o.merlin_raw_depth != 0) {
+    pixels = fmt::format(", raw R64 {}-bit (layout {}, values above {} clamped)",
+                         o.merlin_raw_depth,
+                         o.merlin_layout,
+                         (std::uint64_t{1} << o.merlin_raw_depth) - 1);
+  }
+  spdlog::info("{} {} {}: scan {}x{}, frames {}x{} {}{}",
+               o.protocol,
+               bind ? "bound to" : "connected to",
+               endpoints,
+               header.scan_rows,
+               header.scan_cols,
+               header.frame_rows,
+               header.frame_cols,
+               dtype_name(header.dtype),
+               pixels);
   const auto logs = send_series(*sender, p);
   if (!cli.inject_log.empty()) {
     std::ofstream(cli.inject_log) << to_json(logs) << "\n";

@@ -23,11 +23,17 @@ struct SendCli {
   std::uint64_t loops = 1;
   std::uint64_t fault_seed = 1;
   bool no_hash = false;
+  std::uint32_t merlin_raw = 0;  // 0: counts
+  std::string merlin_layout = "auto";
 
-  //! Adds --protocol, --codec, --channels, --no-hash, --loop, --inject, --inject-log, --fault-seed.
+  //! Adds --protocol, --codec, --channels, --no-hash, --merlin-raw, --merlin-layout, --loop,
+  //! --inject, --inject-log, --fault-seed.
   void add_to(CLI::App& app);
   //! True when the generic send loop is needed (anything but a plain native stream).
-  bool needed() const { return protocol != "native" || !inject.empty() || loops > 1; }
+  bool needed() const {
+    return protocol != "native" || !inject.empty() || loops > 1 || merlin_raw != 0 ||
+           merlin_layout != "auto";
+  }
 };
 
 //! Sends `header`'s scan (frames from `render`) to `endpoints` (comma-separated in one string),

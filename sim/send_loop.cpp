@@ -114,7 +114,8 @@ std::vector<SendLog> send_series(ProtocolSender& sender, const SendParams& p) {
     }
   }
 
-  // --unique: frames rendered and encoded once.
+  // --unique: frames rendered and encoded once, before the first series starts.
+  sender.prepare(p.header);
   std::vector<std::vector<std::uint8_t>> cached;
   if (p.unique > 0) {
     const std::uint64_t u = std::min(p.unique, total);
@@ -186,6 +187,14 @@ std::vector<SendLog> send_series(ProtocolSender& sender, const SendParams& p) {
     }
     sender.end();
     log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log.clamped = sender.take_clamped();
+    if (log.clamped > 0) {
+      spdlog::warn(
+          "series {}: {} pixel values above what the wire format carries were clamped "
+          "(Merlin raw: to the counter depth's maximum)",
+          h.series_id,
+          log.clamped);
+    }
     spdlog::info("series {}: sent {} frame messages in {:.2f} s ({:.0f} frames/s, {:.1f} MB/s decoded)",
                  h.series_id, log.sent, log.seconds, double(log.sent) / log.seconds,
                  double(log.sent) * double(fb) / log.seconds / 1e6);
@@ -207,6 +216,7 @@ std::string to_json(const std::vector<SendLog>& logs) {
                    {"duplicated", l.duplicated},
                    {"lost_in_disconnect", l.lost_in_disconnect},
                    {"reordered", r},
+                   {"clamped", l.clamped},
                    {"seconds", l.seconds}});
   }
   return out.dump(1);

@@ -55,6 +55,9 @@ struct SendLog {
   std::vector<std::uint64_t> dropped, corrupted, duplicated, lost_in_disconnect;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> reordered;
   std::uint64_t sent = 0;  // frame messages sent (duplicates and corrupt ones included)
+  //! Pixel values clamped to the wire's range (Merlin raw) while encoding this series' frames;
+  //! with --unique, the cached frames' count is the first series'.
+  std::uint64_t clamped = 0;
   double seconds = 0;
 };
 

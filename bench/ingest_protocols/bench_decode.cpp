@@ -3,7 +3,9 @@
 // `bitshuffle`, its HDF5 plugin's C API loaded at run time), on the same 256x256 u16 frames; plus
 // the bit transposition alone at each SIMD level, the md5 of stream V1's blob hash
 // (input.verify_hash), and the parallel batch decode on every core, without and with the md5 check.
-//   bench_decode [frames=64] [seconds=2]
+// "merlin": the Merlin raw (R64) decode rate per core of 512x512 quads (2x2) at 1, 6 and 12 bit,
+// and the simulator's 12-bit encode.
+//   bench_decode [frames=64] [seconds=2] [bslz4|merlin|all=all]
 #include <dlfcn.h>
 
 #include <chrono>
@@ -12,12 +14,14 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "ingest/codecs/bitshuffle.hpp"
 #include "ingest/codecs/compression.hpp"
 #include "ingest/codecs/md5.hpp"
+#include "ingest/merlin/mpx.hpp"
 
 using namespace stemflow::ingest::codecs;
 using Clock = std::chrono::steady_clock;
@@ -58,8 +62,60 @@ double rate(double seconds, std::size_t n, const std::function<void(std::size_t)
   return double(done) / el;
 }
 
-void row(const char* what, double fps) {
-  std::printf("| %-58s | %10.0f | %7.2f |\n", what, fps, fps * double(kBytes) / 1e9);
+void row(const char* what, double fps, std::size_t bytes = kBytes) {
+  std::printf("| %-58s | %10.0f | %7.2f |\n", what, fps, fps * double(bytes) / 1e9);
+}
+
+// Merlin raw (R64) quads: n distinct detector-like 512x512 frames (a disk of ~300 counts, sparse
+// elsewhere), encoded at 1, 6 and 12 bit (values clamped to the depth, as stemflow-sim sends them),
+// decoded into one 512x512 frame; GB/s count the decoded bytes (u8 at 1 and 6 bit, u16 at 12).
+void bench_merlin(std::size_t n, double seconds) {
+  namespace merlin = stemflow::ingest::merlin;
+  constexpr std::uint32_t kSide = 512;
+  constexpr std::size_t kPx = std::size_t{kSide} * kSide;
+  std::vector<std::vector<std::uint8_t>> frames(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::mt19937 rng(std::uint32_t(i + 1));
+    std::poisson_distribution<int> bg(0.4), disk(300.0);
+    frames[i].resize(kPx * 2);
+    for (std::size_t k = 0; k < kPx; ++k) {
+      const double dr = double(k / kSide) - 256.0 - double(i % 5), dc = double(k % kSide) - 256.0;
+      const auto v = static_cast<std::uint16_t>(dr * dr + dc * dc < 1600 ? disk(rng) : bg(rng));
+      std::memcpy(&frames[i][2 * k], &v, 2);
+    }
+  }
+  std::printf("frames: %zu distinct 512x512 quads (2x2), raw R64, decoded into one frame\n\n", n);
+  std::printf("| %-58s | %10s | %7s |\n|---|---:|---:|\n", "one core", "frames/s", "GB/s");
+  for (const std::uint32_t depth : {1u, 6u, 12u}) {
+    const std::string head = merlin::encode_raw_frame_header(1, "2x2", depth, kSide, kSide);
+    const auto h = merlin::parse_frame_header(
+        {reinterpret_cast<const std::uint8_t*>(head.data()), head.size()});
+    if (!h) std::abort();
+    std::vector<std::vector<std::uint8_t>> raw(n, std::vector<std::uint8_t>(h->pixel_bytes));
+    for (std::size_t i = 0; i < n; ++i) {
+      merlin::encode_raw_frame(*h, stemflow::Dtype::kU16, frames[i], raw[i]);
+    }
+    std::vector<std::uint8_t> out(h->frame_bytes());
+    const std::string what = "merlin R64 decode, 2x2 " + std::to_string(depth) + "-bit (" +
+                             std::to_string(h->pixel_bytes / 1024) + " KiB in, " +
+                             std::to_string(h->frame_bytes() / 1024) + " KiB out)";
+    row(what.c_str(),
+        rate(seconds,
+             n,
+             [&](std::size_t i) {
+               if (!merlin::decode_pixels(*h, raw[i], out)) std::abort();
+             }),
+        h->frame_bytes());
+    if (depth == 12) {
+      row("stemflow-sim encode_raw_frame, 2x2 12-bit from u16",
+          rate(seconds,
+               n,
+               [&](std::size_t i) {
+                 merlin::encode_raw_frame(*h, stemflow::Dtype::kU16, frames[i], raw[i]);
+               }),
+          h->frame_bytes());
+    }
+  }
 }
 
 }  // namespace
@@ -67,6 +123,11 @@ void row(const char* what, double fps) {
 int main(int argc, char** argv) {
   const std::size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 64;
   const double seconds = argc > 2 ? std::strtod(argv[2], nullptr) : 2.0;
+  const std::string mode = argc > 3 ? argv[3] : "all";
+  if (mode == "merlin") {
+    bench_merlin(n, seconds);
+    return 0;
+  }
   std::vector<std::vector<std::uint8_t>> raw(n), packed(n);
   std::size_t packed_bytes = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -152,5 +213,9 @@ int main(int argc, char** argv) {
     }
   });
   row(what_md5.c_str(), batches_md5 * double(n));
+  if (mode == "all") {
+    std::printf("\n");
+    bench_merlin(n, seconds);
+  }
   return 0;
 }

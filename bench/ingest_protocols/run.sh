@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Ingest benchmark per protocol (issue 5): frames/s and GB/s through the engine for 256x256 u16
-# frames over loopback, with and without bslz4, and the bslz4 decode rate per core beside the
-# reference bitshuffle library, in one run. Writes RESULTS.md beside this script.
+# frames over loopback, with and without bslz4, plus Merlin raw (R64) 12-bit 512x512 quads; the
+# bslz4 decode rate per core beside the reference bitshuffle library, and the Merlin raw decode rate
+# per core at 1, 6 and 12 bit, in one run. Writes RESULTS.md beside this script.
 #   bench/ingest_protocols/run.sh [BUILD_DIR] [FRAMES]
-# BUILD_DIR (default build-ingest) must hold stemflow, stemflow-sim and libstemflow_codecs.a
-# (cmake --build BUILD_DIR --target stemflow stemflow-sim stemflow_codecs).
+# BUILD_DIR (default build-ingest) must hold stemflow, stemflow-sim, libstemflow_ingest.a and
+# libstemflow_codecs.a (cmake --build BUILD_DIR --target stemflow stemflow-sim stemflow_ingest).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -18,15 +19,20 @@ out="$here/RESULTS.md"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- decode rate per core ------------------------------------------------------------------------
-g++ -O2 -std=c++20 -I"$root" "$here/bench_decode.cpp" "$build/ingest/codecs/libstemflow_codecs.a" \
-  -llz4 -lmd -ltbb -ldl -o "$work/bench_decode"
-decode_table="$(OMP_NUM_THREADS=1 "$work/bench_decode" 64 2)"
+# The Merlin decoder (ingest/merlin/mpx.cpp) is in libstemflow_ingest.a; of it only mpx.o is linked,
+# which needs fmt.
+g++ -O2 -std=c++20 -I"$root" "$here/bench_decode.cpp" "$build/ingest/libstemflow_ingest.a" \
+  "$build/ingest/codecs/libstemflow_codecs.a" -lfmt -llz4 -lmd -ltbb -ldl -o "$work/bench_decode"
+decode_table="$(OMP_NUM_THREADS=1 "$work/bench_decode" 64 2 bslz4)"
+merlin_table="$(OMP_NUM_THREADS=1 "$work/bench_decode" 64 2 merlin)"
 
 # ---- through the engine ----------------------------------------------------------------------------
 port=$((20000 + RANDOM % 20000))
 engine_rows=""
-run_case() {  # protocol codec
-  local protocol=$1 codec=$2 tag="$1-$2"
+run_case() {  # protocol codec [label frame dtype sim-args...]: label names the pixels in the table
+  local protocol=$1 codec=$2 label=${3:-$2} frame=${4:-256x256} dtype=${5:-u16}
+  local tag="$protocol-${label//[^A-Za-z0-9]/-}"
+  shift $(( $# < 5 ? $# : 5 ))
   port=$((port + 1))
   cat > "$work/$tag.toml" <<TOML
 [input]
@@ -41,11 +47,11 @@ TOML
   local engine=$!
   # Stream V1 without md5 hashes: the engine does not verify them by default, and hashing every
   # frame on the sending thread would measure the sender.
-  local sim_extra=()
-  if [[ $protocol == dectris-stream1 ]]; then sim_extra=(--no-hash); fi
-  "$build/sim/stemflow-sim" synth --scan "${frames_side}x${frames_side}" --frame 256x256 --dtype u16 \
-    --unique 64 --protocol "$protocol" --codec "$codec" --bind "tcp://127.0.0.1:$port" \
-    "${sim_extra[@]}" > "$work/$tag-sim.log" 2>&1
+  local sim_extra=("$@")
+  if [[ $protocol == dectris-stream1 ]]; then sim_extra+=(--no-hash); fi
+  "$build/sim/stemflow-sim" synth --scan "${frames_side}x${frames_side}" --frame "$frame" \
+    --dtype "$dtype" --unique 64 --protocol "$protocol" --codec "$codec" \
+    --bind "tcp://127.0.0.1:$port" "${sim_extra[@]}" > "$work/$tag-sim.log" 2>&1
   wait "$engine"
   # "series 1 complete: N frames received, N processed, ... S s, F frames/s, M MB/s"
   local line fps mbs processed
@@ -55,7 +61,7 @@ TOML
   processed="$(sed -E 's/.* ([0-9]+) processed.*/\1/' <<< "$line")"
   local wire
   wire="$(grep -Eo '[0-9.]+ MB/s decoded' "$work/$tag-sim.log" | head -1 || true)"
-  engine_rows+="| $protocol | $codec | $processed | $fps | $(awk "BEGIN{printf \"%.2f\", $mbs/1000}") |"$'\n'
+  engine_rows+="| $protocol | $label | $processed | $fps | $(awk "BEGIN{printf \"%.2f\", $mbs/1000}") |"$'\n'
 }
 run_case native none
 run_case dectris-stream2 none
@@ -63,6 +69,9 @@ run_case dectris-stream2 bslz4
 run_case dectris-stream1 none
 run_case dectris-stream1 bslz4
 run_case merlin none
+# 64 distinct 512x512 frames (32 MiB encoded), sent as raw 12-bit quads: 512 KiB on the wire and
+# decoded per frame.
+run_case merlin none "raw 12-bit 2x2 (512x512)" 512x512 u16 --merlin-raw 12 --merlin-layout 2x2
 
 {
   echo "# Ingest per protocol (issue 5)"
@@ -77,10 +86,16 @@ run_case merlin none
   echo
   echo "$decode_table"
   echo
+  echo "## Merlin raw (R64) decode, 512x512 quads (2x2)"
+  echo
+  echo "$merlin_table"
+  echo
   echo "## Through the engine over loopback (stemflow-sim -> stemflow, no operators)"
   echo
   echo "${frames_side}x${frames_side} scan of 256x256 u16 frames (128 KiB), stemflow-sim sending 64 distinct"
   echo "frames pre-encoded (--unique 64) on the same 2 cores as the engine. GB/s are decoded bytes."
+  echo "The merlin raw row sends 512x512 frames (512 KiB on the wire and decoded), 64 distinct ones,"
+  echo "as a quad's raw 12-bit rows; the other merlin row sends big-endian U16 counts."
   echo
   echo "| protocol | pixels | frames | frames/s | GB/s |"
   echo "|---|---|---:|---:|---:|"

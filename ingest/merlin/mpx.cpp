@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <charconv>
@@ -200,6 +201,104 @@ Expected<void> decode_raw(const FrameHeader& h, const std::uint8_t* in, std::uin
   return bad("wrong_dtype", "raw counter depth");
 }
 
+// ---- Raw (R64) encoding (the simulator's): the inverse of the run decoders above ---------------
+
+// Pixel i of a run of n frame pixels from `frame` (mirrored with kFlip), clamped to `max`, counting
+// the values clamped.
+template <class InT, bool kFlip>
+class RunPixels {
+ public:
+  RunPixels(const InT* frame, std::size_t n, std::uint32_t max) : frame_(frame), n_(n), max_(max) {}
+  std::uint32_t operator[](std::size_t i) {
+    const std::uint32_t v = frame_[kFlip ? n_ - 1 - i : i];
+    clamped_ += v > max_ ? 1 : 0;
+    return std::min(v, max_);
+  }
+  std::uint64_t clamped() const { return clamped_; }
+
+ private:
+  const InT* frame_;
+  std::size_t n_;
+  std::uint32_t max_;
+  std::uint64_t clamped_ = 0;
+};
+
+// 1 bit: byte 7 - b of each word holds pixels 8b..8b+7 of its 64, bit 0 first.
+template <class PixelsT>
+void raw1_encode(PixelsT& px, std::size_t n, std::uint8_t* out) {
+  for (std::size_t w = 0; w < n / 64; ++w) {
+    for (std::size_t b = 0; b < 8; ++b) {
+      std::uint32_t byte = 0;
+      for (std::size_t p = 0; p < 8; ++p) byte |= px[64 * w + 8 * b + p] << p;
+      out[8 * w + 7 - b] = static_cast<std::uint8_t>(byte);
+    }
+  }
+}
+
+// 6 bit: pixel k of a word is its byte 7 - k.
+template <class PixelsT>
+void raw6_encode(PixelsT& px, std::size_t n, std::uint8_t* out) {
+  for (std::size_t w = 0; w < n / 8; ++w) {
+    for (std::size_t k = 0; k < 8; ++k) {
+      out[8 * w + 7 - k] = static_cast<std::uint8_t>(px[8 * w + k]);
+    }
+  }
+}
+
+// 12 bit: pixel k of a word is its big-endian u16 number 3 - k. k24: the high 12 bits go to `hi`,
+// the low 12 to `lo` (the two 12-bit frames of a 24-bit one).
+template <bool k24, class PixelsT>
+void raw12_encode(PixelsT& px, std::size_t n, std::uint8_t* hi, std::uint8_t* lo) {
+  const auto put = [](std::uint8_t* at, std::uint32_t v) {
+    at[0] = static_cast<std::uint8_t>((v >> 8) & 0x0F);
+    at[1] = static_cast<std::uint8_t>(v & 0xFF);
+  };
+  for (std::size_t w = 0; w < n / 4; ++w) {
+    for (std::size_t k = 0; k < 4; ++k) {
+      const std::uint32_t v = px[4 * w + k];
+      const std::size_t at = 8 * w + 2 * (3 - k);
+      if constexpr (k24) {
+        put(hi + at, v >> 12);
+        put(lo + at, v);
+      } else {
+        put(hi + at, v);
+      }
+    }
+  }
+}
+
+template <class InT>
+std::uint64_t encode_raw(const FrameHeader& h, const InT* frame, std::uint8_t* out) {
+  const std::uint32_t max = (std::uint32_t{1} << h.counter_depth) - 1;
+  std::uint64_t clamped = 0;
+  for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t n, bool flip) {
+    const auto run = [&]<bool kFlip>() {
+      RunPixels<InT, kFlip> px(frame + at, n, max);
+      switch (h.counter_depth) {
+        case 1:
+          raw1_encode(px, n, out + raw / 8);
+          break;
+        case 6:
+          raw6_encode(px, n, out + raw);
+          break;
+        case 12:
+          raw12_encode<false>(px, n, out + 2 * raw, nullptr);
+          break;
+        default:
+          raw12_encode<true>(px, n, out + 2 * raw, out + h.pixel_bytes / 2 + 2 * raw);
+          break;
+      }
+      clamped += px.clamped();
+    };
+    if (flip) {
+      run.template operator()<true>();
+    } else {
+      run.template operator()<false>();
+    }
+  });
+  return clamped;
+}
+
 // The MQ1 text of a frame header, NUL-padded to `offset` bytes; one DAC block per chip.
 std::string header_text(std::uint64_t sequence,
                         std::size_t offset,
@@ -277,13 +376,16 @@ Expected<AcquisitionHeader> parse_acquisition_header(std::span<const std::uint8_
   return h;
 }
 
-std::string encode_acquisition_header(std::uint64_t frames, std::uint32_t depth,
-                                      std::uint32_t scan_x, std::uint32_t scan_y) {
+std::string encode_acquisition_header(std::uint64_t frames,
+                                      std::uint32_t depth,
+                                      std::uint32_t scan_x,
+                                      std::uint32_t scan_y,
+                                      std::string_view assembly) {
   std::string s = "HDR,\t\n";
   s += "Time and Date Stamp (day, mnth, yr, hr, min, s):\t01/01/2024 00:00:00\n";
   s += "Chip ID:\tW000_X0,-,-,-\n";
   s += "Chip Type (Medipix 3.0, Medipix 3.1, Medipix 3RX):\tMedipix 3RX\n";
-  s += "Assembly Size (NX1, 2X2):\t   1x1\n";
+  s += fmt::format("Assembly Size (NX1, 2X2):\t{:>6}\n", assembly);
   s += "Chip Mode  (SPM, CSM, CM, CSCM):\tSPM\n";
   s += fmt::format("Counter Depth (number):\t{}\n", depth);
   s += "Gain:\tSLGM\n";
@@ -407,6 +509,21 @@ std::string encode_frame_header(std::uint64_t sequence, std::uint32_t width, std
   return header_text(sequence, kOffset, 1, width, height, type, "1x1", depth);
 }
 
+bool set_frame_sequence(std::span<char> header, std::uint64_t sequence) {
+  constexpr std::size_t kFirst = 4;  // after "MQ1,"
+  const std::string_view text(header.data(), header.size());
+  const std::size_t end = text.find(',', kFirst);
+  if (text.substr(0, kFirst) != "MQ1," || end == std::string_view::npos) return false;
+  std::uint64_t limit = 1;  // 10 ^ digits
+  for (std::size_t d = kFirst; d < end && limit <= sequence; ++d) limit *= 10;
+  if (sequence >= limit) return false;
+  for (std::size_t at = end; at-- > kFirst;) {
+    header[at] = static_cast<char>('0' + sequence % 10);
+    sequence /= 10;
+  }
+  return true;
+}
+
 std::string encode_raw_frame_header(std::uint64_t sequence,
                                     std::string_view layout,
                                     std::uint32_t depth,
@@ -510,20 +627,32 @@ std::string encode_raw_pixels(std::uint32_t depth, std::span<const std::uint8_t>
 }
 
 std::string encode_raw_frame(const FrameHeader& h, std::span<const std::uint8_t> pixels) {
-  // The frame's pixels in raw order (chip rows interleaved, quadrants 3 and 4 mirrored), then the
-  // single-chip encoding over all of them: its 64-bit words never straddle two chip rows.
-  const std::size_t es = dtype_size(h.dtype);
-  const std::size_t n = h.chip_layout == ChipLayout::kSingle
-                            ? std::size_t{h.width} * h.height
-                            : 4 * std::size_t{kChipPixels} * kChipPixels;
-  std::vector<std::uint8_t> raw_order(n * es);
-  for_each_raw_run(h, [&](std::size_t raw, std::size_t at, std::size_t k, bool flip) {
-    for (std::size_t i = 0; i < k; ++i) {
-      const std::size_t from = flip ? at + k - 1 - i : at + i;
-      std::memcpy(raw_order.data() + (raw + i) * es, pixels.data() + from * es, es);
-    }
-  });
-  return encode_raw_pixels(h.counter_depth, raw_order, n);
+  std::string out(h.pixel_bytes, '\0');
+  encode_raw_frame(h, h.dtype, pixels, {reinterpret_cast<std::uint8_t*>(out.data()), out.size()});
+  return out;
+}
+
+std::uint64_t encode_raw_frame(const FrameHeader& h,
+                               Dtype dtype,
+                               std::span<const std::uint8_t> pixels,
+                               std::span<std::uint8_t> out) {
+  // Each run of pixels contiguous in the frame and in the raw data (one per chip row of a quad) is
+  // encoded on its own: the 64-bit words never straddle two chip rows.
+  const std::size_t n = std::size_t{h.width} * h.height;
+  const bool depth_ok = h.counter_depth == 1 || h.counter_depth == 6 || h.counter_depth == 12 ||
+                        h.counter_depth == 24;
+  if (!h.raw || !depth_ok || dtype == Dtype::kF32 || pixels.size() != n * dtype_size(dtype) ||
+      out.size() != h.pixel_bytes) {
+    throw std::invalid_argument("encode_raw_frame: not a raw header, or buffers of the wrong size");
+  }
+  switch (dtype) {
+    case Dtype::kU8:
+      return encode_raw(h, pixels.data(), out.data());
+    case Dtype::kU16:
+      return encode_raw(h, reinterpret_cast<const std::uint16_t*>(pixels.data()), out.data());
+    default:
+      return encode_raw(h, reinterpret_cast<const std::uint32_t*>(pixels.data()), out.data());
+  }
 }
 
 }  // namespace stemflow::ingest::merlin

@@ -48,9 +48,13 @@ struct AcquisitionHeader {
   std::map<std::string, std::string> fields;
 };
 Expected<AcquisitionHeader> parse_acquisition_header(std::span<const std::uint8_t> payload);
-//! An acquisition header as Merlin sends it (HDR, key:value lines, End), for the simulator.
-std::string encode_acquisition_header(std::uint64_t frames, std::uint32_t counter_depth,
-                                      std::uint32_t scan_x, std::uint32_t scan_y);
+//! An acquisition header as Merlin sends it (HDR, key:value lines, End), for the simulator;
+//! `assembly` is the Assembly Size line's value (1x1, 2x2, 2x2G).
+std::string encode_acquisition_header(std::uint64_t frames,
+                                      std::uint32_t counter_depth,
+                                      std::uint32_t scan_x,
+                                      std::uint32_t scan_y,
+                                      std::string_view assembly = "1x1");
 
 constexpr std::uint32_t kChipPixels = 256;  // a Medipix3 chip is 256 x 256 pixels
 constexpr std::uint32_t kGapPixels = 2;     // 2x2G: gap rows / columns between the chips
@@ -87,6 +91,10 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes);
 //! An MQ1 header of `data_offset` bytes (384 for one chip), NUL-padded, for the simulator.
 std::string encode_frame_header(std::uint64_t sequence, std::uint32_t width, std::uint32_t height,
                                 Dtype dtype, std::uint32_t counter_depth);
+//! Rewrites in place the sequence number of an MQ1 header made by encode_frame_header or
+//! encode_raw_frame_header (the simulator makes one header per series and renumbers it per frame).
+//! False, and `header` unchanged, when the number does not fit the field's digits: make it anew.
+bool set_frame_sequence(std::span<char> header, std::uint64_t sequence);
 //! The MQ1 header Merlin sends for raw (R64) frames that decode to rows x cols: layout "1x1"
 //! (one chip, 384 bytes; rows * cols a multiple of 64), "2x2" (512 x 512) or "2x2G" (514 x 514)
 //! (four chips, 768 bytes). For tests and the simulator; throws std::invalid_argument on a shape
@@ -109,7 +117,16 @@ std::string encode_raw_pixels(std::uint32_t counter_depth, std::span<const std::
                               std::size_t n_pixels);
 //! The inverse of decode_pixels for a raw frame of any layout `h` describes (as parsed from
 //! encode_raw_frame_header): the decoded frame's pixels (frame_bytes(), gap pixels ignored) to the
-//! pixel bytes Merlin sends (pixel_bytes). For tests and the simulator.
+//! pixel bytes Merlin sends (pixel_bytes). For tests; values above the counter depth's maximum are
+//! clamped as in the overload below.
 std::string encode_raw_frame(const FrameHeader& h, std::span<const std::uint8_t> pixels);
+//! The same into `out` (exactly h.pixel_bytes), from a frame of h.width x h.height pixels of any
+//! integer `dtype` (u8, u16 or u32, little-endian; not necessarily h.dtype), for the simulator.
+//! Values above the counter depth's maximum ((1 << depth) - 1) are clamped to it; 2x2G gap pixels
+//! are not sent. Returns how many values were clamped. Allocates nothing; thread-safe.
+std::uint64_t encode_raw_frame(const FrameHeader& h,
+                               Dtype dtype,
+                               std::span<const std::uint8_t> pixels,
+                               std::span<std::uint8_t> out);
 
 }  // namespace stemflow::ingest::merlin

@@ -187,6 +187,78 @@ TEST(MerlinRaw, EveryLayoutAndDepthRoundTrips) {
   }
 }
 
+// Spec: the simulator's encoder takes frames of any integer dtype: at every depth and layout, from
+// u8, u16 and u32 frames of values over the dtype's whole range, the decoded frame holds each value
+// clamped to the depth's maximum, and the count it returns is that of the values clamped (2x2G gap
+// pixels are not sent and not counted).
+TEST(MerlinRaw, EncoderClampsToTheDepthFromAnyDtype) {
+  for (std::string_view layout : {"1x1", "2x2", "2x2G"}) {
+    for (std::uint32_t depth : {1u, 6u, 12u, 24u}) {
+      for (Dtype in_dt : {Dtype::kU8, Dtype::kU16, Dtype::kU32}) {
+        SCOPED_TRACE(std::string(layout) + " " + std::to_string(depth) + " from " +
+                     std::string(dtype_name(in_dt)));
+        const std::uint32_t side = layout == "1x1" ? 256 : layout == "2x2" ? 512 : 514;
+        const auto h = raw_header(layout, depth, side, side);
+        const std::size_t n = std::size_t{side} * side, in_es = dtype_size(in_dt);
+        const std::uint32_t max = (1u << depth) - 1;
+        std::mt19937 rng(depth + side + static_cast<std::uint32_t>(in_es));
+        std::vector<std::uint8_t> px(n * in_es);
+        std::vector<std::uint32_t> want(n, 0);
+        std::uint64_t clamped = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          // Small values as often as large ones, so that both sides of the maximum are hit.
+          std::uint32_t v = rng();
+          if (rng() % 2 == 0) v &= max;
+          if (in_es < 4) v &= (1u << (8 * in_es)) - 1;
+          std::memcpy(px.data() + i * in_es, &v, in_es);
+          const std::size_t y = i / side, x = i % side;
+          const bool gap = h.chip_layout == merlin::ChipLayout::kQuadGap &&
+                           ((y >= 256 && y < 258) || (x >= 256 && x < 258));
+          if (gap) continue;
+          want[i] = std::min(v, max);
+          if (v > max) ++clamped;
+        }
+        std::vector<std::uint8_t> raw(h.pixel_bytes);
+        EXPECT_EQ(merlin::encode_raw_frame(h, in_dt, px, raw), clamped);
+        std::vector<std::uint8_t> out(h.frame_bytes());
+        ASSERT_TRUE(merlin::decode_pixels(h, raw, out));
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (pixel(out, h.dtype, i) != want[i] && wrong++ < 5) {
+            ADD_FAILURE() << "pixel " << i << ": " << pixel(out, h.dtype, i) << ", expected "
+                          << want[i];
+          }
+        }
+        EXPECT_EQ(wrong, 0u);
+      }
+    }
+  }
+}
+
+// Spec: renumbering a frame header in place gives the header made anew for that sequence number,
+// for counts and raw headers; a number longer than the field's 6 digits is refused and leaves the
+// header as it was.
+TEST(MerlinRaw, FrameSequenceIsRenumberedInPlace) {
+  for (int raw = 0; raw < 2; ++raw) {
+    SCOPED_TRACE(raw ? "raw 2x2G" : "counts");
+    const auto make = [&](std::uint64_t seq) {
+      return raw ? merlin::encode_raw_frame_header(seq, "2x2G", 12, 514, 514)
+                 : merlin::encode_frame_header(seq, 56, 40, Dtype::kU16, 12);
+    };
+    std::string h = make(1);
+    for (std::uint64_t seq : {std::uint64_t{2}, std::uint64_t{4711}, std::uint64_t{999999}}) {
+      ASSERT_TRUE(merlin::set_frame_sequence(h, seq));
+      EXPECT_EQ(h, make(seq));
+    }
+    const std::string before = h;
+    EXPECT_FALSE(merlin::set_frame_sequence(h, 1000000));
+    EXPECT_EQ(h, before);
+    const auto parsed = merlin::parse_frame_header(bytes_of(make(1000000)));
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->sequence, 1000000u);
+  }
+}
+
 // Spec: the raw quad layout, position by position, as LiberTEM documents it (mib.py
 // `_mib_2x2_tile_block`: raw rows are [Q4 | Q3 | Q2 | Q1], Q3 and Q4 flipped in x and y;
 // LiberTEM-rs decoder.rs adds the 2x2G gap), with the single-chip word order of mib.py
@@ -356,9 +428,9 @@ TEST(MerlinRaw, MibFileOfRawQuadsReplays) {
   fs::remove_all(dir);
 }
 
-// Spec: raw quad frames over the Merlin data port (a detector stand-in written here: stemflow-sim
-// sends counts only) start a series of the assembled shape and arrive bit for bit, at 1, 6, 12 and
-// 24 bit, 2x2 and 2x2G.
+// Spec: raw quad frames over the Merlin data port (a detector stand-in written here, apart from
+// stemflow-sim's sender, which test_protocol_sources checks) start a series of the assembled shape
+// and arrive bit for bit, at 1, 6, 12 and 24 bit, 2x2 and 2x2G.
 TEST(MerlinRaw, LiveRawQuadFramesArrive) {
   for (std::string_view layout : {"2x2", "2x2G"}) {
     for (std::uint32_t depth : {1u, 6u, 12u, 24u}) {

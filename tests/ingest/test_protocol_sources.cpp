@@ -7,6 +7,7 @@
 // them drops blobs damaged after hashing.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <zmq.hpp>
@@ -34,13 +35,18 @@ struct Scan {
   const std::byte* frame(std::uint64_t i) const { return px.data() + i * header.frame_bytes(); }
 };
 
-// A small synthetic scan with non-square frames, so that a transposed frame cannot pass.
-Scan make_scan(Dtype dtype, std::uint32_t rows = 4, std::uint32_t cols = 5, std::uint64_t seed = 3) {
+// A small synthetic scan with non-square frames by default, so that a transposed frame cannot pass.
+Scan make_scan(Dtype dtype,
+               std::uint32_t rows = 4,
+               std::uint32_t cols = 5,
+               std::uint64_t seed = 3,
+               std::uint32_t frame_rows = 40,
+               std::uint32_t frame_cols = 56) {
   sim::SynthParams p;
   p.scan_rows = rows;
   p.scan_cols = cols;
-  p.frame_rows = 40;
-  p.frame_cols = 56;
+  p.frame_rows = frame_rows;
+  p.frame_cols = frame_cols;
   p.dtype = dtype;
   p.seed = seed;
   const sim::SynthScan synth(p);
@@ -87,9 +93,18 @@ struct Run {
   std::vector<sim::SendLog> logs;
 };
 
-Run run(const std::string& protocol, const Scan& scan, Codec codec, const sim::FaultPlan& faults = {},
-        std::vector<std::string> channels = {"threshold_1"}, const std::string& take_channel = {},
-        int endpoints = 1, std::uint64_t loops = 1) {
+// `adjust` changes the sender's options and the send parameters before the run.
+using Adjust = std::function<void(sim::ProtocolOptions&, sim::SendParams&)>;
+
+Run run(const std::string& protocol,
+        const Scan& scan,
+        Codec codec,
+        const sim::FaultPlan& faults = {},
+        std::vector<std::string> channels = {"threshold_1"},
+        const std::string& take_channel = {},
+        int endpoints = 1,
+        std::uint64_t loops = 1,
+        const Adjust& adjust = {}) {
   std::vector<std::string> eps;
   for (int e = 0; e < endpoints; ++e) eps.push_back(endpoint(test::free_port()));
   sim::ProtocolOptions so;
@@ -98,19 +113,20 @@ Run run(const std::string& protocol, const Scan& scan, Codec codec, const sim::F
   so.codec = codec;
   so.channels = channels;
   so.linger = milliseconds(5000);
+  sim::SendParams p;
+  p.header = scan.header;
+  p.render = [&](std::uint64_t i, std::span<std::byte> out) {
+    std::memcpy(out.data(), scan.frame(i), out.size());
+  };
+  p.faults = faults;
+  p.loops = loops;
+  if (adjust) adjust(so, p);
   auto sender = sim::make_protocol_sender(so);
   BatchPool pool(8 << 20);
   auto src = make_receiver(pool, protocol, eps, take_channel,
                            milliseconds(faults.any() || loops > 1 ? 1500 : 10000));
   Run r;
   std::thread t([&] {
-    sim::SendParams p;
-    p.header = scan.header;
-    p.render = [&](std::uint64_t i, std::span<std::byte> out) {
-      std::memcpy(out.data(), scan.frame(i), out.size());
-    };
-    p.faults = faults;
-    p.loops = loops;
     // A DECTRIS receiver connects: give it a moment so that the start message is not sent into
     // the void (ZeroMQ queues for connected peers only).
     std::this_thread::sleep_for(milliseconds(200));
@@ -123,6 +139,31 @@ Run run(const std::string& protocol, const Scan& scan, Codec codec, const sim::F
 
 void expect_frames_equal(const test::ReceivedSeries& r, const Scan& scan, std::uint64_t i) {
   EXPECT_EQ(0, std::memcmp(r.frame(i), scan.frame(i), scan.header.frame_bytes())) << "frame " << i;
+}
+
+// What a Merlin receiver decodes from frame i of `scan` sent raw at `depth` bits (the simulator's
+// rule, written here without the codec): each value clamped to the depth's maximum, in the
+// decoded dtype (u8 for 1 and 6 bit, u16 for 12, u32 for 24), 2x2G gap pixels 0. Adds the values
+// clamped to `clamped`.
+std::vector<std::uint8_t> raw_expected(
+    const Scan& scan, std::uint64_t i, std::uint32_t depth, bool quad_gap, std::uint64_t& clamped) {
+  const Dtype out_dt = depth <= 6 ? Dtype::kU8 : depth == 12 ? Dtype::kU16 : Dtype::kU32;
+  const std::size_t in_es = dtype_size(scan.header.dtype), out_es = dtype_size(out_dt);
+  const std::uint32_t max = (1u << depth) - 1;
+  const std::uint32_t cols = scan.header.frame_cols;
+  std::vector<std::uint8_t> out(scan.header.frame_pixels() * out_es);
+  for (std::size_t k = 0; k < scan.header.frame_pixels(); ++k) {
+    const std::size_t y = k / cols, x = k % cols;
+    if (quad_gap && ((y >= 256 && y < 258) || (x >= 256 && x < 258))) continue;
+    std::uint32_t v = 0;
+    std::memcpy(&v, scan.frame(i) + k * in_es, in_es);
+    if (v > max) {
+      v = max;
+      ++clamped;
+    }
+    std::memcpy(out.data() + k * out_es, &v, out_es);
+  }
+  return out;
 }
 
 }  // namespace
@@ -178,6 +219,131 @@ TEST(Merlin, EveryDepthRoundTrips) {
     EXPECT_EQ(s.counts.end, SeriesEnd::kComplete);
     EXPECT_EQ(s.counts.frames_accepted, 20u);
     for (std::uint64_t i = 0; i < 20; ++i) expect_frames_equal(s, scan, i);
+  }
+}
+
+// Spec: Merlin raw (R64) frames from the simulator (--merlin-raw) arrive over TCP as the frames
+// sent, clamped to the counter depth and in its dtype: a 2x2 quad at 12 bit bit for bit (nothing to
+// clamp), a 2x2G quad at 1 bit and at 6 bit from u16 (values clamped and counted, gap pixels 0),
+// one chip at 24 bit from u32, and auto picking 2x2 for 512x512.
+TEST(Merlin, RawFramesArriveAsSentClampedToTheDepth) {
+  struct Case {
+    std::string layout;
+    std::uint32_t depth;
+    Dtype dtype;
+    std::uint32_t rows, cols;
+    bool any_clamped;
+  };
+  for (const Case& c : {Case{"2x2", 12, Dtype::kU16, 512, 512, false},
+                        Case{"2x2G", 1, Dtype::kU8, 514, 514, true},
+                        Case{"2x2G", 6, Dtype::kU16, 514, 514, true},
+                        Case{"1x1", 24, Dtype::kU32, 40, 56, false},
+                        Case{"auto", 12, Dtype::kU16, 512, 512, false}}) {
+    SCOPED_TRACE(c.layout + " " + std::to_string(c.depth) + "-bit from " +
+                 std::string(dtype_name(c.dtype)));
+    const Scan scan = make_scan(c.dtype, 3, 4, 5, c.rows, c.cols);
+    const auto r = run("merlin",
+                       scan,
+                       Codec::kNone,
+                       {},
+                       {"threshold_1"},
+                       {},
+                       1,
+                       1,
+                       [&](sim::ProtocolOptions& o, sim::SendParams&) {
+                         o.merlin_raw_depth = c.depth;
+                         o.merlin_layout = c.layout;
+                       });
+    ASSERT_EQ(r.got.size(), 1u);
+    const auto& s = r.got[0];
+    EXPECT_EQ(s.header.frame_rows, c.rows);
+    EXPECT_EQ(s.header.frame_cols, c.cols);
+    EXPECT_EQ(s.header.dtype,
+              c.depth <= 6    ? Dtype::kU8
+              : c.depth == 12 ? Dtype::kU16
+                              : Dtype::kU32);
+    EXPECT_EQ(s.header.metadata.at("pixel_type"), "R64");
+    EXPECT_EQ(s.header.metadata.at("counter_depth"), std::to_string(c.depth));
+    EXPECT_EQ(s.header.metadata.at("layout"), c.layout == "auto" ? "2x2" : c.layout);
+    EXPECT_EQ(s.counts.end, SeriesEnd::kComplete);
+    EXPECT_EQ(s.counts.frames_accepted, 12u);
+    EXPECT_EQ(s.counts.dropped_total(), 0u);
+    std::uint64_t clamped = 0;
+    for (std::uint64_t i = 0; i < 12; ++i) {
+      const auto want = raw_expected(scan, i, c.depth, c.layout == "2x2G", clamped);
+      ASSERT_EQ(want.size(), s.header.frame_bytes());
+      EXPECT_EQ(0, std::memcmp(s.frame(i), want.data(), want.size())) << "frame " << i;
+    }
+    EXPECT_EQ(clamped > 0, c.any_clamped);
+    ASSERT_EQ(r.logs.size(), 1u);
+    EXPECT_EQ(r.logs[0].clamped, clamped);
+  }
+}
+
+// Error guessing: frames encoded before the series starts (--unique caches them) follow the
+// series' format (before the fix, counts frames were encoded as u16 whatever their dtype), for
+// u8 counts and for a raw 2x2 quad; frame i arrives as cached frame i % 5.
+TEST(Merlin, FramesEncodedBeforeTheSeriesStartsArrive) {
+  for (const std::uint32_t depth : {0u, 12u}) {
+    SCOPED_TRACE(depth == 0 ? "u8 counts" : "raw 2x2 12-bit");
+    const Scan scan =
+        depth == 0 ? make_scan(Dtype::kU8, 3, 4) : make_scan(Dtype::kU16, 3, 4, 3, 512, 512);
+    const auto r = run("merlin",
+                       scan,
+                       Codec::kNone,
+                       {},
+                       {"threshold_1"},
+                       {},
+                       1,
+                       1,
+                       [&](sim::ProtocolOptions& o, sim::SendParams& p) {
+                         o.merlin_raw_depth = depth;
+                         p.unique = 5;
+                       });
+    ASSERT_EQ(r.got.size(), 1u);
+    const auto& s = r.got[0];
+    EXPECT_EQ(s.header.dtype, scan.header.dtype);
+    EXPECT_EQ(s.counts.frames_accepted, 12u);
+    for (std::uint64_t i = 0; i < 12; ++i) {
+      EXPECT_EQ(0, std::memcmp(s.frame(i), scan.frame(i % 5), scan.header.frame_bytes()))
+          << "frame " << i;
+    }
+  }
+}
+
+// Error guessing: raw options that cannot be sent are configuration errors before anything is
+// sent: a depth Merlin does not have, raw frames on another protocol, a quad layout for frames of
+// another shape, one chip of a pixel count that is not a multiple of 64, f32 frames.
+TEST(Merlin, RawOptionsThatCannotBeSentAreConfigErrors) {
+  sim::ProtocolOptions o;
+  o.protocol = "merlin";
+  o.endpoints = {endpoint(test::free_port())};
+  o.merlin_raw_depth = 8;
+  EXPECT_THROW(sim::make_protocol_sender(o), ConfigError);
+  o.merlin_raw_depth = 12;
+  o.protocol = "dectris-stream2";
+  EXPECT_THROW(sim::make_protocol_sender(o), ConfigError);
+  o.protocol = "merlin";
+  struct Case {
+    std::string layout;
+    std::uint32_t rows, cols;
+    Dtype dtype;
+  };
+  for (const Case& c : {Case{"2x2", 514, 514, Dtype::kU16},
+                        Case{"2x2G", 512, 512, Dtype::kU16},
+                        Case{"2x2", 256, 256, Dtype::kU16},
+                        Case{"1x1", 10, 10, Dtype::kU16},
+                        Case{"auto", 10, 10, Dtype::kU16},
+                        Case{"4x1", 512, 512, Dtype::kU16},
+                        Case{"2x2", 512, 512, Dtype::kF32}}) {
+    SCOPED_TRACE(c.layout + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols));
+    o.merlin_layout = c.layout;
+    auto sender = sim::make_protocol_sender(o);
+    SeriesHeader h;
+    h.frame_rows = c.rows;
+    h.frame_cols = c.cols;
+    h.dtype = c.dtype;
+    EXPECT_THROW(sender->prepare(h), ConfigError);
   }
 }
 

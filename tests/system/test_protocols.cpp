@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "ingest/npy.hpp"
 #include "tests/support/h5read.hpp"
@@ -41,15 +42,26 @@ void write_scan(const fs::path& npy, const std::string& scan, const std::string&
   ASSERT_EQ(sim.wait(milliseconds(60000)), 0) << log_of(npy.string() + ".log");
 }
 
-void write_config(const fs::path& path, const std::string& input, const fs::path& out) {
-  std::ofstream(path) << "[input]\n" << input << "\n"
-                      << "[pipeline]\nbatch_frames = 8\nmemory_limit = \"8MiB\"\n"
+// Detectors for 64x64 frames, scaled by `scale` for larger ones.
+void write_config(const fs::path& path,
+                  const std::string& input,
+                  const fs::path& out,
+                  double scale = 1.0,
+                  const std::string& memory_limit = "8MiB") {
+  const std::string center =
+      "center = [" + std::to_string(32.3 * scale) + ", " + std::to_string(31.8 * scale) + "]\n";
+  std::ofstream(path) << "[input]\n"
+                      << input << "\n"
+                      << "[pipeline]\nbatch_frames = 8\nmemory_limit = \"" << memory_limit << "\"\n"
                       << "[[operators]]\ntype = \"virtual_image\"\nname = \"bf\"\n"
-                      << "detector = \"circle\"\ncenter = [32.3, 31.8]\nradius = 5.5\n"
+                      << "detector = \"circle\"\n"
+                      << center << "radius = " << 5.5 * scale << "\n"
                       << "[[operators]]\ntype = \"virtual_image\"\nname = \"adf\"\n"
-                      << "detector = \"annulus\"\ncenter = [32.3, 31.8]\nradii = [8.0, 24.0]\n"
+                      << "detector = \"annulus\"\n"
+                      << center << "radii = [" << 8.0 * scale << ", " << 24.0 * scale << "]\n"
                       << "[[operators]]\ntype = \"center_of_mass\"\nname = \"com\"\n"
-                      << "[outputs.hdf5]\npath = \"" << out.string() << "\"\nif_exists = \"overwrite\"\n";
+                      << "[outputs.hdf5]\npath = \"" << out.string()
+                      << "\"\nif_exists = \"overwrite\"\n";
 }
 
 struct Result {
@@ -79,10 +91,14 @@ Result read_result(const fs::path& out) {
 }
 
 // Runs the engine on `input` (one series) while stemflow-sim sends with `sim_args`.
-Result run_engine(const fs::path& dir, const std::string& tag, const std::string& input,
-                  std::vector<std::string> sim_args) {
+Result run_engine(const fs::path& dir,
+                  const std::string& tag,
+                  const std::string& input,
+                  std::vector<std::string> sim_args,
+                  double scale = 1.0,
+                  const std::string& memory_limit = "8MiB") {
   const auto out = dir / (tag + ".h5");
-  write_config(dir / (tag + ".toml"), input, out);
+  write_config(dir / (tag + ".toml"), input, out, scale, memory_limit);
   test::Process engine({STEMFLOW_EXE, "run", (dir / (tag + ".toml")).string(), "--series", "1"},
                        (dir / (tag + "-engine.log")).string());
   sim_args.insert(sim_args.begin(), STEMFLOW_SIM_EXE);
@@ -141,6 +157,101 @@ TEST(Protocols, ReplayThroughEveryProtocolGivesNativeVirtualImages) {
     EXPECT_EQ(r.adf, native->adf);
     EXPECT_EQ(r.com_qx, native->com_qx);
     EXPECT_EQ(r.com_qy, native->com_qy);
+  }
+}
+
+// Spec: stemflow-sim sends raw (R64) Merlin quads (--merlin-raw 12 --merlin-layout 2x2, 512x512
+// frames, and --merlin-raw 1 on 2x2G, 514x514): through the engine the 12-bit quads give the native
+// path's virtual images and CoM bit for bit, no value clamped (the inject log's count); the 1-bit
+// scan completes with every value above 1 clamped and counted. Options that cannot be sent exit 2
+// before anything is sent.
+TEST(Protocols, MerlinRawQuadsThroughTheEngine) {
+  const auto dir = work_dir("merlin-raw");
+  const std::vector<std::string> synth = {"synth", "--scan", "6x5", "--seed", "4"};
+  const auto with = [&](std::vector<std::string> extra) {
+    auto a = synth;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const auto input = [](const std::string& protocol, int port) {
+    return "protocol = \"" + protocol + "\"\nendpoint = \"" + endpoint(port) +
+           "\"\nseries_timeout = 5.0";
+  };
+  int port = test::free_port();
+  const auto native = run_engine(dir,
+                                 "native",
+                                 input("native", port),
+                                 with({"--frame", "512x512", "--bind", endpoint(port)}),
+                                 8.0,
+                                 "64MiB");
+  EXPECT_EQ(native.processed, 30);
+  EXPECT_NE(*std::min_element(native.bf.begin(), native.bf.end()),
+            *std::max_element(native.bf.begin(), native.bf.end()));
+  struct Case {
+    std::string tag, layout, depth, frame;
+  };
+  for (const Case& c :
+       {Case{"quad12", "2x2", "12", "512x512"}, Case{"quadgap1", "2x2G", "1", "514x514"}}) {
+    SCOPED_TRACE(c.tag);
+    port = test::free_port();
+    const auto log = dir / (c.tag + ".json");
+    const auto r = run_engine(dir,
+                              c.tag,
+                              input("merlin", port),
+                              with({"--frame",
+                                    c.frame,
+                                    "--dtype",
+                                    c.depth == "1" ? "u8" : "u16",
+                                    "--protocol",
+                                    "merlin",
+                                    "--merlin-raw",
+                                    c.depth,
+                                    "--merlin-layout",
+                                    c.layout,
+                                    "--bind",
+                                    endpoint(port),
+                                    "--inject-log",
+                                    log.string()}),
+                              8.0,
+                              "64MiB");
+    EXPECT_EQ(r.coverage, std::vector<std::uint8_t>(30, 1));
+    EXPECT_EQ(r.processed, 30);
+    EXPECT_EQ(r.end, "complete");
+    std::ifstream in(log);
+    const auto clamped = nlohmann::json::parse(in)[0]["clamped"].get<std::uint64_t>();
+    if (c.depth == "12") {
+      EXPECT_EQ(clamped, 0u);
+      EXPECT_EQ(r.bf, native.bf);
+      EXPECT_EQ(r.adf, native.adf);
+      EXPECT_EQ(r.com_qx, native.com_qx);
+      EXPECT_EQ(r.com_qy, native.com_qy);
+    } else {
+      EXPECT_GT(clamped, 0u);
+      // At most 1 count per pixel of the detector (radius 44: inside an 89 x 89 square).
+      for (double v : r.bf) {
+        EXPECT_GT(v, 0);
+        EXPECT_LE(v, 89.0 * 89.0);
+      }
+    }
+  }
+
+  // Not sendable: exit 2 with the reason, no receiver needed.
+  for (const auto& [tag, args, reason] :
+       std::vector<std::tuple<std::string, std::vector<std::string>, std::string>>{
+           {"bad-shape",
+            {"--frame", "256x256", "--merlin-raw", "12", "--merlin-layout", "2x2"},
+            "512x512"},
+           {"bad-depth", {"--frame", "512x512", "--merlin-raw", "8"}, "1, 6, 12 or 24"},
+           {"no-raw", {"--frame", "512x512", "--merlin-layout", "2x2"}, "--merlin-raw"}}) {
+    SCOPED_TRACE(tag);
+    auto a = with(args);
+    for (const std::string x : {"--protocol", "merlin", "--bind"}) a.push_back(x);
+    a.push_back(endpoint(test::free_port()));
+    a.insert(a.begin(), STEMFLOW_SIM_EXE);
+    test::Process sim(a, (dir / (tag + ".log")).string());
+    EXPECT_EQ(sim.wait(milliseconds(30000)), 2);
+    EXPECT_NE(log_of(dir / (tag + ".log")).find(reason), std::string::npos)
+        << log_of(dir / (tag + ".log"));
   }
 }
 
