@@ -19,6 +19,15 @@ std::optional<json> parse_json(std::span<const std::uint8_t> part) {
   return j;
 }
 
+// A text field, `fallback` when absent. json::value() would throw on a field of another type; a
+// sender's mistake must be a dropped message, so that is an error "malformed" here.
+Expected<std::string> get_text(const json& j, const char* key, std::string fallback = {}) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (!it->is_string()) return bad("malformed", std::string("'") + key + "' is not a string");
+  return it->get<std::string>();
+}
+
 std::optional<std::uint64_t> get_uint(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0) return std::nullopt;
@@ -38,7 +47,9 @@ std::string type_name(Dtype d) {
 Expected<Message> decode_header(const json& h1, std::span<const std::span<const std::uint8_t>> parts) {
   Header h;
   h.series = get_uint(h1, "series").value_or(0);
-  h.header_detail = h1.value("header_detail", std::string("basic"));
+  auto detail = get_text(h1, "header_detail", "basic");
+  if (!detail) return tl::unexpected(detail.error());
+  h.header_detail = std::move(*detail);
   if (h.header_detail == "none" || parts.size() < 2) {
     // Without the detector config there is no frame shape, bit depth or frame count.
     return bad("malformed", "global header without detector config (header_detail none)");
@@ -61,10 +72,15 @@ Expected<Message> decode_header(const json& h1, std::span<const std::span<const 
   }
   const auto nimages = get_uint(*cfg, "nimages").value_or(1);
   const auto ntrigger = get_uint(*cfg, "ntrigger").value_or(1);
-  const std::string trigger = cfg->value("trigger_mode", std::string("ints"));
-  h.frames = (trigger == "exte" || trigger == "inte") ? ntrigger : nimages * ntrigger;
-  h.description = cfg->value("description", std::string());
-  h.compression = cfg->value("compression", std::string());
+  const auto trigger = get_text(*cfg, "trigger_mode", "ints");
+  auto description = get_text(*cfg, "description");
+  auto compression = get_text(*cfg, "compression");
+  if (!trigger) return tl::unexpected(trigger.error());
+  if (!description) return tl::unexpected(description.error());
+  if (!compression) return tl::unexpected(compression.error());
+  h.frames = (*trigger == "exte" || *trigger == "inte") ? ntrigger : nimages * ntrigger;
+  h.description = std::move(*description);
+  h.compression = std::move(*compression);
   if (auto s = cfg->find("stemflow_scan_shape");
       s != cfg->end() && s->is_array() && s->size() == 2 && (*s)[0].is_number_unsigned() &&
       (*s)[1].is_number_unsigned()) {
@@ -95,7 +111,7 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
   }
   if (parts.size() < 3) return bad("malformed", "image message with fewer than 3 parts");
   auto d = parse_json(parts[1]);
-  if (!d || d->value("htype", std::string()) != "dimage_d-1.0") {
+  if (!d || get_text(*d, "htype").value_or("") != "dimage_d-1.0") {
     return bad("malformed", "image part 2 is not dimage_d-1.0");
   }
   auto shape = d->find("shape");
@@ -105,10 +121,14 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
   }
   im.x = static_cast<std::uint32_t>(std::min<std::uint64_t>((*shape)[0].get<std::uint64_t>(), 1u << 30));
   im.y = static_cast<std::uint32_t>(std::min<std::uint64_t>((*shape)[1].get<std::uint64_t>(), 1u << 30));
-  const auto dtype = parse_dtype(d->value("type", std::string()));
-  if (!dtype) return bad("wrong_dtype", "image type '" + d->value("type", std::string()) + "'");
+  const auto type = get_text(*d, "type");
+  if (!type) return tl::unexpected(type.error());
+  const auto dtype = parse_dtype(*type);
+  if (!dtype) return bad("wrong_dtype", "image type '" + *type + "'");
   im.dtype = *dtype;
-  auto enc = parse_encoding(d->value("encoding", std::string("<")), dtype_size(*dtype));
+  const auto encoding = get_text(*d, "encoding", "<");
+  if (!encoding) return tl::unexpected(encoding.error());
+  auto enc = parse_encoding(*encoding, dtype_size(*dtype));
   if (!enc) return tl::unexpected(enc.error());
   im.codec = enc->first;
   im.elem_size = enc->second;
@@ -153,7 +173,9 @@ Expected<Message> decode(std::span<const std::span<const std::uint8_t>> parts) {
   if (parts.empty()) return bad("malformed", "empty message");
   auto h1 = parse_json(parts[0]);
   if (!h1) return bad("malformed", "part 1 is not a JSON object");
-  const std::string htype = h1->value("htype", std::string());
+  const auto htype_field = get_text(*h1, "htype");
+  if (!htype_field) return tl::unexpected(htype_field.error());
+  const std::string& htype = *htype_field;
   if (htype == "dimage-1.0") return decode_image(*h1, parts);
   if (htype == "dheader-1.0") return decode_header(*h1, parts);
   if (htype == "dseries_end-1.0") return End{get_uint(*h1, "series").value_or(0)};

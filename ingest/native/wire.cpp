@@ -90,6 +90,8 @@ Expected<Message> decode(std::span<const std::uint8_t> bytes) {
   switch (msg->body_type()) {
     case fbw::Body::SeriesStart: {
       const auto* s = msg->body_as_SeriesStart();
+      // The verifier accepts a union whose type is set and whose table is absent.
+      if (s == nullptr) return make_error("malformed", "SeriesStart message without its body");
       auto dtype = from_wire(s->pixel_type());
       if (!dtype) return tl::unexpected(dtype.error());
       SeriesHeader h;
@@ -110,12 +112,16 @@ Expected<Message> decode(std::span<const std::uint8_t> bytes) {
     }
     case fbw::Body::Frame: {
       const auto* f = msg->body_as_Frame();
+      // The verifier accepts a union whose type is set and whose table is absent.
+      if (f == nullptr) return make_error("malformed", "Frame message without its body");
       auto dtype = from_wire(f->pixel_type());
       if (!dtype) return tl::unexpected(dtype.error());
       return Message{FrameHeader{f->series_id(), f->frame_index(), *dtype, f->pixel_bytes()}};
     }
     case fbw::Body::SeriesEnd: {
       const auto* e = msg->body_as_SeriesEnd();
+      // The verifier accepts a union whose type is set and whose table is absent.
+      if (e == nullptr) return make_error("malformed", "SeriesEnd message without its body");
       return Message{End{e->series_id(), e->frames_sent()}};
     }
     default:

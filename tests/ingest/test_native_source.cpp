@@ -192,6 +192,23 @@ TEST(NativeSource, UnknownProtocolVersionIsCounted) {
   EXPECT_EQ(t.ended[0].frames_accepted, 0u);
 }
 
+// Edge case (fuzzing, tests/fuzz/fuzz_wire): a message whose union type is set but whose body table
+// is absent passes FlatBuffers verification; decode must call it malformed, not read a null table.
+TEST(NativeWire, BodyTypeWithoutBodyIsMalformed) {
+  for (auto type : {stemflow::wire::Body::SeriesStart,
+                    stemflow::wire::Body::Frame,
+                    stemflow::wire::Body::SeriesEnd}) {
+    SCOPED_TRACE(int(type));
+    flatbuffers::FlatBufferBuilder b;
+    stemflow::wire::FinishMessageBuffer(
+        b, stemflow::wire::CreateMessage(b, ingest::wire::kProtocolVersion, type, 0));
+    const std::vector<std::uint8_t> msg(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+    const auto m = ingest::wire::decode(msg);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, "malformed");
+  }
+}
+
 // Spec: a series that restarts ends the first one (restarted) and starts the second.
 TEST(NativeSource, RestartEndsTheCurrentSeries) {
   Harness t;

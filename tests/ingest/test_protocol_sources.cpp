@@ -205,6 +205,41 @@ TEST(DectrisStream1, EveryEncodingRoundTrips) {
   }
 }
 
+// Edge case (fuzzing, tests/fuzz/fuzz_stream1): a JSON field of another type than the protocol's
+// (a number for "htype", "type" or "trigger_mode", ...) is a malformed message, not an exception
+// out of decode.
+TEST(DectrisStream1, FieldsOfTheWrongTypeAreMalformed) {
+  const auto decode = [](std::vector<std::string> parts) {
+    std::vector<std::span<const std::uint8_t>> spans;
+    for (const auto& p : parts) {
+      spans.emplace_back(reinterpret_cast<const std::uint8_t*>(p.data()), p.size());
+    }
+    return ingest::stream1::decode(spans);
+  };
+  const std::string image1 = R"({"htype":"dimage-1.0","series":1,"frame":0})";
+  const std::string blob(8, '\0');
+  const std::vector<std::vector<std::string>> cases = {
+      {R"({"htype":5})"},
+      {R"({"htype":"dheader-1.0","header_detail":1})"},
+      {R"({"htype":"dheader-1.0","header_detail":"basic"})",
+       R"({"x_pixels_in_detector":2,"y_pixels_in_detector":2,"bit_depth_image":16,)"
+       R"("trigger_mode":3})"},
+      {R"({"htype":"dheader-1.0","header_detail":"basic"})",
+       R"({"x_pixels_in_detector":2,"y_pixels_in_detector":2,"bit_depth_image":16,)"
+       R"("description":["a"]})"},
+      {image1, R"({"htype":7,"shape":[2,2],"type":"uint16"})", blob},
+      {image1, R"({"htype":"dimage_d-1.0","shape":[2,2],"type":16})", blob},
+      {image1, R"({"htype":"dimage_d-1.0","shape":[2,2],"type":"uint16","encoding":{}})", blob},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.size() > 1 ? c[1] : c[0]);
+    Expected<ingest::stream1::Message> m;
+    ASSERT_NO_THROW(m = decode(c));
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, "malformed");
+  }
+}
+
 // Spec: Merlin over TCP with 8-, 16- and 32-bit counts reproduces every frame; the series completes
 // when every sequence number has arrived.
 TEST(Merlin, EveryDepthRoundTrips) {
