@@ -4,8 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <exception>
+#include <string>
 
 #include "pipeline/batch.hpp"
+#include "pipeline/expected.hpp"
 #include "pipeline/series.hpp"
 
 namespace stemflow::ingest {
@@ -41,5 +44,18 @@ class Source {
  private:
   std::atomic<bool> stop_{false};
 };
+
+//! Calls a message parser (returning Expected) and turns anything it throws into a "malformed"
+//! error. Parsers report bad input as errors; this is the receivers' boundary for what one lets
+//! escape (conventions: nothing escapes a node body), so one malformed message is a counted drop
+//! and never stops an acquisition.
+template <class Fn>
+auto parse_guarded(Fn&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const std::exception& e) {
+    return make_error("malformed", std::string("message the parser could not handle: ") + e.what());
+  }
+}
 
 }  // namespace stemflow::ingest

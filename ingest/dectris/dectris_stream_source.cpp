@@ -245,7 +245,7 @@ SeriesHeader DectrisStreamSource::make_header(
 }
 
 void DectrisStreamSource::process_message() {
-  auto p = parse();
+  auto p = parse_guarded([this] { return parse(); });
   if (!p) {
     if (assembler_.active()) ++assembler_.counts().frames_received;
     count_drop(drop_reason_of(p.error()), p.error().message);

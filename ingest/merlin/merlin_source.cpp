@@ -215,7 +215,7 @@ void MerlinSource::handle_message() {
 }
 
 void MerlinSource::handle_acquisition_header() {
-  auto a = merlin::parse_acquisition_header(buf_);
+  auto a = parse_guarded([&] { return merlin::parse_acquisition_header(buf_); });
   if (!a) {
     count_drop(DropReason::kMalformed, a.error().message);
     return;
@@ -236,7 +236,7 @@ void MerlinSource::handle_acquisition_header() {
 }
 
 void MerlinSource::handle_frame() {
-  auto h = merlin::parse_frame_header(buf_);
+  auto h = parse_guarded([&] { return merlin::parse_frame_header(buf_); });
   if (!assembler_.active()) {
     if (acquisition_ && h) {
       // The first frame tells the frame shape and pixel type: the series starts now.

@@ -101,7 +101,7 @@ bool NativeZmqSource::receive_one() {
     discard_rest();
     return true;
   }
-  auto msg = wire::decode({part1_.data(), r->size});
+  auto msg = parse_guarded([&] { return wire::decode({part1_.data(), r->size}); });
   if (!msg) {
     if (assembler_.active()) ++assembler_.counts().frames_received;
     count_drop(reason_of(msg.error()), msg.error().message);

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <numeric>
+#include <stdexcept>
 #include <thread>
 
 #include "ingest/native/native_source.hpp"
@@ -210,6 +211,20 @@ TEST(NativeWire, BodyTypeWithoutBodyIsMalformed) {
 }
 
 // Spec: a series that restarts ends the first one (restarted) and starts the second.
+// Edge case: a parser that throws (a bug, or a library call that throws on input it dislikes) is
+// a malformed message at the receiver's boundary, never an exception that stops the acquisition;
+// what a parser returns passes through unchanged.
+TEST(ParseGuarded, AThrowingParserIsAMalformedMessage) {
+  const auto thrown = ingest::parse_guarded([]() -> Expected<int> { throw std::out_of_range("boom"); });
+  ASSERT_FALSE(thrown);
+  EXPECT_EQ(thrown.error().code, "malformed");
+  EXPECT_NE(thrown.error().message.find("boom"), std::string::npos) << thrown.error().message;
+  const auto failed = ingest::parse_guarded([]() -> Expected<int> { return make_error("wrong_size", "x"); });
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, "wrong_size");
+  EXPECT_EQ(*ingest::parse_guarded([]() -> Expected<int> { return 3; }), 3);
+}
+
 TEST(NativeSource, RestartEndsTheCurrentSeries) {
   Harness t;
   t.sender.start(header(1));
