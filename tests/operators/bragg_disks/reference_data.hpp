@@ -19,12 +19,13 @@
 #include "operators/bragg_disks/bragg_disks.hpp"
 #include "pipeline/batch.hpp"
 #include "pipeline/series.hpp"
+#include "tests/support/test_data.hpp"
 
 namespace stemflow::testing {
 
 namespace fs = std::filesystem;
 
-inline fs::path reference_root() { return fs::path(STEMFLOW_SHARED_DIR) / "reference"; }
+inline fs::path reference_root() { return test::shared_dir() / "reference"; }
 
 //! The datasets present, sorted by name ("py4dstem-ref-128", ...).
 inline std::vector<std::string> reference_datasets() {
@@ -38,18 +39,6 @@ inline std::vector<std::string> reference_datasets() {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-template <class T>
-std::vector<T> read_raw(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) return {};
-  f.seekg(0, std::ios::end);
-  const auto bytes = static_cast<std::size_t>(f.tellg());
-  f.seekg(0);
-  std::vector<T> v(bytes / sizeof(T));
-  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
-  return v;
 }
 
 //! The few numbers of meta.json the tests need, read without a JSON library (the file's own layout).
@@ -150,8 +139,8 @@ inline Dataset load_dataset(const std::string& name) {
   d.name = name;
   d.dir = reference_root() / name;
   d.meta = read_meta(d.dir);
-  d.data = read_raw<std::uint16_t>(d.dir / "data_uint16.raw");
-  const auto t = read_raw<float>(d.dir / "template_float32.raw");
+  d.data = test::read_raw<std::uint16_t>(d.dir / "data_uint16.raw");
+  const auto t = test::read_raw<float>(d.dir / "template_float32.raw");
   d.kernel = ops::ProbeKernel{d.meta.qx, d.meta.qy, std::vector<double>(t.begin(), t.end())};
   return d;
 }

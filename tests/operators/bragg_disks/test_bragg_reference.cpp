@@ -173,8 +173,8 @@ TEST(BraggReference, CorrelationStagesOfFirstFrame) {
   REQUIRE_REFERENCE();
   for (const auto& name : names) {
     const Dataset& d = dataset(name);
-    const auto cc_ref = read_raw<double>(d.dir / "cc_rx0_ry0_float64.raw");
-    const auto sm_ref = read_raw<double>(d.dir / "cc_smoothed_rx0_ry0_float64.raw");
+    const auto cc_ref = test::read_raw<double>(d.dir / "cc_rx0_ry0_float64.raw");
+    const auto sm_ref = test::read_raw<double>(d.dir / "cc_smoothed_rx0_ry0_float64.raw");
     ASSERT_EQ(cc_ref.size(), d.frame_pixels()) << name;
     ASSERT_EQ(sm_ref.size(), d.frame_pixels()) << name;
     const double scale = *std::max_element(cc_ref.begin(), cc_ref.end());

@@ -46,7 +46,7 @@ TEST(ProbeTemplate, MatchesPy4dstemOnReferenceVacuumStacks) {
   for (const auto& name : names) {
     const auto dir = reference_root() / name;
     const Meta m = read_meta(dir);
-    const auto stack = read_raw<std::uint16_t>(dir / "vacuum_stack_uint16.raw");
+    const auto stack = test::read_raw<std::uint16_t>(dir / "vacuum_stack_uint16.raw");
     const std::size_t npx = std::size_t{m.qx} * m.qy;
     ASSERT_EQ(stack.size() % npx, 0u);
     const auto mean = ops::average_frames(reinterpret_cast<const std::byte*>(stack.data()),
@@ -61,7 +61,7 @@ TEST(ProbeTemplate, MatchesPy4dstemOnReferenceVacuumStacks) {
     EXPECT_DOUBLE_EQ(t.radii[0], t.alpha);
     EXPECT_DOUBLE_EQ(t.radii[1], 2 * t.alpha);
 
-    const auto ref = read_raw<float>(dir / "template_float32.raw");
+    const auto ref = test::read_raw<float>(dir / "template_float32.raw");
     ASSERT_EQ(ref.size(), npx);
     ASSERT_EQ(t.kernel.values.size(), npx);
     float kmax = 0;

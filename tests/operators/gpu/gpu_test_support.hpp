@@ -22,6 +22,7 @@
 #include "pipeline/batch.hpp"
 #include "pipeline/operator.hpp"
 #include "sim/synth.hpp"
+#include "tests/support/test_data.hpp"
 
 namespace stemflow::gputest {
 
@@ -40,10 +41,8 @@ inline bool quick() {
   return q != nullptr && *q != '\0' && *q != '0';
 }
 
-inline std::filesystem::path shared_dir() {
-  if (const char* env = std::getenv("STEMFLOW_SHARED_DIR")) return env;
-  return STEMFLOW_SHARED_DIR;
-}
+using test::shared_dir;
+using test::TestBatch;
 
 using PeakLists = std::vector<std::vector<Peak>>;
 
@@ -94,27 +93,6 @@ inline ops::ProbeKernel synthetic_template(const sim::SynthParams& scan_params) 
   return ops::build_probe_template(pp, mean, v.frame_rows, v.frame_cols).kernel;
 }
 
-//! A batch over frames [first, first + count) of a buffer owned by the test.
-struct HostBatch {
-  FrameBatch batch;
-  HostBatch(const SeriesHeader& h, const std::byte* frames, std::size_t first, std::uint32_t count,
-            const std::vector<const Operator*>& ops) {
-    batch.series = &h;
-    batch.count = batch.capacity = count;
-    batch.frame_bytes = h.frame_bytes();
-    batch.pixels = const_cast<std::byte*>(frames) + first * h.frame_bytes();
-    for (std::uint32_t i = 0; i < count; ++i) batch.index.push_back(first + i);
-    for (const Operator* op : ops) {
-      const auto spec = op->outputs();
-      OperatorResults r;
-      r.scalars_per_frame = static_cast<std::uint32_t>(spec.scalars.size());
-      r.max_peaks = spec.max_peaks;
-      r.resize(count);
-      batch.results.push_back(std::move(r));
-    }
-  }
-};
-
 inline PeakLists peaks_of(const OperatorResults& r, std::uint32_t count) {
   PeakLists out(count);
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -129,7 +107,7 @@ inline PeakLists cpu_bragg(const Scan& s, const ops::BraggDisksParams& p, const 
                            std::vector<std::uint8_t>* failed = nullptr) {
   ops::BraggDisksOp op("bragg", p, k);
   op.start(s.header);
-  HostBatch b(s.header, s.frames.data(), 0, static_cast<std::uint32_t>(s.count()), {&op});
+  TestBatch b(s.header, s.frames.data(), 0, static_cast<std::uint32_t>(s.count()), {&op});
   op.process(b.batch, b.batch.results[0]);
   if (failed) *failed = b.batch.results[0].failed;
   return peaks_of(b.batch.results[0], b.batch.count);
@@ -152,7 +130,7 @@ inline PeakLists gpu_bragg(const Scan& s, const ops::BraggDisksParams& p, const 
   if (failed) failed->clear();
   for (std::size_t first = 0; first < s.count(); first += capacity) {
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(capacity, s.count() - first));
-    HostBatch b(s.header, s.frames.data(), first, n, {&shape_only});
+    TestBatch b(s.header, s.frames.data(), first, n, {&shape_only});
     gpu::UnpackTargets t;
     t.bragg = {&b.batch.results[0]};
     auto r = proc.process(b.batch.pixels, n, t);

@@ -205,7 +205,7 @@ TEST(GpuBragg, ConcurrentBatchesEqualSerial) {
       for (std::size_t b = t; b < batches; b += 4) {
         const std::size_t first = b * cap;
         const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(cap, s.count() - first));
-        HostBatch hb(s.header, s.frames.data(), first, n, {&shape_only});
+        TestBatch hb(s.header, s.frames.data(), first, n, {&shape_only});
         gpu::UnpackTargets tg;
         tg.bragg = {&hb.batch.results[0]};
         auto r = proc.process(hb.batch.pixels, n, tg);
@@ -248,18 +248,6 @@ double json_number(const std::string& s, const std::string& key, std::size_t fro
   return std::stod(s.substr(s.find(':', k) + 1));
 }
 
-template <class T>
-std::vector<T> read_raw(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) return {};
-  f.seekg(0, std::ios::end);
-  const auto bytes = static_cast<std::size_t>(f.tellg());
-  f.seekg(0);
-  std::vector<T> v(bytes / sizeof(T));
-  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
-  return v;
-}
-
 std::vector<Reference> load_references() {
   std::vector<Reference> out;
   const auto root = shared_dir() / "reference";
@@ -289,7 +277,7 @@ std::vector<Reference> load_references() {
     const auto runs = m.find("\"detection_runs\"");
     r.edge_boundary = int(json_number(m, "edgeBoundary", runs));
     r.min_peak_spacing = json_number(m, "minPeakSpacing", runs);
-    const auto data = read_raw<std::uint16_t>(r.dir / "data_uint16.raw");
+    const auto data = test::read_raw<std::uint16_t>(r.dir / "data_uint16.raw");
     const std::size_t fp = std::size_t(r.q) * r.q;
     // Whole scan rows only (a truncated copy keeps the first rows of the scan).
     r.frames = std::min<std::size_t>(data.size() / fp, std::size_t(r.rx) * r.ry) / r.ry * r.ry;
@@ -303,7 +291,7 @@ std::vector<Reference> load_references() {
     r.scan.params.frame_rows = r.scan.params.frame_cols = r.q;
     r.scan.frames.resize(r.frames * fp * 2);
     std::memcpy(r.scan.frames.data(), data.data(), r.scan.frames.size());
-    const auto t = read_raw<float>(r.dir / "template_float32.raw");
+    const auto t = test::read_raw<float>(r.dir / "template_float32.raw");
     r.kernel = ops::ProbeKernel{r.q, r.q, std::vector<double>(t.begin(), t.end())};
     out.push_back(std::move(r));
   }

@@ -125,8 +125,8 @@ void compare_pipeline(Dtype dtype, bool inject_nan) {
   }
   for (std::size_t first = 0; first < s.count(); first += cap) {
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(cap, s.count() - first));
-    HostBatch cb(s.header, s.frames.data(), first, n, cpu.raw());
-    HostBatch gb(s.header, s.frames.data(), first, n, gpu.raw());
+    TestBatch cb(s.header, s.frames.data(), first, n, cpu.raw());
+    TestBatch gb(s.header, s.frames.data(), first, n, gpu.raw());
     for (std::size_t o = 0; o < cpu.ops.size(); ++o) cpu.ops[o]->process(cb.batch, cb.batch.results[o]);
     offload->process(gb.batch);
     for (std::size_t o = 0; o < cpu.ops.size(); ++o) {
@@ -199,7 +199,7 @@ TEST(GpuDetectors, LargeIntegerSumsAreExact) {
   ops::VirtualImageOp cpu_vi("all", rect), gpu_vi("all", rect);
   for (Operator* o : std::vector<Operator*>{&cpu_com, &gpu_com, &cpu_vi, &gpu_vi}) o->start(h);
   const auto* bytes = reinterpret_cast<const std::byte*>(px.data());
-  HostBatch cb(h, bytes, 0, 3, {&cpu_com, &cpu_vi});
+  TestBatch cb(h, bytes, 0, 3, {&cpu_com, &cpu_vi});
   cpu_com.process(cb.batch, cb.batch.results[0]);
   cpu_vi.process(cb.batch, cb.batch.results[1]);
   gpu::ProcessorSpec spec;
@@ -209,7 +209,7 @@ TEST(GpuDetectors, LargeIntegerSumsAreExact) {
   spec.com.push_back({gpu_com.mask().binary(), gpu_com.mask().dense()});
   spec.detectors.push_back({gpu_vi.mask().binary(), gpu_vi.mask().dense()});
   gpu::BatchProcessor proc(spec);
-  HostBatch gb(h, bytes, 0, 3, {&gpu_com, &gpu_vi});
+  TestBatch gb(h, bytes, 0, 3, {&gpu_com, &gpu_vi});
   gpu::UnpackTargets t;
   t.com = {&gb.batch.results[0]};
   t.detectors = {&gb.batch.results[1]};
@@ -243,7 +243,7 @@ TEST(GpuDetectors, StageProfileRecordsEveryStage) {
   all.shape = ops::DetectorShape::kRectangle;
   all.bounds = {0, 128, 0, 128};
   ops::VirtualImageOp vshape("v", all);
-  HostBatch b(s.header, s.frames.data(), 0, 16, {&shape, &vshape});
+  TestBatch b(s.header, s.frames.data(), 0, 16, {&shape, &vshape});
   gpu::UnpackTargets t;
   t.bragg = {&b.batch.results[0]};
   t.detectors = {&b.batch.results[1]};
@@ -350,7 +350,7 @@ TEST(GpuDetectorsReference, EqualPy4dstemImages) {
       std::vector<const Operator*> ops_list;
       for (auto& s : shapes) ops_list.push_back(s.get());
       ops_list.push_back(&com);
-      HostBatch b(h, reinterpret_cast<const std::byte*>(data.data()), first, n, ops_list);
+      TestBatch b(h, reinterpret_cast<const std::byte*>(data.data()), first, n, ops_list);
       gpu::UnpackTargets t;
       for (std::size_t d = 0; d < dets.size(); ++d) t.detectors.push_back(&b.batch.results[d]);
       t.com = {&b.batch.results[dets.size()]};
