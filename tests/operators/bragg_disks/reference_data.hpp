@@ -86,8 +86,10 @@ inline Meta read_meta(const fs::path& dir) {
 //! Peaks per scan position (index rx * ry_count + ry), in file order.
 using PeakLists = std::vector<std::vector<Peak>>;
 
-//! peaks_<run>.csv: rx, ry, i, qx, qy, intensity.
-inline PeakLists read_peaks_csv(const fs::path& p, std::uint32_t rx, std::uint32_t ry) {
+//! Points per scan position from a CSV whose first two columns are rx, ry and whose columns
+//! qx_col, qx_col + 1, qx_col + 2 are qx, qy and the intensity; the header line is skipped.
+inline PeakLists read_points_csv(const fs::path& p, std::uint32_t rx, std::uint32_t ry,
+                                 std::size_t qx_col) {
   PeakLists out(std::size_t{rx} * ry);
   std::ifstream f(p);
   std::string line;
@@ -97,29 +99,22 @@ inline PeakLists read_peaks_csv(const fs::path& p, std::uint32_t rx, std::uint32
     std::string tok;
     std::vector<std::string> cols;
     while (std::getline(ls, tok, ',')) cols.push_back(tok);
-    if (cols.size() < 6) continue;
+    if (cols.size() < qx_col + 3) continue;
     const std::size_t idx = std::stoul(cols[0]) * ry + std::stoul(cols[1]);
-    out[idx].push_back(Peak{std::stod(cols[3]), std::stod(cols[4]), std::stod(cols[5])});
+    out[idx].push_back(
+        Peak{std::stod(cols[qx_col]), std::stod(cols[qx_col + 1]), std::stod(cols[qx_col + 2])});
   }
   return out;
 }
 
+//! peaks_<run>.csv: rx, ry, i, qx, qy, intensity.
+inline PeakLists read_peaks_csv(const fs::path& p, std::uint32_t rx, std::uint32_t ry) {
+  return read_points_csv(p, rx, ry, 3);
+}
+
 //! ground_truth.csv: rx, ry, h, k, qx, qy, amplitude -> disk centres per scan position.
 inline PeakLists read_ground_truth(const fs::path& p, std::uint32_t rx, std::uint32_t ry) {
-  PeakLists out(std::size_t{rx} * ry);
-  std::ifstream f(p);
-  std::string line;
-  std::getline(f, line);
-  while (std::getline(f, line)) {
-    std::stringstream ls(line);
-    std::string tok;
-    std::vector<std::string> cols;
-    while (std::getline(ls, tok, ',')) cols.push_back(tok);
-    if (cols.size() < 7) continue;
-    const std::size_t idx = std::stoul(cols[0]) * ry + std::stoul(cols[1]);
-    out[idx].push_back(Peak{std::stod(cols[4]), std::stod(cols[5]), std::stod(cols[6])});
-  }
-  return out;
+  return read_points_csv(p, rx, ry, 4);
 }
 
 //! One loaded dataset.
