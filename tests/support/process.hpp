@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -93,6 +94,14 @@ inline int free_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
   return ntohs(a.sin_port);
+}
+
+//! <build>/test-output/<name>, emptied: where a test keeps its files (and its artefacts after it).
+inline std::filesystem::path work_dir(const std::string& name) {
+  auto d = std::filesystem::path(STEMFLOW_BINARY_DIR) / "test-output" / name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
 }
 
 inline std::string read_text(const std::string& path) {

@@ -20,13 +20,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-fs::path work_dir(const std::string& name) {
-  auto d = fs::path(STEMFLOW_BINARY_DIR) / "test-output" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 //! peaks_<run>.csv as per-position lists in py4DSTEM's order.
 std::vector<std::vector<std::array<double, 3>>> reference_peaks(const fs::path& csv, std::size_t n,
                                                                 std::size_t ry) {
@@ -58,7 +51,7 @@ TEST(BraggPipeline, ReplayedReferenceGivesPy4dstemPeaks) {
   const auto& shape = meta["data"]["shape"];
   const std::uint32_t rx = shape[0], ry = shape[1], q = shape[2];
   const auto& params = meta["detection_runs"]["poly"]["params"];
-  const auto dir = work_dir("bragg-pipeline");
+  const auto dir = test::work_dir("bragg-pipeline");
 
   // The vacuum stack as .npy, as a user would record it.
   const auto vac = test::read_raw<std::uint16_t>(ref / "vacuum_stack_uint16.raw");

@@ -35,13 +35,6 @@ std::string find_chromium() {
   return {};
 }
 
-fs::path work_dir(const std::string& name) {
-  auto d = fs::path(STEMFLOW_BINARY_DIR) / "test-output" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 std::vector<std::uint8_t> unbase64(const std::string& s) {
   std::vector<std::uint8_t> out;
   std::uint32_t acc = 0;
@@ -208,7 +201,7 @@ TEST(DashboardBrowser, FillsInResumesAfterReconnectAndShowsTheWholeScan) {
   if (chromium.empty()) {
     GTEST_SKIP() << "chromium is not installed (deploy/install-deps.sh installs Debian's package)";
   }
-  const auto dir = work_dir("dashboard_browser");
+  const auto dir = test::work_dir("dashboard_browser");
   const int zmq_port = test::free_port();
   const int dash_port = test::free_port();
   constexpr int kRows = 48, kCols = 64, kFrames = kRows * kCols;

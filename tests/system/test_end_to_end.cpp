@@ -26,13 +26,6 @@ struct Scan {
   const std::uint16_t* frame(std::size_t i) const { return px.data() + i * kQ * kQ; }
 };
 
-fs::path work_dir(const std::string& name) {
-  auto d = fs::path(STEMFLOW_BINARY_DIR) / "test-output" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 Scan write_and_load(const fs::path& dir, int seed) {
   const auto npy = (dir / "scan.npy").string();
   test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "128x128", "--seed",
@@ -115,7 +108,7 @@ long covered_now(const std::string& path) {
 // Spec: a 32x32 scan streamed over loopback gives virtual images and CoM equal bit for bit to a
 // direct computation, full coverage, and provenance that accounts for every frame.
 TEST(EndToEnd, StreamedScanMatchesDirectComputation) {
-  const auto dir = work_dir("e2e");
+  const auto dir = test::work_dir("e2e");
   const Scan scan = write_and_load(dir, 42);
   const int port = test::free_port();
   const auto out = dir / "result.h5";
@@ -151,7 +144,7 @@ TEST(EndToEnd, StreamedScanMatchesDirectComputation) {
 // Spec: SIGINT mid-scan drains what was received, writes the file and exits 0; the coverage mask
 // shows exactly the frames that made it, and their values are right.
 TEST(EndToEnd, SigintWritesWhatWasReceived) {
-  const auto dir = work_dir("sigint");
+  const auto dir = test::work_dir("sigint");
   const Scan scan = write_and_load(dir, 5);
   const int port = test::free_port();
   const auto out = dir / "partial.h5";
@@ -194,7 +187,7 @@ TEST(EndToEnd, SigintWritesWhatWasReceived) {
 
 // Edge case: a configuration error is reported with its line and exit code 2, before any socket.
 TEST(EndToEnd, BadConfigurationExitsWithTwo) {
-  const auto dir = work_dir("badconfig");
+  const auto dir = test::work_dir("badconfig");
   std::ofstream(dir / "bad.toml") << "[pipeline]\nbatch_frames = \"lots\"\n";
   test::Process engine({STEMFLOW_EXE, "validate", (dir / "bad.toml").string()},
                        (dir / "engine.log").string());
@@ -207,7 +200,7 @@ TEST(EndToEnd, BadConfigurationExitsWithTwo) {
 // Spec: the file can be opened while the scan runs and grows; after kill -9 it is still readable
 // and holds every row flushed before the kill.
 TEST(EndToEnd, FileGrowsDuringTheScanAndSurvivesKill9) {
-  const auto dir = work_dir("live");
+  const auto dir = test::work_dir("live");
   const int port = test::free_port();
   const auto out = dir / "live.h5";
   write_config(dir / "run.toml", port, out, "flush_interval = 0.2\n");

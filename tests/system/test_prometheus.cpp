@@ -26,13 +26,6 @@ std::string find_prometheus() {
   return {};
 }
 
-fs::path work_dir(const std::string& name) {
-  auto d = fs::path(STEMFLOW_BINARY_DIR) / "test-output" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 //! The result of an instant query, or null if Prometheus did not answer with success.
 Json query(int port, const std::string& promql) {
   const auto r = test::http_get(port, "/api/v1/query?query=" + test::url_encode(promql));
@@ -59,7 +52,7 @@ TEST(Prometheus, ScrapesFrameCountersDuringARun) {
   if (prometheus.empty()) {
     GTEST_SKIP() << "prometheus is not installed (deploy/install-deps.sh installs Debian's package)";
   }
-  const auto dir = work_dir("prometheus");
+  const auto dir = test::work_dir("prometheus");
   const int zmq_port = test::free_port();
   const int metrics_port = test::free_port();
   const int prom_port = test::free_port();
@@ -164,7 +157,7 @@ TEST(Prometheus, ScrapesFrameCountersDuringARun) {
 TEST(Prometheus, ShippedScrapeConfigIsValid) {
   const fs::path promtool = "/usr/bin/promtool";
   if (!fs::exists(promtool)) GTEST_SKIP() << "promtool (Debian package prometheus) is not installed";
-  const auto dir = work_dir("promtool");
+  const auto dir = test::work_dir("promtool");
   test::Process check({promtool.string(), "check", "config",
                        (fs::path(STEMFLOW_SOURCE_DIR) / "deploy/prometheus/prometheus.yml").string()},
                       (dir / "promtool.log").string());

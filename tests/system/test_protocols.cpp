@@ -25,12 +25,7 @@ namespace {
 
 const std::string kProv = "/stemflow/metadatabundle/provenance/";
 
-fs::path work_dir(const std::string& name) {
-  auto d = fs::path(STEMFLOW_BINARY_DIR) / "test-output" / ("protocols-" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path work_dir(const std::string& name) { return test::work_dir("protocols-" + name); }
 
 std::string log_of(const fs::path& p) { return test::read_text(p.string()); }
 

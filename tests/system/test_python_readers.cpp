@@ -23,13 +23,6 @@ const fs::path kScripts = fs::path(STEMFLOW_SOURCE_DIR) / "tests/system";
   GTEST_SKIP() << "no test venv at " << STEMFLOW_TEST_VENV                                     \
                << " (tests/python/ensure_venv.sh could not install py4DSTEM/h5py from PyPI)"
 
-fs::path work_dir(const std::string& name) {
-  auto d = fs::path(STEMFLOW_BINARY_DIR) / "test-output" / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 void write_config(const fs::path& path, int port, const fs::path& out, const std::string& extra = "") {
   std::ofstream(path) << "[input]\nendpoint = \"tcp://127.0.0.1:" << port << "\"\n"
                       << "[pipeline]\nbatch_frames = 8\n"
@@ -46,7 +39,7 @@ void write_config(const fs::path& path, int port, const fs::path& out, const std
 // list it returns equals what the file holds.
 TEST(PythonReaders, Py4dstemReadLoadsTheResults) {
   REQUIRE_VENV();
-  const auto dir = work_dir("py4dstem-read");
+  const auto dir = test::work_dir("py4dstem-read");
   const int port = test::free_port();
   const auto out = dir / "result.h5";
   // A vacuum recording for the Bragg template, then the scan with every kind of output.
@@ -74,7 +67,7 @@ TEST(PythonReaders, Py4dstemReadLoadsTheResults) {
 // Spec: h5py opens the file during a slow scan (SWMR) and sees the covered positions grow.
 TEST(PythonReaders, H5pySeesTheFileGrow) {
   REQUIRE_VENV();
-  const auto dir = work_dir("h5py-watch");
+  const auto dir = test::work_dir("h5py-watch");
   const int port = test::free_port();
   const auto out = dir / "live.h5";
   write_config(dir / "run.toml", port, out);
