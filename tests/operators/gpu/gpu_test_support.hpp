@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -43,6 +45,26 @@ inline bool quick() {
 
 using test::shared_dir;
 using test::TestBatch;
+
+//! meta.json of a reference dataset, as text: the GPU tests read the few numbers they need from it
+//! without a JSON library.
+inline std::string read_meta_text(const std::filesystem::path& dataset) {
+  std::ifstream in(dataset / "meta.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+//! The dataset's 4D "shape" in meta.json: rx, ry, qx, qy.
+inline std::array<std::uint32_t, 4> meta_shape(const std::string& meta) {
+  std::array<std::uint32_t, 4> dims{};
+  std::size_t pos = meta.find('[', meta.find("\"shape\"")) + 1;
+  for (auto& d : dims) {
+    d = static_cast<std::uint32_t>(std::stod(meta.substr(pos)));
+    pos = meta.find_first_of(",]", pos) + 1;
+  }
+  return dims;
+}
 
 using PeakLists = std::vector<std::vector<Peak>>;
 

@@ -261,16 +261,8 @@ std::vector<Reference> load_references() {
     Reference r;
     r.name = e.path().filename().string();
     r.dir = e.path();
-    std::ifstream mf(r.dir / "meta.json");
-    std::stringstream ss;
-    ss << mf.rdbuf();
-    const std::string m = ss.str();
-    std::size_t pos = m.find('[', m.find("\"shape\"")) + 1;
-    std::uint32_t dims[4];
-    for (auto& d : dims) {
-      d = static_cast<std::uint32_t>(std::stod(m.substr(pos)));
-      pos = m.find_first_of(",]", pos) + 1;
-    }
+    const std::string m = read_meta_text(r.dir);
+    const auto dims = meta_shape(m);
     r.rx = dims[0];
     r.ry = dims[1];
     r.q = dims[2];

@@ -271,16 +271,8 @@ TEST(GpuDetectorsReference, EqualPy4dstemImages) {
   for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
     const auto dir = e.path();
     if (!std::filesystem::exists(dir / "data_uint16.raw")) continue;
-    std::ifstream mf(dir / "meta.json");
-    std::stringstream ss;
-    ss << mf.rdbuf();
-    const std::string m = ss.str();
-    std::size_t pos = m.find('[', m.find("\"shape\"")) + 1;
-    std::uint32_t dims[4];
-    for (auto& d : dims) {
-      d = static_cast<std::uint32_t>(std::stod(m.substr(pos)));
-      pos = m.find_first_of(",]", pos) + 1;
-    }
+    const std::string m = read_meta_text(dir);
+    const auto dims = meta_shape(m);
     const std::uint32_t ry = dims[1], q = dims[2];
     std::ifstream df(dir / "data_uint16.raw", std::ios::binary | std::ios::ate);
     const std::size_t frames = std::min<std::size_t>(std::size_t(df.tellg()) / (std::size_t(q) * q * 2),
