@@ -3,7 +3,9 @@
 
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
 #include <spdlog/spdlog.h>
 
 #include "operators/gpu/gpu_offload.hpp"
@@ -18,21 +20,45 @@ namespace stemflow {
 
 namespace flow = tbb::flow;
 
+// The graph runs in an arena of its own with `threads` worker slots and one more for the engine's
+// thread. The engine's thread feeds the graph (it reads sockets and files) and mostly waits: in a
+// default arena oneTBB counts it as one of the cores and starts one worker fewer than there are
+// cores, so a replay computed on one core of two, and on one CPU there was no worker at all: the
+// source waited for a pool slot that only the graph could free, and nothing ran the graph. Here
+// the workers are `threads` whatever the calling thread does; the global limit is raised to let
+// oneTBB start them (it counts the external thread too).
 struct Engine::Graph {
-  flow::graph g;
-  flow::function_node<FrameBatch*, FrameBatch*> compute;
-  flow::sequencer_node<FrameBatch*> order;
-  flow::function_node<FrameBatch*> sink;
-  std::unique_ptr<tbb::global_control> threads;
+  struct Nodes {
+    flow::graph g;
+    flow::function_node<FrameBatch*, FrameBatch*> compute;
+    flow::sequencer_node<FrameBatch*> order;
+    flow::function_node<FrameBatch*> sink;
+
+    template <class ComputeFn, class SinkFn>
+    Nodes(ComputeFn&& compute_fn, SinkFn&& sink_fn)
+        : compute(g, flow::unlimited, std::forward<ComputeFn>(compute_fn)),
+          order(g, [](FrameBatch* b) { return static_cast<std::size_t>(b->sequence); }),
+          sink(g, flow::serial, std::forward<SinkFn>(sink_fn)) {
+      flow::make_edge(compute, order);
+      flow::make_edge(order, sink);
+    }
+  };
+
+  tbb::global_control limit;
+  tbb::task_arena arena;
+  std::unique_ptr<Nodes> nodes;  // made inside arena.execute(), which binds the graph to `arena`
 
   template <class ComputeFn, class SinkFn>
-  Graph(ComputeFn&& compute_fn, SinkFn&& sink_fn)
-      : compute(g, flow::unlimited, std::forward<ComputeFn>(compute_fn)),
-        order(g, [](FrameBatch* b) { return static_cast<std::size_t>(b->sequence); }),
-        sink(g, flow::serial, std::forward<SinkFn>(sink_fn)) {
-    flow::make_edge(compute, order);
-    flow::make_edge(order, sink);
+  Graph(int threads, ComputeFn&& compute_fn, SinkFn&& sink_fn)
+      : limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads) + 1),
+        arena(threads + 1, 1) {
+    arena.execute([&] {
+      nodes = std::make_unique<Nodes>(std::forward<ComputeFn>(compute_fn),
+                                      std::forward<SinkFn>(sink_fn));
+    });
   }
+  void put(FrameBatch* b) { nodes->compute.try_put(b); }
+  void wait() { nodes->g.wait_for_all(); }
 };
 
 Engine::Engine(const config::Config& config) : config_(config) {
@@ -114,16 +140,15 @@ Engine::Engine(const config::Config& config) : config_(config) {
     if (metrics_) metrics_->edge_leave(sinks::Edge::kSink);
     pool_->release(b);
   };
-  graph_ = std::make_unique<Graph>(compute, sink);
+  // pipeline.threads = 0: the CPUs this process may run on (oneTBB reads the affinity mask, so a
+  // taskset, a container's CPU limit or a Slurm binding is respected).
   const auto threads = pipe.get_int("threads");
-  if (threads > 0) {
-    graph_->threads = std::make_unique<tbb::global_control>(
-        tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
-  }
+  threads_ = threads > 0 ? static_cast<int>(threads) : tbb::info::default_concurrency();
+  graph_ = std::make_unique<Graph>(threads_, compute, sink);
 }
 
 Engine::~Engine() {
-  if (graph_) graph_->g.wait_for_all();
+  if (graph_) graph_->wait();
 }
 
 std::string Engine::describe_input() const {
@@ -185,7 +210,7 @@ bool Engine::begin_series() {
 }
 
 void Engine::end_series() {
-  graph_->g.wait_for_all();
+  graph_->wait();
   SeriesReport rep;
   rep.header = series_;
   rep.counts = source_->counts();
@@ -256,7 +281,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         FrameBatch* b = source_->take_batch();
         b->sequence = next_sequence_++;
         if (metrics_) metrics_->edge_enter(sinks::Edge::kCompute);
-        graph_->compute.try_put(b);
+        graph_->put(b);
         break;
       }
       case ingest::SourceStatus::kSeriesEnded:
@@ -264,7 +289,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         in_series = false;
         ++series_done;
         if (max_series && series_done >= *max_series) {
-          graph_->g.wait_for_all();
+          graph_->wait();
           return write_failed_ ? 3 : 0;
         }
         break;
@@ -272,7 +297,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         break;
       case ingest::SourceStatus::kFinished:
         if (in_series) end_series();
-        graph_->g.wait_for_all();
+        graph_->wait();
         return write_failed_ ? 3 : 0;
     }
   }

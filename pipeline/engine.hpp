@@ -82,6 +82,7 @@ class Engine {
   std::atomic<bool> stop_{false};
   bool write_failed_ = false;
   std::uint32_t batch_frames_ = 64;
+  int threads_ = 1;  // compute workers of the graph
   std::string device_ = "cpu";
   std::unique_ptr<gpu::Offload> offload_;  // GPU operators; null on the CPU
 };
