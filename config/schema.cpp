@@ -109,6 +109,11 @@ std::vector<SectionSpec> make_sections() {
             "frames per batch (reduced automatically so that the pool holds at least 2 batches)"},
            {"memory_limit", KeyType::kSize, "\"256MiB\"", "bytes",
             "size of the batch pool: the bound on frames in flight (e.g. \"256MiB\", \"2GiB\")"},
+           {"results_limit", KeyType::kSize, "\"4GiB\"", "bytes",
+            "most memory one series' scan-shaped results may take (maps, coverage, peak index: "
+            "about 1.5 x (2 + 8 per scalar output + 12 per peak list) bytes per scan position); a "
+            "series header announcing a larger scan is refused (its frames dropped as "
+            "series_rejected) before anything is allocated"},
            {"batch_timeout", KeyType::kFloat, "0.1", "s",
             "a partly filled batch is processed after this long (bounds latency on slow scans)"},
            {"threads", KeyType::kInt, "0", "threads", "worker threads for operators (0 = one per core)"},

@@ -11,12 +11,22 @@ namespace stemflow::ingest {
 void SeriesAssembler::start(const SeriesHeader& header) {
   header_ = header;
   counts_ = SeriesCounts{};
-  seen_.assign(header.scan_size(), 0);
   log_.reset();
   filling_ = nullptr;
   n_ready_ = 0;
   active_ = true;
   rejected_ = false;
+  // The header is the sender's word: nothing per scan position is allocated before the pool says
+  // the series fits (a 200000x200000 scan would otherwise end the process in bad_alloc). A refused
+  // series is still a series: its frames are received and counted as series_rejected.
+  if (auto fits = pool_.admit(header); !fits) {
+    spdlog::error("series {} refused: {}", header.series_id, fits.error().message);
+    seen_.clear();
+    seen_.shrink_to_fit();
+    rejected_ = true;
+    return;
+  }
+  seen_.assign(header.scan_size(), 0);
 }
 
 Expected<std::byte*> SeriesAssembler::reserve(std::uint64_t index) {
@@ -93,7 +103,33 @@ bool SeriesAssembler::silent_too_long(std::chrono::steady_clock::time_point last
   return false;
 }
 
+bool looks_interleaved(const std::vector<std::uint8_t>& seen) {
+  // A ZeroMQ sender deals messages round-robin among the PULL sockets connected to it: a second
+  // engine on the same sender leaves this one every other frame (every k-th with k receivers).
+  // Network loss or a slow consumer loses runs of frames or a scattered few; only dealing leaves
+  // most received frames with no received neighbour while most of the scan is missing.
+  std::uint64_t got = 0, isolated = 0;
+  const std::size_t n = seen.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!seen[i]) continue;
+    ++got;
+    const bool left = i > 0 && seen[i - 1];
+    const bool right = i + 1 < n && seen[i + 1];
+    if (!left && !right) ++isolated;
+  }
+  return n >= 8 && got >= 4 && got * 4 <= n * 3 && isolated * 2 > got;
+}
+
 void SeriesAssembler::finish(SeriesEnd how) {
+  if (!rejected_ && looks_interleaved(seen_)) {
+    spdlog::error(
+        "series {}: {} of {} frames arrived, spread evenly over the scan with the ones between "
+        "missing: another receiver is probably connected to the same sender and took them (a "
+        "ZeroMQ sender deals messages round-robin among its receivers). Connect one engine per "
+        "sender, or run the engines as one MPI job",
+        header_.series_id, counts_.frames_accepted, header_.scan_size());
+    counts_.split_suspected = true;
+  }
   flush();
   if (filling_ != nullptr) {  // empty slot taken but never used
     pool_.release(filling_);

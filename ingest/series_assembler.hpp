@@ -17,6 +17,10 @@
 
 namespace stemflow::ingest {
 
+//! True when the received positions look dealt out among several receivers: most of the scan
+//! missing and most received frames without a received neighbour.
+bool looks_interleaved(const std::vector<std::uint8_t>& seen);
+
 class SeriesAssembler {
  public:
   explicit SeriesAssembler(BatchPool& pool) : pool_(pool) {}
@@ -26,6 +30,8 @@ class SeriesAssembler {
   bool active() const { return active_; }
   //! Every further frame of this series is dropped as series_rejected.
   void reject() { rejected_ = true; }
+  //! True when the series was refused (by the pool's admission at start, or by reject()).
+  bool rejected() const { return rejected_; }
   const SeriesHeader& header() const { return header_; }
   SeriesCounts& counts() { return counts_; }
   const SeriesCounts& counts() const { return counts_; }

@@ -35,6 +35,9 @@ class Source {
   //! Ask the source to finish: it drains what it has already received, ends the series as
   //! interrupted, then returns kFinished. Safe to call from another thread.
   void request_stop() { stop_.store(true); }
+  //! Messages received outside any series (before a start, after an end, an end of another
+  //! series), by reason; cumulative over the source's life. Inside a series they are in counts().
+  virtual const SeriesCounts& outside_counts() const { return no_outside_; }
   //! A short description for logs and provenance (endpoints or path).
   virtual std::string describe() const = 0;
 
@@ -43,7 +46,15 @@ class Source {
 
  private:
   std::atomic<bool> stop_{false};
+  SeriesCounts no_outside_;
 };
+
+//! Said with frames that arrive outside any series on a ZeroMQ receiver: the usual cause is a
+//! second receiver on the same sender, which took the series start.
+inline constexpr std::string_view kNoSeriesHint =
+    " (if another receiver is connected to the same sender, it may have taken the series start: a "
+    "ZeroMQ sender deals messages round-robin among its receivers; connect one engine per sender, "
+    "or run them as one MPI job)";
 
 //! Calls a message parser (returning Expected) and turns anything it throws into a "malformed"
 //! error. Parsers report bad input as errors; this is the receivers' boundary for what one lets

@@ -2,6 +2,7 @@
 #include "pipeline/batch_pool.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -83,6 +84,47 @@ std::uint32_t BatchPool::configure(
     slots_.push_back(std::move(b));
   }
   return per_batch;
+}
+
+void BatchPool::set_results_budget(std::size_t results_limit, std::size_t bytes_per_position) {
+  results_limit_ = results_limit;
+  bytes_per_position_ = std::max<std::size_t>(1, bytes_per_position);
+}
+
+namespace {
+std::string mib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+}  // namespace
+
+Expected<void> BatchPool::admit(const SeriesHeader& series) const {
+  // In floating point: a hostile header can make the products overflow 64 bits.
+  const double frame_bytes = double(series.frame_rows) * double(series.frame_cols) *
+                             double(dtype_size(series.dtype));
+  const double positions = double(series.scan_rows) * double(series.scan_cols);
+  if (frame_bytes <= 0 || positions <= 0) {
+    return make_error("series_rejected", "the series announces an empty scan or frame shape");
+  }
+  if (frame_bytes * double(kMinSlots) > double(memory_limit_)) {
+    return make_error("series_rejected",
+                      "frames of " + std::to_string(series.frame_rows) + "x" +
+                          std::to_string(series.frame_cols) + " " +
+                          std::string(dtype_name(series.dtype)) + " (" + mib(frame_bytes) +
+                          " each) do not fit " + std::to_string(kMinSlots) +
+                          " to a pool of pipeline.memory_limit = " + mib(double(memory_limit_)));
+  }
+  const double results = positions * double(bytes_per_position_);
+  if (results_limit_ > 0 && results > double(results_limit_)) {
+    return make_error("series_rejected",
+                      "a " + std::to_string(series.scan_rows) + "x" +
+                          std::to_string(series.scan_cols) + " scan needs " + mib(results) +
+                          " of results (" + std::to_string(bytes_per_position_) +
+                          " bytes per position), more than pipeline.results_limit = " +
+                          mib(double(results_limit_)));
+  }
+  return {};
 }
 
 FrameBatch* BatchPool::acquire(std::chrono::milliseconds timeout) {

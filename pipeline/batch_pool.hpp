@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "pipeline/batch.hpp"
+#include "pipeline/expected.hpp"
 #include "pipeline/series.hpp"
 
 namespace stemflow {
@@ -41,6 +42,16 @@ class BatchPool {
   std::uint32_t configure(const SeriesHeader& series, std::uint32_t batch_frames,
                           const std::vector<std::pair<std::uint32_t, std::uint32_t>>& result_shapes);
 
+  //! The memory a series may claim beyond the pool: its scan-shaped results (maps, coverage, peak
+  //! index), `bytes_per_position` for each scan position, at most `results_limit` bytes in all
+  //! (pipeline.results_limit). Set by the engine once its operators are known.
+  void set_results_budget(std::size_t results_limit, std::size_t bytes_per_position);
+  //! Whether a series fits this engine's memory: two of its frames in the pool, and its results in
+  //! the results budget. Sources ask before they allocate anything per scan position, and the
+  //! engine before its operators and result store do; a series header is input from the network,
+  //! so a refusal is a counted, logged rejection of that series, never an exception.
+  Expected<void> admit(const SeriesHeader& series) const;
+
   //! A free, emptied slot, or nullptr if none became free within `timeout`.
   FrameBatch* acquire(std::chrono::milliseconds timeout);
   void release(FrameBatch* batch);
@@ -55,6 +66,8 @@ class BatchPool {
 
  private:
   std::size_t memory_limit_;
+  std::size_t results_limit_ = 0;  // 0: no budget set (a pool used without an engine, in tests)
+  std::size_t bytes_per_position_ = 3;
   std::size_t memory_bytes_ = 0;
   MemoryHooks hooks_;
   std::byte* memory_ = nullptr;

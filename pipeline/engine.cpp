@@ -92,6 +92,7 @@ Engine::Engine(const config::Config& config) : config_(config) {
   dashboard_ = sinks.dashboard;
   pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"),
                                       offload_ ? offload_->pinning() : BatchPool::MemoryHooks{});
+  pool_->set_results_budget(pipe.get_size("results_limit"), results_bytes_per_position());
   source_ = make_source(config, *pool_);
 
   auto compute = [this](FrameBatch* b) -> FrameBatch* {
@@ -151,6 +152,19 @@ Engine::~Engine() {
   if (graph_) graph_->wait();
 }
 
+std::size_t Engine::results_bytes_per_position() const {
+  // What start() of a series allocates per scan position: the source's and the store's coverage
+  // bytes, each operator's scalar maps (f64) and, for peak lists, an offset and a count. The
+  // dashboard keeps f32 copies of the maps; half again covers it and the smaller arrays.
+  std::size_t bytes = 2;
+  for (const auto& op : operators_) {
+    const auto spec = op->outputs();
+    bytes += spec.scalars.size() * sizeof(double);
+    if (spec.max_peaks > 0) bytes += sizeof(std::uint64_t) + sizeof(std::uint32_t);
+  }
+  return bytes + bytes / 2;
+}
+
 std::string Engine::describe_input() const {
   return config_.section("input").get_string("protocol") + " " + source_->describe();
 }
@@ -175,6 +189,19 @@ bool Engine::begin_series() {
   spdlog::info("series {} started: scan {}x{}, frames {}x{} {}, detector '{}'", series_.series_id,
                series_.scan_rows, series_.scan_cols, series_.frame_rows, series_.frame_cols,
                dtype_name(series_.dtype), series_.detector);
+  auto reject = [&](std::string_view why) {
+    // This series does not fit the configuration or the memory (a mask of another shape, a frame
+    // too large for the pool, a scan too large for pipeline.results_limit): count its frames as
+    // dropped and keep serving later series.
+    spdlog::error("series {} rejected: {}", series_.series_id, why);
+    series_rejected_ = true;
+    source_->reject_series();
+    if (metrics_) metrics_->series_refused();
+    return false;
+  };
+  // The same check the source made before it allocated anything, before the operators, the pool
+  // and the result store size themselves for the series.
+  if (auto fits = pool_->admit(series_); !fits) return reject(fits.error().message);
   std::vector<std::pair<std::uint32_t, std::uint32_t>> shapes;
   try {
     for (std::size_t o = 0; o < operators_.size(); ++o) {
@@ -189,15 +216,12 @@ bool Engine::begin_series() {
                    pool_->slots());
     }
     if (offload_) offload_->start(series_, operators_, per_batch);
+    store_.start(series_, output_info_);
   } catch (const ConfigError& e) {
-    // This series does not fit the configuration (a mask of another shape, a frame too large for
-    // the pool): count its frames as dropped and keep serving later series.
-    spdlog::error("series {} rejected: {}", series_.series_id, e.what());
-    series_rejected_ = true;
-    source_->reject_series();
-    return false;
+    return reject(e.what());
+  } catch (const std::bad_alloc&) {
+    return reject("not enough memory for its results or the operators' working state");
   }
-  store_.start(series_, output_info_);
   provenance_ = sinks::Provenance{};
   provenance_.stemflow_version = STEMFLOW_VERSION;
   provenance_.config_toml = config_.effective_toml();
@@ -261,12 +285,23 @@ void Engine::end_series() {
   reports_.push_back(std::move(rep));
 }
 
+void Engine::log_outside_counts() const {
+  const auto& c = source_->outside_counts();
+  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+    if (c.dropped[r] > 0) {
+      spdlog::warn("messages outside any series ({}): {}",
+                   drop_reason_name(static_cast<DropReason>(r)), c.dropped[r]);
+    }
+  }
+}
+
 int Engine::run(std::optional<std::uint64_t> max_series) {
   std::uint64_t series_done = 0;
   bool in_series = false;
   for (;;) {
     if (stop_.load()) source_->request_stop();
     const auto status = source_->next();
+    if (metrics_) metrics_->outside_counts(source_->outside_counts());
     if (metrics_ && in_series) {
       metrics_->source_counts(source_->counts());
       metrics_->pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
@@ -290,6 +325,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         ++series_done;
         if (max_series && series_done >= *max_series) {
           graph_->wait();
+          log_outside_counts();
           return write_failed_ ? 3 : 0;
         }
         break;
@@ -298,6 +334,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
       case ingest::SourceStatus::kFinished:
         if (in_series) end_series();
         graph_->wait();
+        log_outside_counts();
         return write_failed_ ? 3 : 0;
     }
   }

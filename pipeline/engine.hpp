@@ -57,11 +57,15 @@ class Engine {
 
   const std::vector<SeriesReport>& reports() const { return reports_; }
   std::string describe_input() const;
+  //! Messages the source received outside any series, by reason (cumulative).
+  const SeriesCounts& outside_counts() const { return source_->outside_counts(); }
 
  private:
   struct Graph;
   bool begin_series();
+  std::size_t results_bytes_per_position() const;
   void end_series();
+  void log_outside_counts() const;
 
   const config::Config& config_;
   std::unique_ptr<BatchPool> pool_;

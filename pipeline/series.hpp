@@ -128,6 +128,8 @@ struct SeriesCounts {
   std::array<std::uint64_t, kDropReasonCount> dropped{};
   std::uint64_t frames_announced = 0;  // what the sender said it sent (end message), 0 if unknown
   SeriesEnd end = SeriesEnd::kComplete;
+  //! The frames arrived dealt out as if another receiver shared the sender (logged at the end).
+  bool split_suspected = false;
 
   std::uint64_t dropped_total() const {
     std::uint64_t n = 0;

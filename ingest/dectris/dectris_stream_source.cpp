@@ -290,7 +290,10 @@ void DectrisStreamSource::handle_start(Parsed& p) {
 void DectrisStreamSource::handle_end(const Parsed& p) {
   if (!assembler_.active() || p.series_id != assembler_.header().series_id ||
       (!p.unique_id.empty() && !unique_id_.empty() && p.unique_id != unique_id_)) {
-    spdlog::warn("ignoring the end of series {}, which is not the current series", p.series_id);
+    // Belongs to no current series: counted with the messages outside a series.
+    orphan_log_.record(orphans_, assembler_.active() ? DropReason::kWrongSeries : DropReason::kNoSeries,
+                       "end of series " + std::to_string(p.series_id) +
+                           ", which is not the current series");
     return;
   }
   if (++ends_seen_ < options_.endpoints.size()) return;  // other endpoints still send
@@ -300,7 +303,8 @@ void DectrisStreamSource::handle_end(const Parsed& p) {
 void DectrisStreamSource::handle_image(Parsed& p) {
   if (!assembler_.active()) {
     count_drop(DropReason::kNoSeries, "image of series " + std::to_string(p.series_id) +
-                                          " arrived outside any started series");
+                                          " arrived outside any started series" +
+                                          std::string(kNoSeriesHint));
     return;
   }
   ++assembler_.counts().frames_received;

@@ -57,7 +57,7 @@ class DectrisStreamSource final : public Source {
   void reject_series() override { assembler_.reject(); }
   std::string describe() const override;
   //! Messages that belonged to no series (before any start, or after an end), by reason.
-  const SeriesCounts& orphan_counts() const { return orphans_; }
+  const SeriesCounts& outside_counts() const override { return orphans_; }
 
  private:
   //! A decoded message, protocol independent. `data` points into parts_[data_part].

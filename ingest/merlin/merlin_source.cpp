@@ -106,7 +106,9 @@ SourceStatus MerlinSource::next() {
       pending_.pop_front();
       if (s == SourceStatus::kSeriesStarted) {
         assembler_.start(*next_header_);
-        seq_seen_.assign(next_header_->scan_size(), 0);
+        // Nothing per scan position for a series the pool refused (its header may announce any
+        // size): its frames are then counted, not told apart.
+        seq_seen_.assign(assembler_.rejected() ? 0 : next_header_->scan_size(), 0);
         seq_distinct_ = 0;
         last_message_ = std::chrono::steady_clock::now();
       }
@@ -289,7 +291,9 @@ void MerlinSource::handle_frame() {
     return;
   }
   const std::uint64_t index = h->sequence - 1;
-  if (!seq_seen_[index]) {
+  if (seq_seen_.empty()) {
+    ++seq_distinct_;  // a refused series
+  } else if (!seq_seen_[index]) {
     seq_seen_[index] = 1;
     ++seq_distinct_;
   }

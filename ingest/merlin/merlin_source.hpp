@@ -46,7 +46,7 @@ class MerlinSource final : public Source {
   const SeriesCounts& counts() const override { return assembler_.counts(); }
   void reject_series() override { assembler_.reject(); }
   std::string describe() const override { return options_.endpoint; }
-  const SeriesCounts& orphan_counts() const { return orphans_; }
+  const SeriesCounts& outside_counts() const override { return orphans_; }
   //! Connections made so far (a reconnect after a disconnect adds one).
   std::uint64_t connections() const { return connections_; }
 

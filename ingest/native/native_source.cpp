@@ -131,7 +131,10 @@ bool NativeZmqSource::receive_one() {
   }
   const auto& end = std::get<wire::End>(*msg);
   if (!assembler_.active() || end.series_id != assembler_.header().series_id) {
-    spdlog::warn("ignoring the end of series {}, which is not the current series", end.series_id);
+    // Belongs to no current series: counted with the messages outside a series.
+    orphan_log_.record(orphans_, assembler_.active() ? DropReason::kWrongSeries : DropReason::kNoSeries,
+                       "end of series " + std::to_string(end.series_id) +
+                           ", which is not the current series");
     return true;
   }
   assembler_.counts().frames_announced = end.frames_sent;
@@ -143,7 +146,8 @@ bool NativeZmqSource::receive_one() {
 void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
   if (!assembler_.active()) {
     count_drop(DropReason::kNoSeries, "frame of series " + std::to_string(f.series_id) +
-                                          " arrived outside any started series");
+                                          " arrived outside any started series" +
+                                          std::string(kNoSeriesHint));
     discard_rest();
     return;
   }

@@ -38,7 +38,7 @@ class NativeZmqSource final : public Source {
   void reject_series() override { assembler_.reject(); }
   std::string describe() const override;
   //! Messages that belonged to no series (before any start, or after an end), by reason.
-  const SeriesCounts& orphan_counts() const { return orphans_; }
+  const SeriesCounts& outside_counts() const override { return orphans_; }
 
  private:
   //! Receives and handles one message; false if none was available (non-blocking).

@@ -40,6 +40,12 @@ PrometheusMetrics::PrometheusMetrics(const std::string& listen,
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
     dropped_[i] = &dropped.Add({{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
   }
+  auto& outside = BuildCounter().Name("stemflow_messages_outside_series_total")
+                      .Help("Messages that belonged to no current series (also counted in "
+                            "stemflow_frames_dropped_total), by reason").Register(r);
+  for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+    outside_[i] = &outside.Add({{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
+  }
   series_total_ = &BuildCounter().Name("stemflow_series_total")
                        .Help("Series ended, by how they ended").Register(r);
   series_active_ = &BuildGauge().Name("stemflow_series_active")
@@ -121,6 +127,24 @@ void PrometheusMetrics::source_counts(const SeriesCounts& c) {
     if (c.dropped[i] > last_.dropped[i]) dropped_[i]->Increment(double(c.dropped[i] - last_.dropped[i]));
   }
   last_ = c;
+}
+
+void PrometheusMetrics::outside_counts(const SeriesCounts& c) {
+  for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+    if (c.dropped[i] > outside_last_.dropped[i]) {
+      const double d = double(c.dropped[i] - outside_last_.dropped[i]);
+      dropped_[i]->Increment(d);
+      outside_[i]->Increment(d);
+    }
+  }
+  outside_last_ = c;
+}
+
+void PrometheusMetrics::series_refused() {
+  // The engine refused the series before any sink saw it: its frames (all dropped as
+  // series_rejected) are counted from zero, and the series ends as "rejected".
+  last_ = SeriesCounts{};
+  series_total_->Add({{"end", "rejected"}}).Increment();
 }
 
 void PrometheusMetrics::operator_batch(std::size_t op, double seconds) {

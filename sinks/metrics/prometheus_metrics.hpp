@@ -3,8 +3,10 @@
 // every update is an atomic increment or set; scraping never touches the pipeline.
 //
 //   stemflow_frames_received_total, stemflow_frames_processed_total, stemflow_received_bytes_total
-//   stemflow_frames_dropped_total{reason}
-//   stemflow_batches_total, stemflow_series_total{end}, stemflow_series_active
+//   stemflow_frames_dropped_total{reason} (inside a series or not)
+//   stemflow_messages_outside_series_total{reason} (the part of it that belonged to no series)
+//   stemflow_batches_total, stemflow_series_total{end} (end: how it ended, or "rejected"),
+//   stemflow_series_active
 //   stemflow_queue_depth{edge}, stemflow_queue_high_water{edge}, stemflow_queue_capacity{edge}
 //   stemflow_pool_slots_in_use, stemflow_pool_slots, stemflow_pool_bytes
 //   stemflow_operator_batch_duration_seconds{operator} (histogram)
@@ -46,6 +48,10 @@ class PrometheusMetrics final : public Sink {
   //! The source's counters of the current series (called on the engine's thread); the totals move
   //! by the difference since the last call.
   void source_counts(const SeriesCounts& counts);
+  //! The source's counts of messages outside any series (cumulative over the run).
+  void outside_counts(const SeriesCounts& counts);
+  //! The engine refused the current series before the sinks saw it.
+  void series_refused();
   void operator_batch(std::size_t op, double seconds);
   void edge_enter(Edge e);
   void edge_leave(Edge e);
@@ -62,6 +68,7 @@ class PrometheusMetrics final : public Sink {
   prometheus::Counter* bytes_;
   prometheus::Counter* batches_;
   std::array<prometheus::Counter*, kDropReasonCount> dropped_{};
+  std::array<prometheus::Counter*, kDropReasonCount> outside_{};
   prometheus::Family<prometheus::Counter>* series_total_;
   prometheus::Gauge* series_active_;
   std::array<prometheus::Gauge*, std::size_t(Edge::kCount)> depth_{};
@@ -74,7 +81,8 @@ class PrometheusMetrics final : public Sink {
   std::vector<prometheus::Histogram*> op_duration_;
   std::vector<prometheus::Counter*> op_busy_;
   prometheus::Histogram* latency_;
-  SeriesCounts last_{};  // what source_counts() last saw, this series
+  SeriesCounts last_{};
+  SeriesCounts outside_last_{};  // what source_counts() last saw, this series
   std::uint64_t failed_seen_ = 0;
 };
 

@@ -170,7 +170,7 @@ TEST(NativeSource, BadFramesAreCountedByReason) {
   EXPECT_EQ(dropped(c, DropReason::kIndexOutOfRange), 1u);
   EXPECT_EQ(dropped(c, DropReason::kMalformed), 3u);
   EXPECT_EQ(c.frames_received, c.frames_accepted + c.dropped_total());
-  EXPECT_EQ(dropped(t.source->orphan_counts(), DropReason::kNoSeries), 1u);
+  EXPECT_EQ(dropped(t.source->outside_counts(), DropReason::kNoSeries), 1u);
   EXPECT_EQ(t.frames.size(), 2u);
   EXPECT_TRUE(t.frames.count(0) && t.frames.count(7));
   EXPECT_EQ(t.frames[0], pixels_of(0));

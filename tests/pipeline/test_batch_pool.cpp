@@ -62,3 +62,30 @@ TEST(BatchPool, AcquireTimesOutWhenEmpty) {
   pool.release(a);
   pool.release(b);
 }
+
+TEST(BatchPool, AdmitsOnlySeriesThatFitItsMemory) {
+  BatchPool pool(1 << 20);
+  pool.set_results_budget(1 << 20, 16);  // 1 MiB of results at 16 bytes a position: 65536 positions
+  auto h = series_of(64, Dtype::kU16);
+  EXPECT_TRUE(pool.admit(h));
+  h.scan_rows = h.scan_cols = 256;  // exactly 65536 positions
+  EXPECT_TRUE(pool.admit(h));
+  h.scan_cols = 257;
+  auto refused = pool.admit(h);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "series_rejected");
+  EXPECT_NE(refused.error().message.find("pipeline.results_limit"), std::string::npos);
+  // Products that overflow 64 bits are still refused, not wrapped around into small ones.
+  h.scan_rows = h.scan_cols = 0xFFFFFFFFu;
+  EXPECT_FALSE(pool.admit(h));
+  h = series_of(1u << 20, Dtype::kU32);  // 4 TiB frames
+  refused = pool.admit(h);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("pipeline.memory_limit"), std::string::npos);
+  h = series_of(512, Dtype::kU16);  // 512 KiB frames: exactly two fit
+  EXPECT_TRUE(pool.admit(h));
+  h = series_of(513, Dtype::kU16);
+  EXPECT_FALSE(pool.admit(h));
+  h = series_of(0, Dtype::kU16);
+  EXPECT_FALSE(pool.admit(h));
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The real executables where a facility would run them badly: pinned to one CPU (a container with a
 // one-CPU limit, a Slurm task with one CPU, an MPI rank bound to one core), live and from a file,
-// with a signal in the middle.
+// with a signal in the middle; and two engines connected to one sender.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -95,6 +95,36 @@ TEST(OneCpuSignal, SigtermEndsAPacedReplay) {
   ASSERT_EQ(rc, 0) << log;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
   EXPECT_TRUE(has(log, "interrupted")) << log;
+}
+
+// Spec: two engines connected to one sender (outside an MPI job) are told so plainly: the one that
+// received the series start sees its frames dealt out, the other frames without a series.
+TEST(TwoReceivers, OneSenderSplitIsNamed) {
+  const auto dir = work_dir("two");
+  const std::string ep = "tcp://127.0.0.1:" + std::to_string(test::free_port());
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  write_config(dir / "a" / "run.toml", "endpoint = \"" + ep + "\"\nseries_timeout = 2.0");
+  write_config(dir / "b" / "run.toml", "endpoint = \"" + ep + "\"\nseries_timeout = 2.0");
+  test::Process a({STEMFLOW_EXE, "run", (dir / "a" / "run.toml").string(), "--series", "1"},
+                  (dir / "a.log").string());
+  test::Process b({STEMFLOW_EXE, "run", (dir / "b" / "run.toml").string(), "--series", "1"},
+                  (dir / "b.log").string());
+  std::this_thread::sleep_for(milliseconds(500));
+  // Paced, so that both receivers are connected before most frames leave.
+  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "64x64", "--rate",
+                     "2000", "--bind", ep},
+                    (dir / "sim.log").string());
+  EXPECT_EQ(sim.wait(milliseconds(30000)), 0);
+  std::this_thread::sleep_for(milliseconds(3000));  // the series times out where no end arrived
+  a.signal(SIGTERM);
+  b.signal(SIGTERM);
+  EXPECT_EQ(a.wait(milliseconds(15000)), 0);
+  EXPECT_EQ(b.wait(milliseconds(15000)), 0);
+  const auto logs = test::read_text((dir / "a.log").string()) + "\n----\n" +
+                    test::read_text((dir / "b.log").string());
+  EXPECT_TRUE(has(logs, "another receiver is probably connected to the same sender")) << logs;
+  EXPECT_TRUE(has(logs, "it may have taken the series start")) << logs;
 }
 
 }  // namespace
