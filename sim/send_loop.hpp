@@ -19,8 +19,8 @@
 //   disconnect the connection is closed at FRAME and opened again, and the series is announced
 //              again on it (a restarted stream: native and DECTRIS re-send the start message,
 //              Merlin the acquisition header; "disconnects" in the log says what); FRAME is lost
-//              -> FRAME missing, the series goes on in one series and completes (Merlin, which
-//              sends no end message, times out)
+//              -> FRAME missing; the scan goes on in the same series, which completes (Merlin,
+//              which sends no end message, times out)
 // A frame is dropped, corrupted or sent intact (then maybe duplicated), in that order of precedence.
 #pragma once
 
