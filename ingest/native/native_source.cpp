@@ -15,6 +15,14 @@ constexpr std::size_t kMaxPart1 = 1 << 20;
 DropReason reason_of(const Error& e) {
   return e.code == "unknown_message" ? DropReason::kUnknownMessage : DropReason::kMalformed;
 }
+
+//! Whether a start announces the same series: the same id, scan and frames. (The native protocol
+//! has no unique id per acquisition; a new acquisition under the same id and shape cannot be told
+//! from the same one re-announced, as with DECTRIS stream V1.)
+bool same_series(const SeriesHeader& a, const SeriesHeader& b) {
+  return a.series_id == b.series_id && a.scan_rows == b.scan_rows && a.scan_cols == b.scan_cols &&
+         a.frame_rows == b.frame_rows && a.frame_cols == b.frame_cols && a.dtype == b.dtype;
+}
 }  // namespace
 
 NativeZmqSource::NativeZmqSource(BatchPool& pool, NativeOptions options)
@@ -116,6 +124,17 @@ bool NativeZmqSource::receive_one() {
   if (auto* h = std::get_if<SeriesHeader>(&*msg)) {
     if (h->scan_size() == 0 || h->frame_pixels() == 0) {
       count_drop(DropReason::kMalformed, "series start with an empty scan or frame shape");
+      return true;
+    }
+    if (assembler_.active() && same_series(assembler_.header(), *h)) {
+      // The sender announced the series in progress again: it reconnected (a restarted stream)
+      // and goes on with it. Ending it here would split one scan into two incomplete series.
+      spdlog::warn(
+          "series {} announced again after {} of {} frames (the sender reconnected): "
+          "it goes on",
+          h->series_id,
+          assembler_.counts().frames_accepted,
+          h->scan_size());
       return true;
     }
     if (assembler_.active()) {
