@@ -5,7 +5,9 @@
 //                 live peak tables and the static provenance, then switch to SWMR writing, so that
 //                 h5py / py4DSTEM can open it during the acquisition;
 //   during        at most every flush_interval, write the rows that changed and flush: a reader sees
-//                 the rows done so far, and a killed engine leaves a readable file with them;
+//                 the rows done so far, and a killed engine leaves a readable file with them; the
+//                 coverage is written last, as the commit record of each flush, and a flush that
+//                 fails (a full disk) is put back: the file holds the same rows in every dataset;
 //   series end    write the last rows, leave SWMR, then add what SWMR cannot (new objects and
 //                 variable-length data): BraggVectors, per-series images, the final provenance.
 // Layout:
@@ -55,6 +57,8 @@ class Hdf5Sink final : public Sink {
  private:
   struct Live;
   void flush(const ResultStore& store);
+  //! After a failed flush: the datasets back to what the last good flush left (see flush()).
+  void roll_back(const ResultStore& store);
   void fail(const std::string& what);
 
   Hdf5Options options_;
