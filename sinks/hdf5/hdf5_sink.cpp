@@ -182,7 +182,11 @@ void Hdf5Sink::batch_consumed(const FrameBatch& batch, const ResultStore& store)
       }
     }
   }
-  if (std::chrono::steady_clock::now() - live_->last_flush >= options_.flush_interval) flush(store);
+  // Cut short, the rows are written once, by series_ended; flushing on the way would only delay it.
+  if (!cut_short_.load() &&
+      std::chrono::steady_clock::now() - live_->last_flush >= options_.flush_interval) {
+    flush(store);
+  }
 }
 
 // A flush is a commit whose record is the coverage. The maps, the peak tables and the coverage are
@@ -307,12 +311,21 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
                                     ? error_ + "; " + path_ + " holds only the rows flushed before"
                                     : error_);
   }
-  live_.reset();  // close: leaves SWMR mode
+  // Closing the SWMR file clears its open-for-writing mark (H5Fclose resets the superblock's status
+  // flags), which SWMR-less readers (h5py's default, py4DSTEM) refuse. Reopening it below sets the
+  // mark again until it is closed, so that part must stay short when the user wants out: a series
+  // cut short skips its slow steps.
+  live_.reset();
   try {
     const auto& h = store.series();
     emd::Handle file = emd::open_file(path_);
     emd::Handle root = emd::open_group(file.get(), "stemflow");
+    // Cut short by a second signal (before or while we get here): what follows costs time in
+    // proportion to the scan, so it is left out; the peaks are in the live <name>_peaks tables.
+    bool cut_short = prov.counts.end == SeriesEnd::kCutShort;
     for (std::size_t o = 0; o < store.outputs().size(); ++o) {
+      if (cut_short_.load()) cut_short = true;
+      if (cut_short) break;
       const auto& out = store.outputs()[o];
       if (out.spec.max_peaks > 0) {
         emd::write_bragg_vectors(root.get(), out.name, h.scan_rows, h.scan_cols, h.frame_rows,
@@ -326,11 +339,18 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
     emd::Handle bundle = emd::open_group(root.get(), "metadatabundle");
     emd::Handle md = emd::open_group(bundle.get(), "provenance");
     emd::metadata_string(md.get(), "end_time", prov.end_time);
-    emd::metadata_string(md.get(), "series_end", std::string(series_end_name(prov.counts.end)));
+    emd::metadata_string(
+        md.get(), "series_end",
+        std::string(series_end_name(cut_short ? SeriesEnd::kCutShort : prov.counts.end)));
     emd::metadata_int(md.get(), "frames_received", std::int64_t(prov.counts.frames_received));
     emd::metadata_int(md.get(), "frames_processed", std::int64_t(prov.frames_processed));
     emd::metadata_int(md.get(), "frames_announced", std::int64_t(prov.counts.frames_announced));
     emd::metadata_int(md.get(), "frames_missing", std::int64_t(h.scan_size() - prov.frames_processed));
+    // Received into a batch but never processed: only a second signal leaves any.
+    emd::metadata_int(md.get(), "frames_cut_short",
+                      std::int64_t(prov.counts.frames_accepted > prov.frames_processed
+                                       ? prov.counts.frames_accepted - prov.frames_processed
+                                       : 0));
     for (std::size_t r = 0; r < kDropReasonCount; ++r) {
       std::uint64_t n = prov.counts.dropped[r];
       if (static_cast<DropReason>(r) == DropReason::kOperatorError) n += prov.frames_failed;

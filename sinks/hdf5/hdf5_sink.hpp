@@ -9,7 +9,8 @@
 //                 coverage is written last, as the commit record of each flush, and a flush that
 //                 fails (a full disk) is put back: the file holds the same rows in every dataset;
 //   series end    write the last rows, leave SWMR, then add what SWMR cannot (new objects and
-//                 variable-length data): BraggVectors, per-series images, the final provenance.
+//                 variable-length data): BraggVectors, per-series images, the final provenance;
+//                 cut short (a second signal), only the rows and the provenance, then close.
 // Layout:
 //   /stemflow                      Root
 //     <name>[_<suffix>]            VirtualImage (Rx, Ry) per per-frame scalar (CoM: _qx, _qy,
@@ -22,6 +23,7 @@
 //     metadatabundle/operator_<n>  Metadata: each operator's parameters and failures
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -53,6 +55,10 @@ class Hdf5Sink final : public Sink {
   void series_started(const ResultStore& store, const Provenance& prov) override;
   void batch_consumed(const FrameBatch& batch, const ResultStore& store) override;
   Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
+  //! Makes series_ended skip the BraggVectors and per-series images still to be written (their
+  //! cost grows with the scan) and record series_end = "cut_short"; the rows, the coverage and the
+  //! provenance are still written and the file closed, so that any reader opens it.
+  void cut_short() override { cut_short_.store(true); }
 
  private:
   struct Live;
@@ -65,6 +71,7 @@ class Hdf5Sink final : public Sink {
   std::unique_ptr<Live> live_;
   std::string path_;
   std::string error_;
+  std::atomic<bool> cut_short_{false};
 };
 
 }  // namespace stemflow::sinks
