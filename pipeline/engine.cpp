@@ -12,8 +12,6 @@
 #include "pipeline/operator_factory.hpp"
 #include "pipeline/sink_factory.hpp"
 #include "pipeline/source_factory.hpp"
-#include "sinks/dashboard/dashboard_sink.hpp"
-#include "sinks/metrics/prometheus_metrics.hpp"
 #include "stemflow_version.hpp"
 
 namespace stemflow {
@@ -86,10 +84,7 @@ Engine::Engine(const config::Config& config) : config_(config) {
 
   std::vector<std::string> operator_names;
   for (const auto& op : operators_) operator_names.push_back(op->name());
-  auto sinks = make_sinks(config, operator_names, device_);
-  sinks_ = std::move(sinks.all);
-  metrics_ = sinks.metrics;
-  dashboard_ = sinks.dashboard;
+  observers_ = make_sinks(config, operator_names, device_);
   pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"),
                                       offload_ ? offload_->pinning() : BatchPool::MemoryHooks{});
   pool_->set_results_budget(pipe.get_size("results_limit"), results_bytes_per_position());
@@ -105,10 +100,8 @@ Engine::Engine(const config::Config& config) : config_(config) {
       // Cut short: the frames of a batch not yet computed are dropped unprocessed (count = 0 tells
       // the sink node), so that the graph empties in the time of the batches already computing.
       b->count = 0;
-      if (metrics_) {
-        metrics_->edge_leave(sinks::Edge::kCompute);
-        metrics_->edge_enter(sinks::Edge::kOrder);
-      }
+      notify([](Observer& o) { o.edge_leave(Edge::kCompute); });
+      notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
       return b;
     }
     tbb::parallel_for(std::size_t{0}, n_ops + (gpu ? 1 : 0), [&](std::size_t o) {
@@ -116,8 +109,8 @@ Engine::Engine(const config::Config& config) : config_(config) {
         const auto t0 = std::chrono::steady_clock::now();
         offload_->process(*b);  // never throws; fails its operators' frames on a GPU error
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        for (std::size_t g = 0; metrics_ && g < n_ops; ++g) {
-          if (offload_->runs(g)) metrics_->operator_batch(g, s);
+        for (std::size_t g = 0; g < n_ops; ++g) {
+          if (offload_->runs(g)) notify([&](Observer& obs) { obs.operator_batch(g, s); });
         }
         return;
       }
@@ -130,27 +123,21 @@ Engine::Engine(const config::Config& config) : config_(config) {
         std::fill(out.failed.begin(), out.failed.begin() + b->count, 1);
         spdlog::error("operator '{}' failed on a batch: {}", operators_[o]->name(), e.what());
       }
-      if (metrics_) {
-        metrics_->operator_batch(
-            o, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      notify([&](Observer& obs) { obs.operator_batch(o, s); });
     });
-    if (metrics_) {
-      metrics_->edge_leave(sinks::Edge::kCompute);
-      metrics_->edge_enter(sinks::Edge::kOrder);
-    }
+    notify([](Observer& o) { o.edge_leave(Edge::kCompute); });
+    notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
     return b;
   };
   auto sink = [this](FrameBatch* b) {
-    if (metrics_) {
-      metrics_->edge_leave(sinks::Edge::kOrder);
-      metrics_->edge_enter(sinks::Edge::kSink);
-    }
+    notify([](Observer& o) { o.edge_leave(Edge::kOrder); });
+    notify([](Observer& o) { o.edge_enter(Edge::kSink); });
     if (b->count > 0) {  // 0: dropped unprocessed by abort()
       store_.consume(*b);
-      for (auto& s : sinks_) s->batch_consumed(*b, store_);
+      notify([&](Observer& o) { o.batch_done(*b, store_); });
     }
-    if (metrics_) metrics_->edge_leave(sinks::Edge::kSink);
+    notify([](Observer& o) { o.edge_leave(Edge::kSink); });
     pool_->release(b);
   };
   // pipeline.threads = 0: the CPUs this process may run on (oneTBB reads the affinity mask, so a
@@ -188,7 +175,7 @@ void Engine::stop() {
 
 void Engine::abort() {
   abort_.store(true);
-  for (auto& s : sinks_) s->cut_short();
+  notify([](Observer& o) { o.cut_short(); });
   stop();
 }
 
@@ -219,7 +206,7 @@ bool Engine::begin_series() {
     spdlog::error("series {} rejected: {}", series_.series_id, why);
     series_rejected_ = true;
     source_->reject_series();
-    if (metrics_) metrics_->series_refused();
+    notify([&](Observer& o) { o.series_refused(series_, why); });
     return false;
   };
   // The same check the source made before it allocated anything, before the operators, the pool
@@ -245,14 +232,14 @@ bool Engine::begin_series() {
   } catch (const std::bad_alloc&) {
     return reject("not enough memory for its results or the operators' working state");
   }
-  provenance_ = sinks::Provenance{};
+  provenance_ = Provenance{};
   provenance_.stemflow_version = STEMFLOW_VERSION;
   provenance_.config_toml = config_.effective_toml();
   provenance_.config_file = config_.file();
   provenance_.input = describe_input();
   provenance_.device = device_;
-  provenance_.start_time = sinks::utc_now();
-  for (auto& s : sinks_) s->series_started(store_, provenance_);
+  provenance_.start_time = utc_now();
+  notify([&](Observer& o) { o.series_started(store_, provenance_); });
   return true;
 }
 
@@ -278,11 +265,11 @@ void Engine::end_series() {
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();
-  provenance_.end_time = sinks::utc_now();
+  provenance_.end_time = utc_now();
   provenance_.counts = rep.counts;
   provenance_.frames_processed = rep.frames_processed;
   provenance_.frames_failed = rep.frames_failed;
-  for (auto& s : sinks_) {
+  for (auto& s : observers_) {
     auto kept = s->series_ended(store_, provenance_);
     if (!kept) {
       write_failed_ = true;
@@ -339,12 +326,10 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
     }
     if (stop_.load()) source_->request_stop();
     const auto status = source_->next();
-    if (metrics_) metrics_->outside_counts(source_->outside_counts());
-    if (metrics_ && in_series) {
-      metrics_->source_counts(source_->counts());
-      metrics_->pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
-    }
-    if (dashboard_ && in_series) dashboard_->source_counts(source_->counts());
+    notify([&](Observer& o) {
+      o.source_counts(source_->counts(), in_series, source_->outside_counts());
+      if (in_series) o.pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
+    });
     switch (status) {
       case ingest::SourceStatus::kSeriesStarted:
         begin_series();
@@ -353,7 +338,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
       case ingest::SourceStatus::kBatchReady: {
         FrameBatch* b = source_->take_batch();
         b->sequence = next_sequence_++;
-        if (metrics_) metrics_->edge_enter(sinks::Edge::kCompute);
+        notify([](Observer& o) { o.edge_enter(Edge::kCompute); });
         graph_->put(b);
         break;
       }

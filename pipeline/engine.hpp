@@ -14,19 +14,14 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "ingest/source.hpp"
-#include "pipeline/batch_pool.hpp"
-#include "pipeline/operator.hpp"
-#include "sinks/result_store.hpp"
-#include "sinks/sink.hpp"
+#include "pipeline/core/batch_pool.hpp"
+#include "pipeline/core/operator.hpp"
+#include "pipeline/core/result_store.hpp"
+#include "pipeline/core/observer.hpp"
+#include "pipeline/core/source.hpp"
 
 namespace stemflow::gpu {
 class Offload;
-}
-
-namespace stemflow::sinks {
-class PrometheusMetrics;
-class DashboardSink;
 }
 
 namespace stemflow {
@@ -75,19 +70,21 @@ class Engine {
   std::size_t results_bytes_per_position() const;
   void end_series();
   void log_outside_counts() const;
+  template <class Fn>
+  void notify(Fn&& fn) {
+    for (auto& o : observers_) fn(*o);
+  }
   int exit_code() const;
 
   const config::Config& config_;
   std::unique_ptr<BatchPool> pool_;
-  std::unique_ptr<ingest::Source> source_;
+  std::unique_ptr<Source> source_;
   std::vector<std::unique_ptr<Operator>> operators_;
-  std::vector<sinks::OutputInfo> output_info_;
+  std::vector<OutputInfo> output_info_;
   std::unique_ptr<Graph> graph_;
-  sinks::ResultStore store_;
-  std::vector<std::unique_ptr<sinks::Sink>> sinks_;
-  sinks::PrometheusMetrics* metrics_ = nullptr;  // one of sinks_, if configured
-  sinks::DashboardSink* dashboard_ = nullptr;    // one of sinks_, if configured
-  sinks::Provenance provenance_;  // of the current series
+  ResultStore store_;
+  std::vector<std::unique_ptr<Observer>> observers_;  // results writers, metrics, dashboard
+  Provenance provenance_;  // of the current series
   SeriesHeader series_;  // the current series; batches point at it
   bool series_rejected_ = false;
   std::uint64_t next_sequence_ = 0;

@@ -20,7 +20,7 @@
 #include "ingest/npy.hpp"
 #include "ingest/replay/frame_reader.hpp"
 #include "pipeline/engine.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 #include "pipeline/operator_factory.hpp"
 #include "stemflow_version.hpp"
 

@@ -11,7 +11,7 @@
 
 #include "config/config.hpp"
 #include "operators/bragg_disks/probe_template.hpp"
-#include "pipeline/operator.hpp"
+#include "pipeline/core/operator.hpp"
 
 namespace stemflow {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/batch.hpp"
+#include "pipeline/core/batch.hpp"
 
 namespace stemflow::sinks::emd {
 

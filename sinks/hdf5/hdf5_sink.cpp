@@ -15,18 +15,6 @@ namespace stemflow::sinks {
 
 namespace fs = std::filesystem;
 
-std::string utc_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto t = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
-  return buf;
-}
 
 Expected<std::string> resolve_output_path(const std::string& pattern, std::uint64_t series_id,
                                           IfExists policy) {
@@ -163,7 +151,7 @@ void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) 
   }
 }
 
-void Hdf5Sink::batch_consumed(const FrameBatch& batch, const ResultStore& store) {
+void Hdf5Sink::batch_done(const FrameBatch& batch, const ResultStore& store) {
   if (!live_) return;
   emd::quiet_errors();  // the sink node runs on any TBB worker thread
   const std::uint64_t cols = store.series().scan_cols;

@@ -28,8 +28,8 @@
 #include <memory>
 #include <string>
 
-#include "pipeline/expected.hpp"
-#include "sinks/sink.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/observer.hpp"
 
 namespace stemflow::sinks {
 
@@ -47,13 +47,13 @@ struct Hdf5Options {
   std::chrono::milliseconds flush_interval{1000};
 };
 
-class Hdf5Sink final : public Sink {
+class Hdf5Sink final : public Observer {
  public:
   explicit Hdf5Sink(Hdf5Options options);
   ~Hdf5Sink() override;
   std::string_view name() const override { return "hdf5"; }
   void series_started(const ResultStore& store, const Provenance& prov) override;
-  void batch_consumed(const FrameBatch& batch, const ResultStore& store) override;
+  void batch_done(const FrameBatch& batch, const ResultStore& store) override;
   Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
   //! Makes series_ended skip the BraggVectors and per-series images still to be written (their
   //! cost grows with the scan) and record series_end = "cut_short"; the rows, the coverage and the

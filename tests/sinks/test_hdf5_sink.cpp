@@ -33,11 +33,11 @@ fs::path dir() {
 }
 
 //! Runs a whole series through an Hdf5Sink, as the engine does.
-Expected<std::string> write_series(const sinks::Hdf5Options& o, const sinks::ResultStore& store,
-                                   const FrameBatch* batch, const sinks::Provenance& prov) {
+Expected<std::string> write_series(const sinks::Hdf5Options& o, const ResultStore& store,
+                                   const FrameBatch* batch, const Provenance& prov) {
   sinks::Hdf5Sink sink(o);
   sink.series_started(store, prov);
-  if (batch != nullptr) sink.batch_consumed(*batch, store);
+  if (batch != nullptr) sink.batch_done(*batch, store);
   return sink.series_ended(store, prov);
 }
 
@@ -56,14 +56,14 @@ FrameBatch the_batch() {
   return b;
 }
 
-sinks::ResultStore small_store() {
+ResultStore small_store() {
   SeriesHeader h;
   h.series_id = 12;
   h.scan_rows = 2;
   h.scan_cols = 2;
   h.frame_rows = h.frame_cols = 8;
   h.metadata["seed"] = "3";
-  sinks::ResultStore store;
+  ResultStore store;
   store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}}},
                   {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
   store.consume(the_batch());
@@ -75,13 +75,13 @@ sinks::ResultStore small_store() {
 //! (a count map and a peak table, the one dataset that grows while the scan runs).
 constexpr std::uint32_t kFullRows = 64, kFullCols = 64, kPeaksPerFrame = 3;
 
-sinks::ResultStore full_disk_store() {
+ResultStore full_disk_store() {
   SeriesHeader h;
   h.series_id = 5;
   h.scan_rows = kFullRows;
   h.scan_cols = kFullCols;
   h.frame_rows = h.frame_cols = 8;
-  sinks::ResultStore store;
+  ResultStore store;
   store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {}},
                   {"com",
                    "center_of_mass",
@@ -140,7 +140,7 @@ TEST(Hdf5Sink, OutputPathPolicies) {
 TEST(Hdf5Sink, WritesTheEmdLayout) {
   const auto path = (dir() / "layout.h5").string();
   fs::remove(path);
-  sinks::Provenance prov;
+  Provenance prov;
   prov.stemflow_version = "test";
   prov.config_toml = "[input]";
   prov.counts.frames_received = 4;
@@ -260,7 +260,7 @@ TEST(Hdf5Sink, DiskFullMidScanIsOneClearError) {
       for (std::uint32_t r = 0; r < kFullRows; ++r) {
         const auto b = full_disk_row(r);
         store.consume(b);
-        sink.batch_consumed(b, store);
+        sink.batch_done(b, store);
       }
       result = sink.series_ended(store, {});
     });
@@ -297,7 +297,7 @@ void check_full_disk_leaves_consistent_file(const std::string& path,
     for (std::uint32_t r = 0; r < kFullRows; ++r) {
       const auto b = full_disk_row(r);
       store.consume(b);
-      sink.batch_consumed(b, store);
+      sink.batch_done(b, store);
     }
     result = sink.series_ended(store, {});
   }
