@@ -10,8 +10,8 @@
 #include <optional>
 #include <vector>
 
+#include "ingest/drop_log.hpp"
 #include "pipeline/batch_pool.hpp"
-#include "pipeline/drop_log.hpp"
 #include "pipeline/expected.hpp"
 #include "pipeline/series.hpp"
 
