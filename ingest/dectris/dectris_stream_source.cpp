@@ -139,9 +139,11 @@ bool DectrisStreamSource::receive_message(std::chrono::milliseconds wait) {
 
 Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
   Parsed p;
-  if (n_parts_ > kMaxParts) return make_error("malformed", "message with too many parts");
+  if (n_parts_ > kMaxParts) return make_drop(DropReason::kMalformed, "message with too many parts");
   if (options_.version == 2) {
-    if (n_parts_ != 1) return make_error("malformed", "stream V2 message with several parts");
+    if (n_parts_ != 1) {
+      return make_drop(DropReason::kMalformed, "stream V2 message with several parts");
+    }
     auto m = stream2::decode({parts_[0].data<std::uint8_t>(), parts_[0].size()}, doc_,
                              options_.channel);
     if (!m) return tl::unexpected(m.error());

@@ -279,7 +279,8 @@ void MerlinSource::handle_frame() {
   auto& c = assembler_.counts();
   ++c.frames_received;
   if (!h) {
-    count_drop(h.error().code == "wrong_dtype" ? DropReason::kWrongDtype : DropReason::kMalformed,
+    count_drop(h.error().reason == DropReason::kWrongDtype ? DropReason::kWrongDtype
+                                                           : DropReason::kMalformed,
                h.error().message);
     return;
   }

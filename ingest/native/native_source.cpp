@@ -12,9 +12,6 @@ namespace {
 // is not a message of ours.
 constexpr std::size_t kMaxPart1 = 1 << 20;
 
-DropReason reason_of(const Error& e) {
-  return e.code == "unknown_message" ? DropReason::kUnknownMessage : DropReason::kMalformed;
-}
 }  // namespace
 
 NativeZmqSource::NativeZmqSource(BatchPool& pool, NativeOptions options)
@@ -104,7 +101,7 @@ bool NativeZmqSource::receive_one() {
   auto msg = parse_guarded([&] { return wire::decode({part1_.data(), r->size}); });
   if (!msg) {
     if (assembler_.active()) ++assembler_.counts().frames_received;
-    count_drop(reason_of(msg.error()), msg.error().message);
+    count_drop(drop_reason_of(msg.error()), msg.error().message);
     discard_rest();
     return true;
   }
