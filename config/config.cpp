@@ -58,6 +58,70 @@ bool matches_type(const toml::node& n, KeyType t) {
   return false;
 }
 
+std::string number_text(double v) {
+  std::ostringstream os;
+  os.precision(15);
+  os << v;
+  return os.str();
+}
+
+//! One number of a key (the key itself, or an element of an array) against the key's range.
+//! Returns what is wrong, or an empty string.
+std::string range_problem(const toml::node& n, const KeySpec& ks) {
+  double v = 0;
+  std::string shown;
+  if (n.is_integer()) {
+    v = static_cast<double>(*n.value<std::int64_t>());
+    shown = std::to_string(*n.value<std::int64_t>());
+  } else if (n.is_floating_point()) {
+    v = *n.value<double>();
+    shown = number_text(v);
+    if (!std::isfinite(v)) return "is " + shown + ", must be a finite number";
+  } else if (n.is_string()) {  // a size with a unit
+    v = static_cast<double>(*parse_size(*n.value<std::string>()));
+    shown = "\"" + *n.value<std::string>() + "\" (" + number_text(v) + " bytes)";
+  } else {
+    return "";
+  }
+  if (ks.range.contains(v)) return "";
+  return "is " + shown + ", must be " + ks.range.text(ks.type);
+}
+
+//! The value of a key of the right type against its range or string check; appends the problems.
+void check_value(const toml::node& node,
+                 const KeySpec& ks,
+                 const std::string& full,
+                 const std::string& where,
+                 std::vector<std::string>& errors) {
+  const std::string prefix = where + ": key '" + full + "' ";
+  if (const auto* arr = node.as_array()) {
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const auto& e = *arr->get(i);
+      std::string problem;
+      if (!e.is_string()) {
+        problem = range_problem(e, ks);
+      } else if (ks.check != nullptr) {
+        const std::string v = *e.value<std::string>();
+        const std::string why = ks.check(v);
+        if (!why.empty()) problem = "is \"" + v + "\": " + why;
+      }
+      if (!problem.empty()) {
+        errors.push_back(prefix + "element " + std::to_string(i + 1) + " " + problem);
+      }
+    }
+    if (arr->empty() && ks.type == KeyType::kStringArray) errors.push_back(prefix + "is empty");
+    return;
+  }
+  if (node.is_string() && ks.check != nullptr) {
+    const std::string v = *node.value<std::string>();
+    const std::string problem = ks.check(v);
+    if (!problem.empty()) errors.push_back(prefix + "is \"" + v + "\": " + problem);
+    return;
+  }
+  const std::string problem = range_problem(node, ks);
+  if (!problem.empty()) errors.push_back(prefix + problem);
+}
+
 //! Closest schema key by edit distance, for "did you mean" hints.
 std::string suggestion(std::string_view key, const std::vector<std::string_view>& known) {
   auto dist = [](std::string_view a, std::string_view b) {
@@ -104,6 +168,7 @@ void validate_table(const toml::table& tbl, const SectionSpec& spec, const std::
                        std::string(key_type_name(ks->type)) + ", got " + describe_node(node));
       continue;
     }
+    check_value(node, *ks, full, location(node.source(), file), errors);
     if (!ks->choices.empty()) {
       const std::string v = *node.value<std::string>();
       if (std::find(ks->choices.begin(), ks->choices.end(), v) == ks->choices.end()) {
@@ -223,11 +288,24 @@ std::vector<std::string> validate(const toml::table& root, const std::string& fi
     validate_table(*node.as_table(), *spec, k, file, errors);
   }
   // Cross-key rules that a single key's type cannot express.
-  if (const auto* in = root["input"].as_table()) {
-    if (in->contains("endpoint") && in->contains("endpoints")) {
-      errors.push_back(location(in->source(), file) +
-                       ": give either input.endpoint or input.endpoints, not both");
-    }
+  const auto* in = root["input"].as_table();
+  if (in != nullptr && in->contains("endpoint") && in->contains("endpoints")) {
+    errors.push_back(location(in->source(), file) +
+                     ": give either input.endpoint or input.endpoints, not both");
+  }
+  // Without an input there is nothing to do: an empty file must not pass as a valid one.
+  const std::string where = in != nullptr ? location(in->source(), file) : file;
+  const std::string source = in != nullptr ? (*in)["source"].value_or(std::string("zmq")) : "zmq";
+  if (source == "zmq" &&
+      (in == nullptr || (!in->contains("endpoint") && !in->contains("endpoints")))) {
+    errors.push_back(where +
+                     ": required key 'input.endpoint' (or 'input.endpoints') is missing: "
+                     "source \"zmq\" needs the endpoint a detector or stemflow-sim sends on");
+  }
+  if (source == "file" && (in == nullptr || !in->contains("path"))) {
+    errors.push_back(where +
+                     ": required key 'input.path' is missing: source \"file\" needs the "
+                     "file to replay");
   }
   return errors;
 }

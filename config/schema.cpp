@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "config/schema.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <sstream>
 
 namespace stemflow::config {
@@ -21,6 +23,75 @@ std::string_view key_type_name(KeyType t) {
 
 namespace {
 
+std::string number_text(double v, KeyType type) {
+  // Sizes read best in the unit they are written in.
+  if (type == KeyType::kSize && v >= 1024 && std::fmod(v, 1048576.0) == 0) {
+    return number_text(v / 1048576.0, KeyType::kInt) + "MiB";
+  }
+  std::ostringstream os;
+  os.precision(15);
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+std::string Range::text(KeyType type) const {
+  const bool has_min = min > -kInf, has_max = max < kInf;
+  if (has_min && has_max && !min_exclusive && !max_exclusive) {
+    return number_text(min, type) + " to " + number_text(max, type);
+  }
+  std::string s;
+  if (has_min) s += (min_exclusive ? "> " : ">= ") + number_text(min, type);
+  if (has_max) {
+    s += (s.empty() ? "" : ", ") + std::string(max_exclusive ? "< " : "<= ") + number_text(max, type);
+  }
+  return s;
+}
+
+namespace {
+
+// The ranges the schema's numeric keys use. Integer keys that the engine stores in an int or a
+// 32-bit count also get an upper bound, so that a typo cannot wrap around in the conversion.
+Range at_least(double v) { return Range{.min = v}; }
+Range above(double v) { return Range{.min = v, .min_exclusive = true}; }
+Range between(double lo, double hi) { return Range{.min = lo, .max = hi}; }
+// Timeouts and intervals: 0 would end a series or a batch at once, or spin.
+Range positive() { return above(0); }
+
+//! A port number "1".."65535" (the whole text).
+bool is_port(std::string_view text) {
+  unsigned port = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  return ec == std::errc() && ptr == text.data() + text.size() && port >= 1 && port <= 65535;
+}
+
+// A ZeroMQ endpoint (transport://address); a TCP one needs a port 1..65535 ("*" when bound).
+std::string check_endpoint(std::string_view ep) {
+  if (ep.empty()) return "is empty";
+  const auto scheme = ep.find("://");
+  if (scheme == std::string_view::npos || scheme == 0) {
+    return "is not an endpoint of the form transport://address (e.g. tcp://127.0.0.1:5555)";
+  }
+  if (ep.substr(0, scheme) != "tcp") return "";
+  const auto colon = ep.rfind(':');
+  const auto port = colon > scheme ? ep.substr(colon + 1) : std::string_view();
+  if (colon <= scheme + 2 || (port != "*" && !is_port(port))) {
+    return "needs tcp://HOST:PORT with a port from 1 to 65535";
+  }
+  return "";
+}
+
+// An HTTP listen address "[host:]port".
+std::string check_listen(std::string_view listen) {
+  const auto colon = listen.rfind(':');
+  const auto port = colon == std::string_view::npos ? listen : listen.substr(colon + 1);
+  return is_port(port) ? "" : "needs [host:]port with a port from 1 to 65535";
+}
+
+constexpr std::string_view kEndpointText = "transport://address; tcp needs a port 1 to 65535";
+constexpr std::string_view kListenText = "[host:]port, port 1 to 65535";
+
 // Geometry keys shared by the detector-based operators (virtual_image, center_of_mass). Units are
 // detector pixels, qx = row index, qy = column index, pixel centres at integers, as in py4DSTEM.
 std::vector<KeySpec> detector_keys(std::string_view default_detector,
@@ -30,12 +101,16 @@ std::vector<KeySpec> detector_keys(std::string_view default_detector,
        "detector geometry (py4DSTEM mode): point, circle, annulus, rectangle, mask", choices},
       {"center", KeyType::kFloatArray, "-", "px",
        "[qx, qy] centre of a point, circle or annulus detector (point: int() truncation)"},
-      {"radius", KeyType::kFloat, "-", "px", "circle radius R: pixel inside iff r^2 < R^2 (strict)"},
+      {"radius", KeyType::kFloat, "-", "px", "circle radius R: pixel inside iff r^2 < R^2 (strict)",
+       {}, positive()},
       {"radii", KeyType::kFloatArray, "-", "px",
-       "annulus [inner, outer]: pixel inside iff inner^2 < r^2 < outer^2 (strict), inner < outer"},
+       "annulus [inner, outer]: pixel inside iff inner^2 < r^2 < outer^2 (strict), inner < outer",
+       {}, at_least(0)},
+      // Negative bounds would wrap around in Python; see DetectorGeometry::validate.
       {"bounds", KeyType::kFloatArray, "-", "px",
        "rectangle [qx_min, qx_max, qy_min, qy_max]: rows [round(qx_min), round(qx_max)) x columns "
-       "[round(qy_min), round(qy_max)), half-open, round half to even"},
+       "[round(qy_min), round(qy_max)), half-open, round half to even",
+       {}, at_least(0)},
       {"mask", KeyType::kString, "-", "",
        ".npy file with a frame-shaped mask (bool, integer or float weights); relative paths are "
        "relative to the configuration file"},
@@ -50,9 +125,12 @@ std::vector<SectionSpec> make_sections() {
            {"source", KeyType::kString, "\"zmq\"", "", "zmq: a detector or stemflow-sim; file: replay",
             {"zmq", "file"}},
            {"endpoint", KeyType::kString, "-", "",
-            "ZeroMQ endpoint, e.g. \"tcp://127.0.0.1:5555\" (use endpoint or endpoints)"},
+            "ZeroMQ endpoint, e.g. \"tcp://127.0.0.1:5555\" (use endpoint or endpoints; one of them "
+            "is required for source = \"zmq\")",
+            {}, {}, &check_endpoint, kEndpointText},
            {"endpoints", KeyType::kStringArray, "-", "",
-            "several ZeroMQ endpoints feeding one series (fair-queued)"},
+            "several ZeroMQ endpoints feeding one series (fair-queued)",
+            {}, {}, &check_endpoint, kEndpointText},
            {"bind", KeyType::kBool, "false", "",
             "bind the endpoints instead of connecting (by default the sender binds, as a detector does)"},
            {"protocol", KeyType::kString, "\"native\"", "",
@@ -62,11 +140,14 @@ std::vector<SectionSpec> make_sections() {
            {"channel", KeyType::kString, "-", "",
             "dectris-stream2: image channel to take, e.g. \"threshold_1\" (default: the first)"},
            {"image_id_base", KeyType::kInt, "0", "",
-            "dectris-stream2: image_id of the first frame of a series (scan position = image_id - base)"},
+            "dectris-stream2: image_id of the first frame of a series (scan position = image_id - base)",
+            {}, at_least(0)},
            {"io_threads", KeyType::kInt, "1", "threads",
-            "ZeroMQ I/O threads of the DECTRIS receivers (more for several fast endpoints)"},
+            "ZeroMQ I/O threads of the DECTRIS receivers (more for several fast endpoints)",
+            {}, between(1, 256)},
            {"read_ahead", KeyType::kInt, "64", "frames",
-            "compressed frames (stream or file chunks) held before they are decoded in parallel"},
+            "compressed frames (stream or file chunks) held before they are decoded in parallel",
+            {}, between(1, 65536)},
            {"verify_hash", KeyType::kBool, "false", "",
             "dectris-stream1: check every image blob against the md5 \"hash\" of its message (an "
             "empty hash is accepted) and drop a blob that does not match as hash_mismatch. Off by "
@@ -74,27 +155,35 @@ std::vector<SectionSpec> make_sections() {
             "threads), so 10 GB/s of blobs needs about 14 cores; bslz4 blobs are typically 5-7 "
             "times smaller than their frames"},
            {"reconnect_interval", KeyType::kFloat, "0.2", "s",
-            "merlin: how often to try to reconnect to the detector's data port"},
+            "merlin: how often to try to reconnect to the detector's data port", {}, positive()},
            {"series_timeout", KeyType::kFloat, "10.0", "s",
-            "end a started series as incomplete after this long without any message"},
+            "end a started series as incomplete after this long without any message", {},
+            positive()},
+           // 0 would mean "no limit" to ZeroMQ: the socket would queue without bound.
            {"receive_hwm", KeyType::kInt, "256", "messages",
-            "ZeroMQ receive high-water mark: messages queued in the socket beyond the batch pool"},
-           {"path", KeyType::kString, "-", "", "file to replay (source = \"file\")"},
+            "ZeroMQ receive high-water mark: messages queued in the socket beyond the batch pool",
+            {}, between(1, 1 << 20)},
+           {"path", KeyType::kString, "-", "",
+            "file to replay (required for source = \"file\")"},
            {"format", KeyType::kString, "-", "",
             "replay format; default from the file name and content: raw, npy, emd (py4DSTEM/EMD 1.0 "
             "datacube), dectris (master file with links to data files, or a data file), mib (Merlin)",
             {"raw", "npy", "emd", "dectris", "mib"}},
            {"dtype", KeyType::kString, "\"u16\"", "", "raw files: pixel type",
             {"u8", "u16", "u32", "f32"}},
-           {"frame_shape", KeyType::kIntArray, "-", "px", "raw files: [rows, cols] of a frame"},
-           {"header_bytes", KeyType::kInt, "0", "bytes", "raw files: bytes to skip at the start"},
-           {"rate", KeyType::kFloat, "0", "frames/s", "replay: pace frames at this rate (0 = as fast as possible)"},
+           {"frame_shape", KeyType::kIntArray, "-", "px", "raw files: [rows, cols] of a frame", {},
+            between(1, 65536)},
+           {"header_bytes", KeyType::kInt, "0", "bytes", "raw files: bytes to skip at the start",
+            {}, at_least(0)},
+           {"rate", KeyType::kFloat, "0", "frames/s",
+            "replay: pace frames at this rate (0 = as fast as possible)", {}, at_least(0)},
        }},
       {"scan",
        "The scan. Files without a header need its shape; for a stream, the series header wins and "
        "a different shape here is logged.",
        {
-           {"shape", KeyType::kIntArray, "-", "positions", "[rows, cols] = (Rx, Ry) of the scan"},
+           {"shape", KeyType::kIntArray, "-", "positions", "[rows, cols] = (Rx, Ry) of the scan",
+            {}, between(1, 1 << 20)},
        }},
       {"pipeline",
        "How batches flow.",
@@ -106,17 +195,26 @@ std::vector<SectionSpec> make_sections() {
             "log says which, and the results file records the device",
             {"auto", "cpu", "cuda"}},
            {"batch_frames", KeyType::kInt, "64", "frames",
-            "frames per batch (reduced automatically so that the pool holds at least 2 batches)"},
+            "frames per batch (reduced automatically so that the pool holds at least 2 batches)", {},
+            between(1, 1 << 20)},
+           // The pool must hold two batches of at least one frame; 1 MiB holds two 512x512 u16
+           // frames (Merlin quad) or sixteen 128x128 f32 ones (EMPAD): below it no detector's
+           // series fits, and every series would be rejected.
            {"memory_limit", KeyType::kSize, "\"256MiB\"", "bytes",
-            "size of the batch pool: the bound on frames in flight (e.g. \"256MiB\", \"2GiB\")"},
+            "size of the batch pool: the bound on frames in flight (e.g. \"256MiB\", \"2GiB\"); at "
+            "least two frames must fit, or a series is rejected",
+            {}, at_least(1 << 20)},
            {"results_limit", KeyType::kSize, "\"4GiB\"", "bytes",
             "most memory one series' scan-shaped results may take (maps, coverage, peak index: "
             "about 1.5 x (2 + 8 per scalar output + 12 per peak list) bytes per scan position); a "
             "series header announcing a larger scan is refused (its frames dropped as "
-            "series_rejected) before anything is allocated"},
+            "series_rejected) before anything is allocated",
+            {}, at_least(1 << 20)},
            {"batch_timeout", KeyType::kFloat, "0.1", "s",
-            "a partly filled batch is processed after this long (bounds latency on slow scans)"},
-           {"threads", KeyType::kInt, "0", "threads", "worker threads for operators (0 = one per core)"},
+            "a partly filled batch is processed after this long (bounds latency on slow scans)", {},
+            positive()},
+           {"threads", KeyType::kInt, "0", "threads", "worker threads for operators (0 = one per core)",
+            {}, between(0, 4096)},
        }},
       {"outputs.hdf5",
        "Results as an EMD 1.0 HDF5 file (py4DSTEM layout). Present = enabled.",
@@ -129,12 +227,14 @@ std::vector<SectionSpec> make_sections() {
             {"rename", "error", "overwrite"}},
            {"flush_interval", KeyType::kFloat, "1.0", "s",
             "while the scan runs, write the rows done so far at least this often (SWMR: readers "
-            "may open the file during acquisition)"},
+            "may open the file during acquisition)",
+            {}, positive()},
        }},
       {"outputs.metrics",
        "Prometheus metrics served at http://<listen>/metrics. Present = enabled.",
        {
-           {"listen", KeyType::kString, "\"127.0.0.1:9464\"", "", "host:port to serve /metrics on"},
+           {"listen", KeyType::kString, "\"127.0.0.1:9464\"", "", "host:port to serve /metrics on", {},
+            {}, &check_listen, kListenText},
        }},
       {"outputs.dashboard",
        "Live web dashboard served by the engine at http://<listen>/: the maps filling in as the scan "
@@ -143,13 +243,16 @@ std::vector<SectionSpec> make_sections() {
        "a reconnecting browser resumes). Lossy and rate-limited: it never slows the pipeline. "
        "Present = enabled.",
        {
-           {"listen", KeyType::kString, "\"127.0.0.1:8080\"", "", "host:port to serve the dashboard on"},
+           {"listen", KeyType::kString, "\"127.0.0.1:8080\"", "", "host:port to serve the dashboard on",
+            {}, {}, &check_listen, kListenText},
            {"update_interval", KeyType::kFloat, "0.1", "s",
-            "how often browsers get a delta (the pipeline is never waited for)"},
+            "how often browsers get a delta (the pipeline is never waited for)", {}, positive()},
            {"sample_rate", KeyType::kFloat, "10", "frames/s",
             "frames copied for the running mean pattern (replaced by a mean_pattern operator's "
-            "image at series end); 0 = none"},
-           {"max_clients", KeyType::kInt, "8", "browsers", "browsers served at once; more get 503"},
+            "image at series end); 0 = none",
+            {}, at_least(0)},
+           {"max_clients", KeyType::kInt, "8", "browsers", "browsers served at once; more get 503", {},
+            between(1, 1024)},
        }},
   };
 }
@@ -172,24 +275,35 @@ std::vector<SectionSpec> make_operator_types() {
        "'template', 'vacuum' or 'vacuum_frames'.",
        {
            {"corr_power", KeyType::kFloat, "1.0", "",
-            "hybrid correlation exponent: 1 cross-correlation, 0 phase correlation (corrPower)"},
+            "hybrid correlation exponent: 1 cross-correlation, 0 phase correlation (corrPower)", {},
+            at_least(0)},
            {"sigma", KeyType::kFloat, "2.0", "px",
-            "Gaussian sigma on the correlation before maxima; 0 = off (sigma / sigma_cc)"},
-           {"sigma_dp", KeyType::kFloat, "0.0", "px", "Gaussian sigma on the pattern before the FFT; 0 = off"},
+            "Gaussian sigma on the correlation before maxima; 0 = off (sigma / sigma_cc)", {},
+            at_least(0)},
+           {"sigma_dp", KeyType::kFloat, "0.0", "px", "Gaussian sigma on the pattern before the FFT; 0 = off",
+            {}, at_least(0)},
+           // 65535 px is beyond any detector's frame; the bound keeps the int conversion exact.
            {"edge_boundary", KeyType::kInt, "20", "px",
-            "maxima closer than this to an edge are dropped; < 1 acts as 1 (edgeBoundary)"},
+            "maxima closer than this to an edge are dropped; < 1 acts as 1 (edgeBoundary)", {},
+            between(0, 65535)},
            {"min_absolute_intensity", KeyType::kFloat, "0.0", "",
-            "drop peaks with correlation intensity below this; 0 = off (minAbsoluteIntensity)"},
+            "drop peaks with correlation intensity below this; 0 = off (minAbsoluteIntensity)", {},
+            at_least(0)},
            {"min_relative_intensity", KeyType::kFloat, "0.005", "",
-            "drop peaks below this fraction of the reference peak; 0 = off (minRelativeIntensity)"},
+            "drop peaks below this fraction of the reference peak; 0 = off (minRelativeIntensity)",
+            {}, at_least(0)},
            {"relative_to_peak", KeyType::kInt, "0", "",
-            "index (by intensity) of the reference peak of the relative filter (relativeToPeak)"},
+            "index (by intensity) of the reference peak of the relative filter (relativeToPeak)",
+            {}, between(0, 65535)},
            {"min_peak_spacing", KeyType::kFloat, "60.0", "px",
-            "a kept peak removes every dimmer peak closer than this (minPeakSpacing)"},
-           {"max_num_peaks", KeyType::kInt, "70", "peaks", "keep at most this many peaks per frame (maxNumPeaks)"},
+            "a kept peak removes every dimmer peak closer than this (minPeakSpacing)", {},
+            at_least(0)},
+           {"max_num_peaks", KeyType::kInt, "70", "peaks",
+            "keep at most this many peaks per frame (maxNumPeaks)", {}, between(1, 65535)},
            {"subpixel", KeyType::kString, "\"multicorr\"", "", "refinement; none = pixel",
             {"pixel", "none", "poly", "multicorr"}},
-           {"upsample_factor", KeyType::kInt, "16", "", "multicorr DFT upsampling factor, 3 to 1024"},
+           {"upsample_factor", KeyType::kInt, "16", "", "multicorr DFT upsampling factor", {},
+            between(3, 1024)},
            {"precision", KeyType::kString, "\"f32\"", "",
             "f32 (fast) or f64 (py4DSTEM's own float64: its peak lists to ~1e-12 px)", {"f32", "f64"}},
            {"multicorr_method", KeyType::kString, "\"auto\"", "",
@@ -212,19 +326,23 @@ std::vector<SectionSpec> make_operator_types() {
             "get_probe_size, get_kernel)"},
            {"vacuum_frames", KeyType::kIntArray, "-", "frames",
             "[first, stop): scan positions (row-major) of vacuum frames, read from 'vacuum' or, for "
-            "input.source = \"file\", from the replayed file before the series starts"},
+            "input.source = \"file\", from the replayed file before the series starts",
+            {}, at_least(0)},
            {"probe_threshold", KeyType::kFloat, "0.2", "",
-            "from_vacuum_data: probe mask = pixels above max * threshold"},
-           {"probe_expansion", KeyType::kFloat, "12.0", "px", "from_vacuum_data: width of the cos^2 soft edge"},
-           {"probe_opening", KeyType::kInt, "3", "", "from_vacuum_data: binary opening iterations"},
+            "from_vacuum_data: probe mask = pixels above max * threshold", {},
+            Range{.min = 0, .max = 1, .max_exclusive = true}},
+           {"probe_expansion", KeyType::kFloat, "12.0", "px",
+            "from_vacuum_data: width of the cos^2 soft edge", {}, positive()},
+           {"probe_opening", KeyType::kInt, "3", "", "from_vacuum_data: binary opening iterations",
+            {}, between(0, 1000)},
            {"kernel_mode", KeyType::kString, "\"sigmoid\"", "", "get_kernel mode",
             {"flat", "gaussian", "sigmoid", "sigmoid_log", "sigmoid_logistic"}},
            {"kernel_origin", KeyType::kFloatArray, "-", "px",
             "[qx0, qy0] probe centre (default: get_probe_size's)"},
            {"kernel_radii", KeyType::kFloatArray, "-", "px",
-            "sigmoid modes: [inner, outer] edge radii (default: [alpha, 2 alpha])"},
+            "sigmoid modes: [inner, outer] edge radii (default: [alpha, 2 alpha])", {}, at_least(0)},
            {"kernel_sigma", KeyType::kFloat, "-", "",
-            "gaussian mode: sigma relative to the probe's (required for gaussian)"},
+            "gaussian mode: sigma relative to the probe's (required for gaussian)", {}, positive()},
            {"sigmoid_log_is_logistic", KeyType::kBool, "false", "",
             "py4DSTEM maps sigmoid_log to the sine-squared edge (a bug); true gives the logistic edge"},
        }},
@@ -279,19 +397,22 @@ const KeySpec* find_key(const SectionSpec& section, std::string_view key) {
 std::string schema_markdown() {
   std::ostringstream os;
   auto table = [&](const SectionSpec& s) {
-    os << s.description << "\n\n| key | type | default | unit | description |\n|---|---|---|---|---|\n";
+    os << s.description
+       << "\n\n| key | type | default | unit | valid values | description |\n"
+          "|---|---|---|---|---|---|\n";
     for (const auto& k : s.keys) {
       std::string def(k.default_value);
       if (def.empty()) def = "required";
       if (def == "-") def = "(none)";
-      os << "| `" << k.name << "` | " << key_type_name(k.type) << " | `" << def << "` | " << k.unit
-         << " | " << k.description;
-      if (!k.choices.empty()) {
-        os << " (one of:";
-        for (auto c : k.choices) os << " `" << c << "`";
-        os << ")";
+      std::string valid;
+      if (k.range.bounded()) valid = k.range.text(k.type);
+      if (!k.check_text.empty()) valid = k.check_text;
+      if (valid.empty() && (k.type == KeyType::kFloat || k.type == KeyType::kFloatArray)) {
+        valid = "finite";
       }
-      os << " |\n";
+      for (auto c : k.choices) valid += (valid.empty() ? "`" : ", `") + std::string(c) + "`";
+      os << "| `" << k.name << "` | " << key_type_name(k.type) << " | `" << def << "` | " << k.unit
+         << " | " << valid << " | " << k.description << " |\n";
     }
     os << "\n";
   };

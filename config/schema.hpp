@@ -4,6 +4,7 @@
 // getters all read this table, so a key is declared exactly once.
 #pragma once
 
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,6 +25,28 @@ enum class KeyType {
 
 std::string_view key_type_name(KeyType t);
 
+//! The values a numeric key (kInt, kFloat, kSize, and each element of kIntArray, kFloatArray)
+//! may take. Every numeric value must also be finite: TOML's inf and nan are never meaningful here.
+struct Range {
+  static constexpr double kInf = std::numeric_limits<double>::infinity();
+
+  double min = -kInf;
+  double max = kInf;
+  bool min_exclusive = false;  // > min (timeouts, intervals: 0 would end or spin at once)
+  bool max_exclusive = false;  // < max
+
+  bool bounded() const { return min > -kInf || max < kInf; }
+  bool contains(double v) const {
+    return (min_exclusive ? v > min : v >= min) && (max_exclusive ? v < max : v <= max);
+  }
+  //! ">= 1", "> 0", "1 to 65535", ">= 0, < 1", ">= 1MiB" (sizes): for messages and the reference.
+  std::string text(KeyType type) const;
+};
+
+//! A check of a string value that a choice list cannot express (e.g. a port number inside
+//! "host:port"); returns what is wrong, or an empty string when the value is fine.
+using StringCheck = std::string (*)(std::string_view value);
+
 //! One key. `default_value` is TOML text ("" = required, "-" = optional without default).
 struct KeySpec {
   std::string_view name;
@@ -32,6 +55,9 @@ struct KeySpec {
   std::string_view unit;
   std::string_view description;
   std::vector<std::string_view> choices = {};  // allowed values for kString, empty = any
+  Range range = {};                            // numeric keys: the valid values
+  StringCheck check = nullptr;                 // string keys (and each string of an array)
+  std::string_view check_text = {};            // what `check` accepts, for the reference
 };
 
 //! A table of keys: a top-level section ("input", "outputs.hdf5") or an operator type.

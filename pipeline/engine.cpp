@@ -101,6 +101,16 @@ Engine::Engine(const config::Config& config) : config_(config) {
     // would cancel the whole graph, so a failing operator fails its frames.
     const std::size_t n_ops = operators_.size();
     const bool gpu = offload_ && offload_->active();
+    if (abort_.load()) {
+      // Cut short: the frames of a batch not yet computed are dropped unprocessed (count = 0 tells
+      // the sink node), so that the graph empties in the time of the batches already computing.
+      b->count = 0;
+      if (metrics_) {
+        metrics_->edge_leave(sinks::Edge::kCompute);
+        metrics_->edge_enter(sinks::Edge::kOrder);
+      }
+      return b;
+    }
     tbb::parallel_for(std::size_t{0}, n_ops + (gpu ? 1 : 0), [&](std::size_t o) {
       if (o == n_ops) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -136,8 +146,10 @@ Engine::Engine(const config::Config& config) : config_(config) {
       metrics_->edge_leave(sinks::Edge::kOrder);
       metrics_->edge_enter(sinks::Edge::kSink);
     }
-    store_.consume(*b);
-    for (auto& s : sinks_) s->batch_consumed(*b, store_);
+    if (b->count > 0) {  // 0: dropped unprocessed by abort()
+      store_.consume(*b);
+      for (auto& s : sinks_) s->batch_consumed(*b, store_);
+    }
     if (metrics_) metrics_->edge_leave(sinks::Edge::kSink);
     pool_->release(b);
   };
@@ -172,6 +184,17 @@ std::string Engine::describe_input() const {
 void Engine::stop() {
   stop_.store(true);
   source_->request_stop();
+}
+
+void Engine::abort() {
+  abort_.store(true);
+  for (auto& s : sinks_) s->cut_short();
+  stop();
+}
+
+int Engine::exit_code() const {
+  if (write_failed_) return 3;
+  return abort_.load() ? kExitCutShort : 0;
 }
 
 bool Engine::begin_series() {
@@ -235,9 +258,12 @@ bool Engine::begin_series() {
 
 void Engine::end_series() {
   graph_->wait();
+  // Read after the graph is empty: a batch dropped by abort() was dropped before this.
+  const bool cut_short = abort_.load();
   SeriesReport rep;
   rep.header = series_;
   rep.counts = source_->counts();
+  if (cut_short) rep.counts.end = SeriesEnd::kCutShort;
   if (series_rejected_) {
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
     spdlog::error("series {} ended: {} frames received, all dropped (series_rejected)",
@@ -245,7 +271,8 @@ void Engine::end_series() {
     reports_.push_back(std::move(rep));
     return;
   }
-  for (std::size_t o = 0; o < operators_.size(); ++o) {
+  // Cut short, the per-series images are not made (a GPU operator's would wait for the device).
+  for (std::size_t o = 0; o < operators_.size() && !cut_short; ++o) {
     store_.add_series_images(o, offload_ && offload_->runs(o) ? offload_->finish(o)
                                                               : operators_[o]->finish());
   }
@@ -282,6 +309,10 @@ void Engine::end_series() {
     }
   }
   if (rep.frames_failed > 0) spdlog::info("  dropped (operator_error): {}", rep.frames_failed);
+  if (cut_short && c.frames_accepted > rep.frames_processed) {
+    spdlog::warn("  cut short: {} frames received but not processed",
+                 c.frames_accepted - rep.frames_processed);
+  }
   reports_.push_back(std::move(rep));
 }
 
@@ -299,6 +330,13 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
   std::uint64_t series_done = 0;
   bool in_series = false;
   for (;;) {
+    if (abort_.load()) {
+      // Nothing more from the source, not even what it holds: end the series with what the
+      // results have.
+      if (in_series) end_series();
+      graph_->wait();
+      return exit_code();
+    }
     if (stop_.load()) source_->request_stop();
     const auto status = source_->next();
     if (metrics_) metrics_->outside_counts(source_->outside_counts());
@@ -326,7 +364,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         if (max_series && series_done >= *max_series) {
           graph_->wait();
           log_outside_counts();
-          return write_failed_ ? 3 : 0;
+          return exit_code();
         }
         break;
       case ingest::SourceStatus::kIdle:
@@ -335,7 +373,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         if (in_series) end_series();
         graph_->wait();
         log_outside_counts();
-        return write_failed_ ? 3 : 0;
+        return exit_code();
     }
   }
 }

@@ -23,9 +23,9 @@ NativeSender::NativeSender(const SenderOptions& o)
 
 NativeSender::~NativeSender() = default;
 
-void NativeSender::start(const SeriesHeader& header) {
+void NativeSender::start(const SeriesHeader& header, std::uint64_t frames_already_sent) {
   header_ = header;
-  frames_sent_ = 0;
+  frames_sent_ = frames_already_sent;
   ingest::wire::encode_start(header, buffer_);
   socket_.send(zmq::buffer(buffer_), zmq::send_flags::none);
 }

@@ -27,7 +27,9 @@ class NativeSender {
   explicit NativeSender(const SenderOptions& options);
   ~NativeSender();
 
-  void start(const SeriesHeader& header);
+  //! Sends the series' start. `frames_already_sent`: the series' frames sent before on another
+  //! connection (a reconnect), which the end message counts too.
+  void start(const SeriesHeader& header, std::uint64_t frames_already_sent = 0);
   //! Sends one frame. With `persistent`, the pixels must stay valid and unchanged until the sender
   //! is destroyed: they are handed to ZeroMQ without a copy.
   void frame(std::uint64_t index, std::span<const std::byte> pixels, bool persistent = false);

@@ -54,10 +54,15 @@ class NativeProtocolSender final : public ProtocolSender {
     sender_->send_parts({head, std::vector<std::uint8_t>(e.begin(), e.end())});
   }
   void end() override { sender_->end(); }
-  void reconnect() override {
+  std::string reconnect() override {
+    const std::uint64_t sent = sender_->frames_sent();
     sender_.reset();  // linger delivers what is queued
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     open();
+    // A new connection knows no series: without the start its frames would belong to none. The
+    // end message still counts every frame of the series, before the reconnect too.
+    sender_->start(header_, sent);
+    return "series start";
   }
 
  private:
@@ -114,10 +119,13 @@ class DectrisSender final : public ProtocolSender {
       }
     }
   }
-  void reconnect() override {
+  std::string reconnect() override {
     close();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     open();
+    // The same series_unique_id: the receiver takes it as the series going on, not a new one.
+    for (auto& s : sockets_) send_start(s);
+    return "start message";
   }
 
  private:
@@ -318,12 +326,13 @@ class MerlinSender final : public ProtocolSender {
                 iovec{const_cast<std::uint8_t*>(e.data()), e.size()}});
   }
   void end() override {}  // Merlin sends no end message
-  void reconnect() override {
+  std::string reconnect() override {
     ::shutdown(fd_, SHUT_WR);
     ::close(fd_);
     fd_ = -1;
     accept_client();
     send_header();
+    return "acquisition header";
   }
 
  private:

@@ -68,8 +68,12 @@ class ProtocolSender {
     send_encoded(index, damaged);
   }
   virtual void end() = 0;
-  //! Closes the connection (after what is queued has left) and opens it again.
-  virtual void reconnect() = 0;
+  //! Closes the connection (after what is queued has left) and opens it again, then announces the
+  //! series in progress again as a detector restarting its stream does, so that the frames that
+  //! follow belong to it: native and DECTRIS re-send the series' start message (same series id,
+  //! stream V2 the same series_unique_id), Merlin its acquisition header. Returns what it re-sent,
+  //! for the fault log.
+  virtual std::string reconnect() = 0;
 
   void frame(std::uint64_t index, std::span<const std::byte> pixels) {
     encode(pixels, scratch_);

@@ -160,8 +160,16 @@ std::vector<SendLog> send_series(ProtocolSender& sender, const SendParams& p) {
         ++sent_slots;
         if (f.stall_frame && *f.stall_frame == index) std::this_thread::sleep_for(f.stall);
         if (f.disconnect_frame && *f.disconnect_frame == index) {
-          sender.reconnect();
+          const std::string resent = sender.reconnect();
+          log.disconnects.push_back({index, log.sent, resent});
           log.lost_in_disconnect.push_back(index);
+          spdlog::info(
+              "series {}: disconnected at frame {} after {} frame messages; reconnected "
+              "and re-sent the {}",
+              h.series_id,
+              index,
+              log.sent,
+              resent);
           continue;
         }
         if (f.hits('d', index)) {
@@ -208,6 +216,10 @@ std::string to_json(const std::vector<SendLog>& logs) {
   for (const auto& l : logs) {
     nlohmann::json r = nlohmann::json::array();
     for (const auto& [a, b] : l.reordered) r.push_back({a, b});
+    nlohmann::json d = nlohmann::json::array();
+    for (const auto& x : l.disconnects) {
+      d.push_back({{"frame", x.frame}, {"sent_before", x.sent_before}, {"resent", x.resent}});
+    }
     out.push_back({{"series_id", l.series_id},
                    {"frames", l.frames},
                    {"sent", l.sent},
@@ -216,6 +228,7 @@ std::string to_json(const std::vector<SendLog>& logs) {
                    {"duplicated", l.duplicated},
                    {"lost_in_disconnect", l.lost_in_disconnect},
                    {"reordered", r},
+                   {"disconnects", d},
                    {"clamped", l.clamped},
                    {"seconds", l.seconds}});
   }

@@ -4,7 +4,10 @@
 // rate, with deterministic fault injection for tests:
 //   --inject drop=P,duplicate=P,reorder=P,stall=MS@FRAME,disconnect=FRAME,corrupt=P
 // Each frame's fate is a pure function of (seed, fault, frame index), and the frames each fault
-// touched are written to a JSON log, so a test can predict the coverage map and the counts:
+// touched are written to a JSON log (--inject-log), so a test can predict the coverage map and
+// reconcile the counts: the frame messages sent ("sent") are the receiver's frames received, kept
+// or dropped by reason; the scan's frames ("frames") are those kept plus those missing
+// ("dropped", "corrupted", "lost_in_disconnect"):
 //   drop       the frame is not sent                     -> missing (coverage 0), not received
 //   corrupt    its pixel encoding is damaged (truncated) -> received, dropped as decode_error
 //              (compressed DECTRIS) or wrong_size (native, Merlin, uncompressed DECTRIS); in
@@ -13,8 +16,11 @@
 //   duplicate  the frame is sent twice                   -> covered; one dropped as duplicate
 //   reorder    the frame is swapped with the next one    -> covered, values unchanged
 //   stall      the sender pauses MS ms before FRAME      -> covered (if MS < the series timeout)
-//   disconnect the connection is closed at FRAME and opened again; FRAME is lost with it
-//              -> FRAME missing, the series goes on and completes (Merlin: on the new connection)
+//   disconnect the connection is closed at FRAME and opened again, and the series is announced
+//              again on it (a restarted stream: native and DECTRIS re-send the start message,
+//              Merlin the acquisition header; "disconnects" in the log says what); FRAME is lost
+//              -> FRAME missing; the scan goes on in the same series, which completes (Merlin,
+//              which sends no end message, times out)
 // A frame is dropped, corrupted or sent intact (then maybe duplicated), in that order of precedence.
 #pragma once
 
@@ -48,12 +54,21 @@ struct FaultPlan {
   bool hits(char kind, std::uint64_t index) const;
 };
 
+//! One disconnect: at which frame, how many frame messages of the series had been sent before it,
+//! and what was sent again on the new connection to announce the series.
+struct Disconnect {
+  std::uint64_t frame = 0;
+  std::uint64_t sent_before = 0;
+  std::string resent;
+};
+
 //! What the faults did, per series (frame indices).
 struct SendLog {
   std::uint64_t series_id = 0;
   std::uint64_t frames = 0;
   std::vector<std::uint64_t> dropped, corrupted, duplicated, lost_in_disconnect;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> reordered;
+  std::vector<Disconnect> disconnects;
   std::uint64_t sent = 0;  // frame messages sent (duplicates and corrupt ones included)
   //! Pixel values clamped to the wire's range (Merlin raw) while encoding this series' frames;
   //! with --unique, the cached frames' count is the first series'.

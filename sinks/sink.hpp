@@ -29,6 +29,11 @@ class Sink {
   //! After the last batch and the operators' per-series images; `prov` is final. Returns what was
   //! kept (e.g. the file path) or why the results could not be kept.
   virtual Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) = 0;
+  //! A second signal: the user wants the process gone within a second or two. Called from another
+  //! thread (the signal watcher), at any time, even while series_ended runs: from now on, finish
+  //! with what is needed to leave results that open (skip what takes time in proportion to the
+  //! scan). Must only set a flag.
+  virtual void cut_short() {}
 };
 
 }  // namespace stemflow::sinks

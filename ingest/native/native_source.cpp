@@ -11,6 +11,14 @@ namespace {
 // A frame header is ~100 bytes; a start message with metadata a few KiB. Anything larger than this
 // is not a message of ours.
 constexpr std::size_t kMaxPart1 = 1 << 20;
+
+//! Whether a start announces the same series: the same id, scan and frames. (The native protocol
+//! has no unique id per acquisition; a new acquisition under the same id and shape cannot be told
+//! from the same one re-announced, as with DECTRIS stream V1.)
+bool same_series(const SeriesHeader& a, const SeriesHeader& b) {
+  return a.series_id == b.series_id && a.scan_rows == b.scan_rows && a.scan_cols == b.scan_cols &&
+         a.frame_rows == b.frame_rows && a.frame_cols == b.frame_cols && a.dtype == b.dtype;
+}
 }  // namespace
 
 NativeZmqSource::NativeZmqSource(BatchPool& pool, NativeOptions options)
@@ -67,6 +75,17 @@ bool NativeZmqSource::receive_one() {
   discard_rest();  // start and end messages are single-part; ignore anything after them
   if (auto* h = std::get_if<SeriesHeader>(&*msg)) {
     if (!usable_start(*h)) return true;
+    if (assembler().active() && same_series(assembler().header(), *h)) {
+      // The sender announced the series in progress again: it reconnected (a restarted stream)
+      // and goes on with it. Ending it here would split one scan into two incomplete series.
+      spdlog::warn(
+          "series {} announced again after {} of {} frames (the sender reconnected): "
+          "it goes on",
+          h->series_id,
+          assembler().counts().frames_accepted,
+          h->scan_size());
+      return true;
+    }
     if (assembler().active()) restart_series("series " + std::to_string(h->series_id));
     start_series(*h);
     return true;

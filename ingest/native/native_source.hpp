@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Receiver for the native protocol: a ZeroMQ PULL socket connected (or bound) to the sender's
-// endpoints. Part 2 of a frame message is received straight into the batch slot.
+// endpoints. Part 2 of a frame message is received straight into the batch slot. A start during a
+// series ends it as restarted, unless it announces the same series again (same id, scan and
+// frames): a sender that reconnected re-sends its start, and the series goes on.
 #pragma once
 
 #include <chrono>

@@ -17,6 +17,7 @@ CenterOfMassOp::CenterOfMassOp(std::string name, DetectorGeometry region)
 
 void CenterOfMassOp::start(const SeriesHeader& series) {
   mask_.emplace(region_, series.frame_rows, series.frame_cols, "operator '" + name() + "'");
+  warn_if_covers_nothing(*mask_, region_, type(), name());
   dtype_ = series.dtype;
 }
 

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "operators/virtual_image/detector_mask.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cmath>
+#include <sstream>
 
 #include "pipeline/expected.hpp"
 
@@ -152,6 +155,57 @@ std::size_t DetectorMask::pixel_count() const {
   std::size_t n = weights_.size();
   for (const auto& s : spans_) n += s.col_end - s.col_begin;
   return n;
+}
+
+std::string describe(const DetectorGeometry& g) {
+  std::ostringstream os;
+  const auto pair = [&](const auto& a) { os << "[" << a[0] << ", " << a[1] << "]"; };
+  switch (g.shape) {
+    case DetectorShape::kNone:
+      os << "whole frame";
+      break;
+    case DetectorShape::kPoint:
+      os << "point center ";
+      pair(g.center);
+      break;
+    case DetectorShape::kCircle:
+      os << "circle center ";
+      pair(g.center);
+      os << " radius " << g.radius;
+      break;
+    case DetectorShape::kAnnulus:
+      os << "annulus center ";
+      pair(g.center);
+      os << " radii ";
+      pair(g.radii);
+      break;
+    case DetectorShape::kRectangle:
+      os << "rectangle bounds [" << g.bounds[0] << ", " << g.bounds[1] << ", " << g.bounds[2]
+         << ", " << g.bounds[3] << "]";
+      break;
+    case DetectorShape::kMask:
+      os << "mask " << g.mask_rows << "x" << g.mask_cols;
+      break;
+  }
+  return os.str();
+}
+
+bool warn_if_covers_nothing(const DetectorMask& mask,
+                            const DetectorGeometry& geometry,
+                            std::string_view type,
+                            std::string_view name) {
+  if (mask.pixel_count() > 0) return false;
+  spdlog::warn(
+      "operator '{}' ({}): the detector {} covers no pixel of the {}x{} frame (qx = row, qy = "
+      "column, from 0): its {} will be {}",
+      name,
+      type,
+      describe(geometry),
+      mask.rows(),
+      mask.cols(),
+      type == "center_of_mass" ? "centre of mass" : "image",
+      type == "center_of_mass" ? "NaN everywhere" : "zero everywhere");
+  return true;
 }
 
 }  // namespace stemflow::ops

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace stemflow::ops {
@@ -76,5 +77,17 @@ class DetectorMask {
   std::vector<RowSpan> spans_;
   std::vector<WeightedPixel> weights_;
 };
+
+//! The geometry as the configuration writes it: "circle center [200, 200] radius 5".
+std::string describe(const DetectorGeometry& geometry);
+
+//! Warns (once per series, at start) when a detector region covers no pixel of the frame: it lies
+//! entirely outside the frame, or is empty. Its image would be all zero (the centre of mass all
+//! NaN) without a word otherwise; a region only partly inside is legitimate and not reported.
+//! Returns whether it warned.
+bool warn_if_covers_nothing(const DetectorMask& mask,
+                            const DetectorGeometry& geometry,
+                            std::string_view type,
+                            std::string_view name);
 
 }  // namespace stemflow::ops

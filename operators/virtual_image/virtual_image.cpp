@@ -19,6 +19,7 @@ VirtualImageOp::VirtualImageOp(std::string name, DetectorGeometry geometry)
 
 void VirtualImageOp::start(const SeriesHeader& series) {
   mask_.emplace(geometry_, series.frame_rows, series.frame_cols, "operator '" + name() + "'");
+  warn_if_covers_nothing(*mask_, geometry_, type(), name());
   dtype_ = series.dtype;
 }
 

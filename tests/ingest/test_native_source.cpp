@@ -242,6 +242,24 @@ TEST(NativeSource, RestartEndsTheCurrentSeries) {
   EXPECT_EQ(t.frames[0], pixels_of(100));  // the second series' frame replaced the first's
 }
 
+// Spec: a start that announces the series in progress again (same id, scan and frames: a sender
+// that reconnected) does not end it; the frames after it are counted in the same series.
+TEST(NativeSource, TheSameSeriesAnnouncedAgainGoesOn) {
+  Harness t;
+  t.sender.start(header(1));
+  for (std::uint64_t i = 0; i < 5; ++i) t.sender.frame(i, pixels_of(i));
+  t.sender.start(header(1), 5);
+  for (std::uint64_t i = 5; i < 20; ++i) t.sender.frame(i, pixels_of(i));
+  t.sender.end();
+  t.run_until_ended(1);
+  ASSERT_EQ(t.ended.size(), 1u);
+  ASSERT_EQ(t.started.size(), 1u);
+  EXPECT_EQ(t.ended[0].end, SeriesEnd::kComplete);
+  EXPECT_EQ(t.ended[0].frames_accepted, 20u);
+  EXPECT_EQ(t.ended[0].frames_announced, 20u);
+  EXPECT_EQ(t.ended[0].dropped_total(), 0u);
+}
+
 // Spec: a sender that goes silent mid-scan ends the series after series_timeout, keeping its frames.
 TEST(NativeSource, SilentSenderTimesOut) {
   Harness t(std::chrono::milliseconds(300));

@@ -17,6 +17,7 @@
 #include "ingest/dectris/stream1.hpp"
 #include "ingest/dectris/stream2.hpp"
 #include "ingest/merlin/merlin_source.hpp"
+#include "ingest/native/native_source.hpp"
 #include "sim/protocol_sender.hpp"
 #include "sim/send_loop.hpp"
 #include "sim/synth.hpp"
@@ -71,6 +72,12 @@ std::unique_ptr<ingest::Source> make_receiver(BatchPool& pool, const std::string
                                               std::vector<std::string> endpoints,
                                               const std::string& channel = {},
                                               milliseconds series_timeout = milliseconds(3000)) {
+  if (protocol == "native") {
+    ingest::NativeOptions o;
+    o.endpoints = std::move(endpoints);
+    o.series_timeout = series_timeout;
+    return std::make_unique<ingest::NativeZmqSource>(pool, o);
+  }
   if (protocol == "merlin") {
     ingest::MerlinOptions o;
     o.endpoint = endpoints.at(0);
@@ -416,13 +423,14 @@ TEST(DectrisStream2, SeveralEndpointsFeedOneSeries) {
 
 // Spec: each injected fault gives the coverage and counts the fault log predicts, for every
 // protocol: dropped and lost frames missing, corrupt ones dropped with their reason, duplicates
-// dropped once, reordered and stalled frames intact.
+// dropped once, reordered and stalled frames intact; after the disconnect the series goes on.
 TEST(FaultInjection, CoverageAndCountsMatchTheLog) {
-  for (const std::string protocol : {"dectris-stream2", "dectris-stream1", "merlin"}) {
+  for (const std::string protocol : {"native", "dectris-stream2", "dectris-stream1", "merlin"}) {
     SCOPED_TRACE(protocol);
     const Scan scan = make_scan(Dtype::kU16, 8, 8, 11);
     auto faults = sim::FaultPlan::parse("drop=0.1,duplicate=0.1,reorder=0.1,corrupt=0.1,stall=300@20,disconnect=33", 5);
-    const auto r = run(protocol, scan, protocol == "merlin" ? Codec::kNone : Codec::kBslz4, faults);
+    const bool raw = protocol == "merlin" || protocol == "native";
+    const auto r = run(protocol, scan, raw ? Codec::kNone : Codec::kBslz4, faults);
     ASSERT_EQ(r.got.size(), 1u);
     ASSERT_EQ(r.logs.size(), 1u);
     const auto& s = r.got[0];
@@ -441,7 +449,7 @@ TEST(FaultInjection, CoverageAndCountsMatchTheLog) {
     EXPECT_EQ(s.counts.frames_received, 64 - missing + log.duplicated.size());
     EXPECT_EQ(s.counts.frames_accepted, 64 - missing - log.corrupted.size());
     EXPECT_EQ(s.counts.dropped[std::size_t(DropReason::kDuplicate)], log.duplicated.size());
-    const auto corrupt_reason = protocol == "merlin" ? DropReason::kWrongSize : DropReason::kDecodeError;
+    const auto corrupt_reason = raw ? DropReason::kWrongSize : DropReason::kDecodeError;
     EXPECT_EQ(s.counts.dropped[std::size_t(corrupt_reason)], log.corrupted.size());
     EXPECT_EQ(s.counts.dropped_total(), log.duplicated.size() + log.corrupted.size());
     // DECTRIS sends an end message: complete. Merlin has none: with frames missing, it times out.

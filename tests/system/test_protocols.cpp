@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "ingest/npy.hpp"
+#include "pipeline/series.hpp"
 #include "tests/support/h5read.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/reference.hpp"
@@ -282,6 +283,71 @@ TEST(Protocols, InjectedFaultsGiveTheDocumentedCoverageAndCounts) {
     EXPECT_EQ(std::size_t(r.dropped.at(protocol == "merlin" ? "wrong_size" : "decode_error")), j["corrupted"].size());
     EXPECT_EQ(r.end, protocol == "merlin" ? "timeout" : "complete");
     for (std::size_t i = 0; i < 100; ++i) EXPECT_EQ(std::isnan(r.bf[i]), expect[i] == 0) << i;
+  }
+}
+
+// Spec: stemflow-sim's disconnect fault acts as a detector restarting its stream: it reconnects and
+// announces the series again (start message, Merlin: acquisition header), so that every frame after
+// the disconnect is counted in the same series. The fault log then reconciles exactly with the
+// engine's counts for every protocol: every frame message sent is received and either kept or
+// dropped with a reason, and every frame of the scan is kept or missing as the log says.
+TEST(Protocols, DisconnectResendsTheStartAndTheCountsReconcileWithTheLog) {
+  const auto dir = work_dir("disconnect");
+  constexpr std::size_t kFrames = 100;
+  for (const std::string protocol : {"native", "dectris-stream2", "dectris-stream1", "merlin"}) {
+    SCOPED_TRACE(protocol);
+    const int port = test::free_port();
+    const auto log = dir / (protocol + "-faults.json");
+    const auto out = dir / (protocol + ".h5");
+    run_engine(dir, protocol,
+               "protocol = \"" + protocol + "\"\nendpoint = \"" + endpoint(port) +
+                   "\"\nseries_timeout = 2.0",
+               {"synth", "--scan", "10x10", "--frame", "64x64", "--seed", "4", "--protocol",
+                protocol, "--bind", endpoint(port), "--inject",
+                "drop=0.05,duplicate=0.05,corrupt=0.05,disconnect=37", "--inject-log",
+                log.string()});
+    std::ifstream in(log);
+    const auto j = nlohmann::json::parse(in)[0];
+    // The log says what happened at the disconnect.
+    ASSERT_EQ(j["disconnects"].size(), 1u);
+    EXPECT_EQ(j["disconnects"][0]["frame"], 37);
+    EXPECT_EQ(j["disconnects"][0]["resent"],
+              protocol == "merlin"   ? "acquisition header"
+              : protocol == "native" ? "series start"
+                                     : "start message");
+    EXPECT_EQ(j["lost_in_disconnect"], nlohmann::json({37}));
+    ASSERT_GT(j["dropped"].size() * j["duplicated"].size() * j["corrupted"].size(), 0u)
+        << "the draws hit nothing of some kind: the test would prove little";
+
+    // One series took every frame, before and after the disconnect.
+    test::H5File f(out.string());
+    const auto count = [&](const std::string& name) {
+      return static_cast<std::size_t>(f.ints(kProv + name)[0]);
+    };
+    EXPECT_EQ(f.string(kProv + "series_end"), protocol == "merlin" ? "timeout" : "complete");
+    std::size_t dropped = 0;
+    for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+      dropped += count("frames_dropped_" + std::string(drop_reason_name(DropReason(r))));
+    }
+    const std::size_t kept = count("frames_processed");
+    const std::size_t missing = count("frames_missing");
+    // sent = kept + dropped by reason; the scan = kept + missing.
+    EXPECT_EQ(j["sent"].get<std::size_t>(), count("frames_received"));
+    EXPECT_EQ(count("frames_received"), kept + dropped);
+    EXPECT_EQ(j["frames"].get<std::size_t>(), kFrames);
+    EXPECT_EQ(kFrames, kept + missing);
+    EXPECT_EQ(missing,
+              j["dropped"].size() + j["corrupted"].size() + j["lost_in_disconnect"].size());
+    EXPECT_EQ(count("frames_dropped_duplicate"), j["duplicated"].size());
+    const bool compressed = protocol == "dectris-stream2" || protocol == "dectris-stream1";
+    EXPECT_EQ(count(compressed ? "frames_dropped_decode_error" : "frames_dropped_wrong_size"),
+              j["corrupted"].size());
+    EXPECT_EQ(dropped, j["duplicated"].size() + j["corrupted"].size());
+    std::vector<std::uint8_t> expect(kFrames, 1);
+    for (const char* k : {"dropped", "corrupted", "lost_in_disconnect"}) {
+      for (const auto& i : j[k]) expect[i.get<std::size_t>()] = 0;
+    }
+    EXPECT_EQ(f.bytes("/stemflow/coverage/data"), expect);
   }
 }
 

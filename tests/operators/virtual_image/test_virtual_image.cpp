@@ -2,9 +2,12 @@
 // Virtual detectors: py4DSTEM's mask semantics, exact sums on every dtype, and the shared py4DSTEM
 // reference images reproduced to 1e-9.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <random>
+#include <sstream>
 
 #include "operators/center_of_mass/center_of_mass.hpp"
 #include "operators/virtual_image/virtual_image.hpp"
@@ -178,6 +181,76 @@ TEST(VirtualImageOp, NaNFrameIsMarkedFailed) {
   EXPECT_EQ(tb.batch.results[0].failed[0], 0);
   EXPECT_EQ(tb.batch.results[0].frame_scalars(0)[0], 9.0);
   EXPECT_EQ(tb.batch.results[0].failed[1], 1);
+}
+
+// Spec: a detector region that covers no pixel of the frame is a clear mistake (an all-zero image
+// otherwise) and is reported when the series starts, naming the operator, its geometry and the
+// frame shape; a region partly inside the frame is legitimate and not reported.
+TEST(VirtualImageOp, RegionCoveringNoPixelIsReportedAtStart) {
+  std::ostringstream captured;
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured)));
+  struct Restore {
+    std::shared_ptr<spdlog::logger> logger;
+    ~Restore() { spdlog::set_default_logger(logger); }
+  } restore{previous};
+
+  SeriesHeader h;
+  h.scan_rows = h.scan_cols = 2;
+  h.frame_rows = 64;
+  h.frame_cols = 48;
+  h.dtype = Dtype::kU16;
+  auto rectangle = [](double a, double b, double c, double d) {
+    DetectorGeometry g;
+    g.shape = DetectorShape::kRectangle;
+    g.bounds = {a, b, c, d};
+    return g;
+  };
+  DetectorGeometry annulus;
+  annulus.shape = DetectorShape::kAnnulus;
+  annulus.center = {-50, 20};
+  annulus.radii = {2, 10};
+  struct Case {
+    std::string name;
+    DetectorGeometry g;
+    std::string expect;  // empty: no warning
+  };
+  const std::vector<Case> cases = {
+      {"far",
+       circle(200, 200, 5),
+       "operator 'far' (virtual_image): the detector circle center "
+       "[200, 200] radius 5 covers no pixel of the 64x48 frame"},
+      {"ring", annulus, "the detector annulus center [-50, 20] radii [2, 10] covers no pixel"},
+      {"below", rectangle(70, 80, 0, 10), "rectangle bounds [70, 80, 0, 10] covers no pixel"},
+      {"empty", rectangle(10, 10, 0, 5), "rectangle bounds [10, 10, 0, 5] covers no pixel"},
+      {"edge", circle(63, 47, 5), ""},  // partly inside: legitimate
+      {"inside", circle(32, 24, 5), ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    captured.str("");
+    VirtualImageOp op(c.name, c.g);
+    op.start(h);
+    const std::string text = captured.str();
+    if (c.expect.empty()) {
+      EXPECT_EQ(text, "");
+    } else {
+      EXPECT_NE(text.find(c.expect), std::string::npos) << text;
+      EXPECT_NE(text.find("[warning]"), std::string::npos) << text;
+    }
+  }
+  captured.str("");
+  CenterOfMassOp com("com", rectangle(100, 120, 0, 8));
+  com.start(h);
+  EXPECT_NE(captured.str().find("operator 'com' (center_of_mass): the detector rectangle bounds "
+                                "[100, 120, 0, 8] covers no pixel of the 64x48 frame"),
+            std::string::npos)
+      << captured.str();
+  captured.str("");
+  CenterOfMassOp whole("whole", DetectorGeometry{});
+  whole.start(h);
+  EXPECT_EQ(captured.str(), "");
 }
 
 // Spec: py4DSTEM's virtual images and whole-frame CoM of the shared datasets, to 1e-9 relative.
