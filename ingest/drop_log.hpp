@@ -11,7 +11,7 @@
 
 #include "pipeline/core/series.hpp"
 
-namespace stemflow {
+namespace stemflow::ingest {
 
 class DropLog {
  public:
@@ -40,4 +40,4 @@ class DropLog {
   std::array<std::uint64_t, kDropReasonCount> since_log_{};
 };
 
-}  // namespace stemflow
+}  // namespace stemflow::ingest

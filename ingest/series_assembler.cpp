@@ -32,16 +32,16 @@ void SeriesAssembler::start(const SeriesHeader& header) {
 Expected<std::byte*> SeriesAssembler::reserve(std::uint64_t index) {
   if (rejected_) {
     drop(DropReason::kSeriesRejected, "the series does not fit the configuration");
-    return make_error("series_rejected", "series rejected");
+    return make_drop(DropReason::kSeriesRejected, "series rejected");
   }
   if (index >= header_.scan_size()) {
     drop(DropReason::kIndexOutOfRange, "frame index " + std::to_string(index) + " >= scan size " +
                                            std::to_string(header_.scan_size()));
-    return make_error("index_out_of_range", "frame index outside the scan");
+    return make_drop(DropReason::kIndexOutOfRange, "frame index outside the scan");
   }
   if (seen_[index]) {
     drop(DropReason::kDuplicate, "frame index " + std::to_string(index) + " received twice");
-    return make_error("duplicate", "frame index received twice");
+    return make_drop(DropReason::kDuplicate, "frame index received twice");
   }
   while (filling_ == nullptr) {
     // Waiting here is the back-pressure: the graph always returns slots, so this ends.

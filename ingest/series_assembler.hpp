@@ -10,8 +10,8 @@
 #include <optional>
 #include <vector>
 
-#include "pipeline/core/batch_pool.hpp"
 #include "ingest/drop_log.hpp"
+#include "pipeline/core/batch_pool.hpp"
 #include "pipeline/core/expected.hpp"
 #include "pipeline/core/series.hpp"
 

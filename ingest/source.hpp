@@ -23,6 +23,11 @@ inline constexpr std::string_view kNoSeriesHint =
     "ZeroMQ sender deals messages round-robin among its receivers; connect one engine per sender, "
     "or run them as one MPI job)";
 
+//! The drop an error stands for: the reason it carries; malformed for one that carries none.
+inline DropReason drop_reason_of(const Error& e) {
+  return e.reason.value_or(DropReason::kMalformed);
+}
+
 //! Calls a message parser (returning Expected) and turns anything it throws into a "malformed"
 //! error. Parsers report bad input as errors; this is the receivers' boundary for what one lets
 //! escape (conventions: nothing escapes a node body), so one malformed message is a counted drop
@@ -32,7 +37,8 @@ auto parse_guarded(Fn&& parse) -> decltype(parse()) {
   try {
     return parse();
   } catch (const std::exception& e) {
-    return make_error("malformed", std::string("message the parser could not handle: ") + e.what());
+    return make_drop(DropReason::kMalformed,
+                     std::string("message the parser could not handle: ") + e.what());
   }
 }
 

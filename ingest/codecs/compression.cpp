@@ -35,7 +35,7 @@ void write_be32(std::uint8_t* p, std::uint32_t v) {
 }
 
 tl::unexpected<Error> fail(std::string message) {
-  return make_error("decode_error", std::move(message));
+  return make_drop(DropReason::kDecodeError, std::move(message));
 }
 
 // Per-thread scratch for one decompressed (still shuffled) block; it grows to the largest block
@@ -261,9 +261,9 @@ void decode_frames(std::span<DecodeJob> jobs) {
     if (j.md5) {
       const Md5Digest got = md5(j.src);
       if (got != *j.md5) {
-        j.error = Error{"hash_mismatch",
-                        "md5 of the " + std::to_string(j.src.size()) + "-byte blob is " +
-                            md5_hex(got) + ", the message says " + md5_hex(*j.md5)};
+        j.error = drop_error(DropReason::kHashMismatch,
+                             "md5 of the " + std::to_string(j.src.size()) + "-byte blob is " +
+                                 md5_hex(got) + ", the message says " + md5_hex(*j.md5));
         return;
       }
     }

@@ -166,13 +166,17 @@ Expected<void> CborDocument::parse(std::span<const std::uint8_t> bytes) {
   Builder b{nodes_, {}, false, nullptr};
   std::size_t pos = 0;
   while (!b.done) {
-    if (pos >= bytes.size()) return make_error("malformed", "CBOR item truncated");
+    if (pos >= bytes.size()) return make_drop(DropReason::kMalformed, "CBOR item truncated");
     const auto r = cbor_stream_decode(bytes.data() + pos, bytes.size() - pos, &callbacks(), &b);
-    if (r.status == CBOR_DECODER_NEDATA) return make_error("malformed", "CBOR item truncated");
-    if (r.status != CBOR_DECODER_FINISHED || r.read == 0) {
-      return make_error("malformed", "invalid CBOR at byte " + std::to_string(pos));
+    if (r.status == CBOR_DECODER_NEDATA) {
+      return make_drop(DropReason::kMalformed, "CBOR item truncated");
     }
-    if (b.error != nullptr) return make_error("malformed", std::string("CBOR: ") + b.error);
+    if (r.status != CBOR_DECODER_FINISHED || r.read == 0) {
+      return make_drop(DropReason::kMalformed, "invalid CBOR at byte " + std::to_string(pos));
+    }
+    if (b.error != nullptr) {
+      return make_drop(DropReason::kMalformed, std::string("CBOR: ") + b.error);
+    }
     pos += r.read;
   }
   return {};

@@ -6,13 +6,6 @@
 
 namespace stemflow::ingest {
 
-DropReason drop_reason_of(const Error& e) {
-  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
-    if (drop_reason_name(static_cast<DropReason>(r)) == e.code) return static_cast<DropReason>(r);
-  }
-  return DropReason::kMalformed;
-}
-
 DecodeQueue::DecodeQueue(std::size_t capacity) : ring_(std::max<std::size_t>(capacity, 1)) {
   jobs_.reserve(ring_.size());
   job_index_.reserve(ring_.size());
@@ -61,7 +54,7 @@ void DecodeQueue::assemble(SeriesAssembler& assembler, std::size_t frame_bytes) 
     auto& c = assembler.counts();
     --c.frames_accepted;
     c.bytes_received -= frame_bytes;
-    const auto reason = jobs_[j].error->code == drop_reason_name(DropReason::kHashMismatch)
+    const auto reason = jobs_[j].error->reason == DropReason::kHashMismatch
                             ? DropReason::kHashMismatch
                             : DropReason::kDecodeError;
     assembler.drop(reason,

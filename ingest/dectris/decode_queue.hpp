@@ -20,9 +20,6 @@
 
 namespace stemflow::ingest {
 
-//! The drop reason whose name is the error's code (decoders use them as codes); malformed otherwise.
-DropReason drop_reason_of(const Error& e);
-
 class DecodeQueue {
  public:
   struct Frame {

@@ -194,7 +194,7 @@ const DectrisFileReader::Segment* DectrisFileReader::segment_of(std::uint64_t i)
 Expected<std::pair<codecs::Codec, std::uint32_t>> DectrisFileReader::read_encoded(
     std::uint64_t i, std::vector<std::uint8_t>& buf) {
   const Segment* s = segment_of(i);
-  if (s == nullptr) return make_error("index_out_of_range", "frame beyond the file");
+  if (s == nullptr) return make_drop(DropReason::kIndexOutOfRange, "frame beyond the file");
   if (!direct_) {
     buf.resize(info_.frame_bytes());
     auto r = read_frame(i, buf);
@@ -207,13 +207,15 @@ Expected<std::pair<codecs::Codec, std::uint32_t>> DectrisFileReader::read_encode
   H5E_BEGIN_TRY { r = H5Dget_chunk_storage_size(s->dataset.get(), offset, &nbytes); }
   H5E_END_TRY;
   if (r < 0 || nbytes == 0) {
-    return make_error("malformed", "image " + std::to_string(i) + " has no stored chunk");
+    return make_drop(DropReason::kMalformed, "image " + std::to_string(i) + " has no stored chunk");
   }
   buf.resize(nbytes);
   std::uint32_t filter_mask = 0;
   H5E_BEGIN_TRY { r = H5Dread_chunk(s->dataset.get(), H5P_DEFAULT, offset, &filter_mask, buf.data()); }
   H5E_END_TRY;
-  if (r < 0) return make_error("malformed", "cannot read the chunk of image " + std::to_string(i));
+  if (r < 0) {
+    return make_drop(DropReason::kMalformed, "cannot read the chunk of image " + std::to_string(i));
+  }
   // A set bit means the filter was skipped for this chunk: the bytes are stored as they are.
   const codecs::Codec codec = (filter_mask & 1u) ? codecs::Codec::kNone : codec_;
   return std::pair{codec, elem_size_};
@@ -221,8 +223,10 @@ Expected<std::pair<codecs::Codec, std::uint32_t>> DectrisFileReader::read_encode
 
 Expected<void> DectrisFileReader::read_frame(std::uint64_t i, std::span<std::uint8_t> dst) {
   const Segment* s = segment_of(i);
-  if (s == nullptr) return make_error("index_out_of_range", "frame beyond the file");
-  if (dst.size() != info_.frame_bytes()) return make_error("wrong_size", "destination size");
+  if (s == nullptr) return make_drop(DropReason::kIndexOutOfRange, "frame beyond the file");
+  if (dst.size() != info_.frame_bytes()) {
+    return make_drop(DropReason::kWrongSize, "destination size");
+  }
   if (direct_) {
     auto enc = read_encoded(i, scratch_);
     if (!enc) return tl::unexpected(enc.error());
@@ -241,7 +245,9 @@ Expected<void> DectrisFileReader::read_frame(std::uint64_t i, std::span<std::uin
     r = H5Dread(s->dataset.get(), mem, mspace.get(), fspace.get(), H5P_DEFAULT, dst.data());
   }
   H5E_END_TRY;
-  if (r < 0) return make_error("decode_error", "HDF5 could not read image " + std::to_string(i));
+  if (r < 0) {
+    return make_drop(DropReason::kDecodeError, "HDF5 could not read image " + std::to_string(i));
+  }
   return {};
 }
 

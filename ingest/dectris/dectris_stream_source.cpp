@@ -16,10 +16,10 @@ constexpr std::size_t kMaxParts = 16;
 }  // namespace
 
 DectrisStreamSource::DectrisStreamSource(BatchPool& pool, DectrisStreamOptions options)
-    : options_(std::move(options)),
+    : Receiver(pool, timing_of(options)),
+      options_(std::move(options)),
       context_(std::max(options_.io_threads, 1)),
       socket_(context_, zmq::socket_type::pull),
-      assembler_(pool),
       queue_(options_.read_ahead),
       parts_(kMaxParts) {
   if (options_.version != 1 && options_.version != 2) throw ConfigError("DECTRIS stream version 1 or 2");
@@ -35,81 +35,38 @@ std::string DectrisStreamSource::describe() const {
   return join_endpoints(options_.endpoints);
 }
 
-void DectrisStreamSource::count_drop(DropReason reason, std::string_view detail) {
-  if (assembler_.active()) {
-    assembler_.drop(reason, detail);
-  } else {
-    orphan_log_.record(orphans_, reason, detail);
-  }
+void DectrisStreamSource::place() {
+  queue_.assemble(assembler(), assembler().header().frame_bytes());
 }
 
-void DectrisStreamSource::end_series(SeriesEnd how) {
-  assembler_.finish(how);
-  pending_.push_back(SourceStatus::kSeriesEnded);
+bool DectrisStreamSource::resume_held() {
+  if (!held_) return false;
+  // A start or end message waits until every frame received before it has its place.
+  if (!queue_.empty()) {
+    place();
+    return true;
+  }
+  held_ = false;
+  process_message();
+  return true;
 }
 
-SourceStatus DectrisStreamSource::next() {
-  const std::size_t fb = assembler_.header().frame_bytes();
-  for (;;) {
-    if (assembler_.has_ready()) return SourceStatus::kBatchReady;
-    if (!pending_.empty()) {
-      const auto s = pending_.front();
-      pending_.pop_front();
-      if (s == SourceStatus::kSeriesStarted) assembler_.start(*next_header_);
-      return s;
-    }
-    if (finished_) return SourceStatus::kFinished;
-    if (held_) {
-      // A start or end message waits until every frame received before it has its place.
-      if (!queue_.empty()) {
-        queue_.assemble(assembler_, fb);
-        continue;
-      }
-      held_ = false;
-      process_message();
-      continue;
-    }
-    if (stop_requested()) {
-      // Drain what is already queued locally, so that nothing received is lost, then end.
-      const auto now = std::chrono::steady_clock::now();
-      if (!drain_started_) drain_started_ = now;
-      if (now - *drain_started_ < options_.drain_limit && !queue_.full() &&
-          receive_message(std::chrono::milliseconds(0))) {
-        process_message();
-        continue;
-      }
-      if (!queue_.empty()) {
-        queue_.assemble(assembler_, fb);
-        continue;
-      }
-      if (assembler_.active()) end_series(SeriesEnd::kInterrupted);
-      finished_ = true;
-      continue;
-    }
-    if (queue_.full()) {
-      queue_.assemble(assembler_, fb);
-      continue;
-    }
-    // Receive without waiting while frames are pending (they are decoded as soon as the socket has
-    // nothing more), else wait up to the poll interval.
-    if (receive_message(queue_.empty() ? options_.poll_interval : std::chrono::milliseconds(0))) {
-      process_message();
-      continue;
-    }
-    if (!queue_.empty()) {
-      queue_.assemble(assembler_, fb);
-      continue;
-    }
-    check_timeouts();
-    if (assembler_.has_ready() || !pending_.empty()) continue;
-    return SourceStatus::kIdle;
+bool DectrisStreamSource::receive(std::chrono::milliseconds wait) {
+  if (queue_.full()) {  // the read-ahead bound: place what waits before receiving more
+    place();
+    return true;
   }
+  // Receive without waiting while frames are pending (they are decoded as soon as the socket has
+  // nothing more), else wait up to `wait`.
+  if (!receive_message(queue_.empty() ? wait : std::chrono::milliseconds(0))) return false;
+  process_message();
+  return true;
 }
 
-void DectrisStreamSource::check_timeouts() {
-  if (assembler_.silent_too_long(last_message_, options_.series_timeout, options_.batch_timeout)) {
-    end_series(SeriesEnd::kTimeout);
-  }
+bool DectrisStreamSource::place_pending() {
+  if (queue_.empty()) return false;
+  place();
+  return true;
 }
 
 bool DectrisStreamSource::receive_message(std::chrono::milliseconds wait) {
@@ -133,15 +90,17 @@ bool DectrisStreamSource::receive_message(std::chrono::milliseconds wait) {
     (void)socket_.recv(parts_[n_parts_], zmq::recv_flags::none);
     ++n_parts_;
   }
-  last_message_ = std::chrono::steady_clock::now();
+  message_arrived();
   return true;
 }
 
 Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
   Parsed p;
-  if (n_parts_ > kMaxParts) return make_error("malformed", "message with too many parts");
+  if (n_parts_ > kMaxParts) return make_drop(DropReason::kMalformed, "message with too many parts");
   if (options_.version == 2) {
-    if (n_parts_ != 1) return make_error("malformed", "stream V2 message with several parts");
+    if (n_parts_ != 1) {
+      return make_drop(DropReason::kMalformed, "stream V2 message with several parts");
+    }
     auto m = stream2::decode({parts_[0].data<std::uint8_t>(), parts_[0].size()}, doc_,
                              options_.channel);
     if (!m) return tl::unexpected(m.error());
@@ -247,8 +206,7 @@ SeriesHeader DectrisStreamSource::make_header(
 void DectrisStreamSource::process_message() {
   auto p = parse_guarded([this] { return parse(); });
   if (!p) {
-    if (assembler_.active()) ++assembler_.counts().frames_received;
-    count_drop(drop_reason_of(p.error()), p.error().message);
+    count_undecodable(drop_reason_of(p.error()), p.error().message);
     return;
   }
   if (p->kind == Parsed::Kind::kImage) {
@@ -268,32 +226,22 @@ void DectrisStreamSource::process_message() {
 
 void DectrisStreamSource::handle_start(Parsed& p) {
   const SeriesHeader& h = p.header;
-  if (h.scan_size() == 0 || h.frame_pixels() == 0) {
-    count_drop(DropReason::kMalformed, "series start with an empty scan or frame shape");
-    return;
-  }
-  if (assembler_.active()) {
-    const auto& cur = assembler_.header();
-    if (cur.series_id == h.series_id && unique_id_ == p.unique_id) {
+  if (!usable_start(h)) return;
+  if (assembler().active()) {
+    if (assembler().header().series_id == h.series_id && unique_id_ == p.unique_id) {
       return;  // the same series' start from another endpoint
     }
-    spdlog::warn("series {} restarted by series {} after {} of {} frames", cur.series_id,
-                 h.series_id, assembler_.counts().frames_accepted, cur.scan_size());
-    end_series(SeriesEnd::kRestarted);
+    restart_series("series " + std::to_string(h.series_id));
   }
   unique_id_ = p.unique_id;
   ends_seen_ = 0;
-  next_header_ = h;
-  pending_.push_back(SourceStatus::kSeriesStarted);
+  start_series(h);
 }
 
 void DectrisStreamSource::handle_end(const Parsed& p) {
-  if (!assembler_.active() || p.series_id != assembler_.header().series_id ||
+  if (!assembler().active() || p.series_id != assembler().header().series_id ||
       (!p.unique_id.empty() && !unique_id_.empty() && p.unique_id != unique_id_)) {
-    // Belongs to no current series: counted with the messages outside a series.
-    orphan_log_.record(orphans_, assembler_.active() ? DropReason::kWrongSeries : DropReason::kNoSeries,
-                       "end of series " + std::to_string(p.series_id) +
-                           ", which is not the current series");
+    count_stray_end(p.series_id);
     return;
   }
   if (++ends_seen_ < options_.endpoints.size()) return;  // other endpoints still send
@@ -301,14 +249,14 @@ void DectrisStreamSource::handle_end(const Parsed& p) {
 }
 
 void DectrisStreamSource::handle_image(Parsed& p) {
-  if (!assembler_.active()) {
+  if (!assembler().active()) {
     count_drop(DropReason::kNoSeries, "image of series " + std::to_string(p.series_id) +
                                           " arrived outside any started series" +
                                           std::string(kNoSeriesHint));
     return;
   }
-  ++assembler_.counts().frames_received;
-  const auto& h = assembler_.header();
+  ++assembler().counts().frames_received;
+  const auto& h = assembler().header();
   if (p.series_id != h.series_id ||
       (!p.unique_id.empty() && !unique_id_.empty() && p.unique_id != unique_id_)) {
     count_drop(DropReason::kWrongSeries, "image of series " + std::to_string(p.series_id) +

@@ -13,7 +13,6 @@
 
 #include <array>
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,8 +20,7 @@
 
 #include "ingest/dectris/cbor.hpp"
 #include "ingest/dectris/decode_queue.hpp"
-#include "ingest/series_assembler.hpp"
-#include "ingest/source.hpp"
+#include "ingest/receiver.hpp"
 
 namespace stemflow::ingest {
 
@@ -45,19 +43,13 @@ struct DectrisStreamOptions {
   bool verify_hash = false;
 };
 
-class DectrisStreamSource final : public Source {
+class DectrisStreamSource final : public Receiver {
  public:
   //! Opens the socket (throws ConfigError on a bad endpoint).
   DectrisStreamSource(BatchPool& pool, DectrisStreamOptions options);
 
-  SourceStatus next() override;
-  const SeriesHeader& header() const override { return assembler_.header(); }
-  FrameBatch* take_batch() override { return queue_.fix_batch(assembler_.take_ready()); }
-  const SeriesCounts& counts() const override { return assembler_.counts(); }
-  void reject_series() override { assembler_.reject(); }
+  FrameBatch* take_batch() override { return queue_.fix_batch(Receiver::take_batch()); }
   std::string describe() const override;
-  //! Messages that belonged to no series (before any start, or after an end), by reason.
-  const SeriesCounts& outside_counts() const override { return orphans_; }
 
  private:
   //! A decoded message, protocol independent. `data` points into parts_[data_part].
@@ -77,15 +69,17 @@ class DectrisStreamSource final : public Source {
     bool md5_malformed = false;            // V1: a "hash" that is not 32 hex digits
   };
 
+  bool receive(std::chrono::milliseconds wait) override;
+  bool resume_held() override;
+  bool place_pending() override;
+  //! Places queued frames (and decodes them) until a batch is ready or none is left.
+  void place();
   bool receive_message(std::chrono::milliseconds wait);
   Expected<Parsed> parse();
   void process_message();
   void handle_start(Parsed& p);
   void handle_image(Parsed& p);
   void handle_end(const Parsed& p);
-  void count_drop(DropReason reason, std::string_view detail);
-  void check_timeouts();
-  void end_series(SeriesEnd how);
   SeriesHeader make_header(std::uint64_t series_id, std::uint32_t rows, std::uint32_t cols,
                            Dtype dtype, std::uint64_t images,
                            const std::optional<std::array<std::uint32_t, 2>>& stream_scan) const;
@@ -93,21 +87,13 @@ class DectrisStreamSource final : public Source {
   DectrisStreamOptions options_;
   zmq::context_t context_;
   zmq::socket_t socket_;
-  SeriesAssembler assembler_;
   DecodeQueue queue_;
   cbor::CborDocument doc_;
   std::vector<zmq::message_t> parts_;
   std::size_t n_parts_ = 0;
-  bool held_ = false;  // parts_ hold a start/end message waiting for the queue to empty
-  std::deque<SourceStatus> pending_;
-  std::optional<SeriesHeader> next_header_;
+  bool held_ = false;      // parts_ hold a start/end message waiting for the queue to empty
   std::string unique_id_;  // of the current series (V2)
   std::size_t ends_seen_ = 0;
-  SeriesCounts orphans_;
-  DropLog orphan_log_;
-  std::chrono::steady_clock::time_point last_message_{};
-  std::optional<std::chrono::steady_clock::time_point> drain_started_;
-  bool finished_ = false;
 };
 
 }  // namespace stemflow::ingest

@@ -9,10 +9,6 @@ namespace {
 
 using nlohmann::json;
 
-tl::unexpected<Error> bad(std::string_view code, std::string message) {
-  return make_error(std::string(code), std::move(message));
-}
-
 std::optional<json> parse_json(std::span<const std::uint8_t> part) {
   json j = json::parse(part.begin(), part.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
@@ -24,7 +20,9 @@ std::optional<json> parse_json(std::span<const std::uint8_t> part) {
 Expected<std::string> get_text(const json& j, const char* key, std::string fallback = {}) {
   auto it = j.find(key);
   if (it == j.end()) return fallback;
-  if (!it->is_string()) return bad("malformed", std::string("'") + key + "' is not a string");
+  if (!it->is_string()) {
+    return make_drop(DropReason::kMalformed, std::string("'") + key + "' is not a string");
+  }
   return it->get<std::string>();
 }
 
@@ -52,15 +50,17 @@ Expected<Message> decode_header(const json& h1, std::span<const std::span<const 
   h.header_detail = std::move(*detail);
   if (h.header_detail == "none" || parts.size() < 2) {
     // Without the detector config there is no frame shape, bit depth or frame count.
-    return bad("malformed", "global header without detector config (header_detail none)");
+    return make_drop(DropReason::kMalformed,
+                     "global header without detector config (header_detail none)");
   }
   auto cfg = parse_json(parts[1]);
-  if (!cfg) return bad("malformed", "global header part 2 is not a JSON object");
+  if (!cfg) return make_drop(DropReason::kMalformed, "global header part 2 is not a JSON object");
   const auto x = get_uint(*cfg, "x_pixels_in_detector");
   const auto y = get_uint(*cfg, "y_pixels_in_detector");
   const auto bits = get_uint(*cfg, "bit_depth_image");
   if (!x || !y || !bits || *x == 0 || *y == 0 || *x > (1u << 20) || *y > (1u << 20)) {
-    return bad("malformed", "detector config without x/y_pixels_in_detector or bit_depth_image");
+    return make_drop(DropReason::kMalformed,
+                     "detector config without x/y_pixels_in_detector or bit_depth_image");
   }
   h.x_pixels = static_cast<std::uint32_t>(*x);
   h.y_pixels = static_cast<std::uint32_t>(*y);
@@ -68,7 +68,8 @@ Expected<Message> decode_header(const json& h1, std::span<const std::span<const 
     case 8: h.dtype = Dtype::kU8; break;
     case 16: h.dtype = Dtype::kU16; break;
     case 32: h.dtype = Dtype::kU32; break;
-    default: return bad("wrong_dtype", "bit_depth_image " + std::to_string(*bits));
+    default:
+      return make_drop(DropReason::kWrongDtype, "bit_depth_image " + std::to_string(*bits));
   }
   const auto nimages = get_uint(*cfg, "nimages").value_or(1);
   const auto ntrigger = get_uint(*cfg, "ntrigger").value_or(1);
@@ -96,7 +97,9 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
   Image im;
   const auto series = get_uint(h1, "series");
   const auto frame = get_uint(h1, "frame");
-  if (!series || !frame) return bad("malformed", "dimage-1.0 without series or frame");
+  if (!series || !frame) {
+    return make_drop(DropReason::kMalformed, "dimage-1.0 without series or frame");
+  }
   im.series = *series;
   im.frame = *frame;
   // "hash": absent, null and "" mean that the sender did not hash.
@@ -109,22 +112,24 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
       im.md5_malformed = true;
     }
   }
-  if (parts.size() < 3) return bad("malformed", "image message with fewer than 3 parts");
+  if (parts.size() < 3) {
+    return make_drop(DropReason::kMalformed, "image message with fewer than 3 parts");
+  }
   auto d = parse_json(parts[1]);
   if (!d || get_text(*d, "htype").value_or("") != "dimage_d-1.0") {
-    return bad("malformed", "image part 2 is not dimage_d-1.0");
+    return make_drop(DropReason::kMalformed, "image part 2 is not dimage_d-1.0");
   }
   auto shape = d->find("shape");
   if (shape == d->end() || !shape->is_array() || shape->size() != 2 ||
       !(*shape)[0].is_number_unsigned() || !(*shape)[1].is_number_unsigned()) {
-    return bad("malformed", "dimage_d-1.0 without shape [x, y]");
+    return make_drop(DropReason::kMalformed, "dimage_d-1.0 without shape [x, y]");
   }
   im.x = static_cast<std::uint32_t>(std::min<std::uint64_t>((*shape)[0].get<std::uint64_t>(), 1u << 30));
   im.y = static_cast<std::uint32_t>(std::min<std::uint64_t>((*shape)[1].get<std::uint64_t>(), 1u << 30));
   const auto type = get_text(*d, "type");
   if (!type) return tl::unexpected(type.error());
   const auto dtype = parse_dtype(*type);
-  if (!dtype) return bad("wrong_dtype", "image type '" + *type + "'");
+  if (!dtype) return make_drop(DropReason::kWrongDtype, "image type '" + *type + "'");
   im.dtype = *dtype;
   const auto encoding = get_text(*d, "encoding", "<");
   if (!encoding) return tl::unexpected(encoding.error());
@@ -134,8 +139,9 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
   im.elem_size = enc->second;
   im.data = parts[2];
   if (auto size = get_uint(*d, "size"); size && *size != im.data.size()) {
-    return bad("wrong_size", "blob of " + std::to_string(im.data.size()) + " bytes, dimage_d says " +
-                                 std::to_string(*size));
+    return make_drop(DropReason::kWrongSize,
+                     "blob of " + std::to_string(im.data.size()) + " bytes, dimage_d says " +
+                         std::to_string(*size));
   }
   return im;
 }
@@ -144,7 +150,9 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
 
 Expected<std::pair<codecs::Codec, std::uint32_t>> parse_encoding(std::string_view e,
                                                                   std::size_t elem_size) {
-  if (!e.empty() && e.back() == '>') return bad("wrong_dtype", "big-endian pixels ('" + std::string(e) + "')");
+  if (!e.empty() && e.back() == '>') {
+    return make_drop(DropReason::kWrongDtype, "big-endian pixels ('" + std::string(e) + "')");
+  }
   if (!e.empty() && e.back() == '<') e.remove_suffix(1);
   if (e.empty()) return std::pair{codecs::Codec::kNone, static_cast<std::uint32_t>(elem_size)};
   if (e == "lz4") return std::pair{codecs::Codec::kLz4Block, static_cast<std::uint32_t>(elem_size)};
@@ -152,13 +160,14 @@ Expected<std::pair<codecs::Codec, std::uint32_t>> parse_encoding(std::string_vie
     const std::string bs = "bs" + std::to_string(bits);
     if (e == bs + "-lz4" || e == bs + "lz4") {
       if (bits / 8 != elem_size) {
-        return bad("wrong_dtype", "encoding " + std::string(e) + " for " +
-                                      std::to_string(elem_size * 8) + "-bit pixels");
+        return make_drop(
+            DropReason::kWrongDtype,
+            "encoding " + std::string(e) + " for " + std::to_string(elem_size * 8) + "-bit pixels");
       }
       return std::pair{codecs::Codec::kBslz4, bits / 8};
     }
   }
-  return bad("decode_error", "encoding '" + std::string(e) + "' is not supported");
+  return make_drop(DropReason::kDecodeError, "encoding '" + std::string(e) + "' is not supported");
 }
 
 std::string encoding_name(codecs::Codec codec, std::size_t elem_size) {
@@ -170,16 +179,16 @@ std::string encoding_name(codecs::Codec codec, std::size_t elem_size) {
 }
 
 Expected<Message> decode(std::span<const std::span<const std::uint8_t>> parts) {
-  if (parts.empty()) return bad("malformed", "empty message");
+  if (parts.empty()) return make_drop(DropReason::kMalformed, "empty message");
   auto h1 = parse_json(parts[0]);
-  if (!h1) return bad("malformed", "part 1 is not a JSON object");
+  if (!h1) return make_drop(DropReason::kMalformed, "part 1 is not a JSON object");
   const auto htype_field = get_text(*h1, "htype");
   if (!htype_field) return tl::unexpected(htype_field.error());
   const std::string& htype = *htype_field;
   if (htype == "dimage-1.0") return decode_image(*h1, parts);
   if (htype == "dheader-1.0") return decode_header(*h1, parts);
   if (htype == "dseries_end-1.0") return End{get_uint(*h1, "series").value_or(0)};
-  return bad("unknown_message", "htype '" + htype + "'");
+  return make_drop(DropReason::kUnknownMessage, "htype '" + htype + "'");
 }
 
 std::vector<std::string> encode_header(const Header& h) {

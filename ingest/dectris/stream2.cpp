@@ -10,10 +10,6 @@ namespace {
 using cbor::CborDocument;
 using cbor::Kind;
 
-tl::unexpected<Error> bad(std::string_view code, std::string message) {
-  return make_error(std::string(code), std::move(message));
-}
-
 std::optional<Dtype> dtype_of_tag(std::uint64_t tag) {
   switch (tag) {
     case 64: return Dtype::kU8;
@@ -47,16 +43,20 @@ Expected<Message> decode_start(const CborDocument& doc, std::uint32_t root) {
   const auto n = doc.find(root, "number_of_images");
   if (!id || !dt || !sx || !sy || !n || !doc.as_uint(*id) || !doc.as_text(*dt) ||
       !doc.as_uint(*sx) || !doc.as_uint(*sy) || !doc.as_uint(*n)) {
-    return bad("malformed", "start message without series_id, image_dtype, image_size_x/y or "
-                            "number_of_images");
+    return make_drop(DropReason::kMalformed,
+                     "start message without series_id, image_dtype, image_size_x/y or "
+                     "number_of_images");
   }
   s.series_id = *doc.as_uint(*id);
   const auto dtype = parse_dtype(*doc.as_text(*dt));
-  if (!dtype) return bad("wrong_dtype", "image_dtype '" + std::string(*doc.as_text(*dt)) + "'");
+  if (!dtype) {
+    return make_drop(DropReason::kWrongDtype,
+                     "image_dtype '" + std::string(*doc.as_text(*dt)) + "'");
+  }
   s.dtype = *dtype;
   const auto x = *doc.as_uint(*sx), y = *doc.as_uint(*sy);
   if (x == 0 || y == 0 || x > (1u << 20) || y > (1u << 20)) {
-    return bad("malformed", fmt::format("image size {}x{}", x, y));
+    return make_drop(DropReason::kMalformed, fmt::format("image size {}x{}", x, y));
   }
   s.image_size_x = static_cast<std::uint32_t>(x);
   s.image_size_y = static_cast<std::uint32_t>(y);
@@ -110,7 +110,7 @@ Expected<Message> decode_image(const CborDocument& doc, std::uint32_t root, std:
   const auto img = doc.find(root, "image_id");
   const auto data = doc.find(root, "data");
   if (!id || !img || !data || !doc.as_uint(*id) || !doc.as_uint(*img)) {
-    return bad("malformed", "image message without series_id, image_id or data");
+    return make_drop(DropReason::kMalformed, "image message without series_id, image_id or data");
   }
   im.series_id = *doc.as_uint(*id);
   im.image_id = *doc.as_uint(*img);
@@ -119,40 +119,47 @@ Expected<Message> decode_image(const CborDocument& doc, std::uint32_t root, std:
   }
   const std::uint32_t dmap = doc.untag(*data);
   if (doc[dmap].kind != Kind::kMap || doc[dmap].u == 0) {
-    return bad("malformed", "image data is not a map of channels");
+    return make_drop(DropReason::kMalformed, "image data is not a map of channels");
   }
   std::uint32_t v = 0;
   if (channel.empty()) {
     v = doc[dmap + 1].end;  // the value of the first key
   } else {
     auto found = doc.find(dmap, channel);
-    if (!found) return bad("malformed", "image without channel '" + std::string(channel) + "'");
+    if (!found) {
+      return make_drop(DropReason::kMalformed,
+                       "image without channel '" + std::string(channel) + "'");
+    }
     v = *found;
   }
   // 40([[rows, cols], typed array])
   if (doc[v].kind != Kind::kTag || doc[v].u != kMultiDimRowMajorTag) {
     if (doc[v].kind == Kind::kTag && doc[v].u == kMultiDimColumnMajorTag) {
-      return bad("malformed", "column-major images (tag 1040) are not supported");
+      return make_drop(DropReason::kMalformed, "column-major images (tag 1040) are not supported");
     }
-    return bad("malformed", "image channel is not a multi-dimensional array (tag 40)");
+    return make_drop(DropReason::kMalformed,
+                     "image channel is not a multi-dimensional array (tag 40)");
   }
   const std::uint32_t arr = v + 1;
   const auto parts = doc.children(arr);
   if (doc[arr].kind != Kind::kArray || parts.size() != 2) {
-    return bad("malformed", "multi-dimensional array is not [dims, data]");
+    return make_drop(DropReason::kMalformed, "multi-dimensional array is not [dims, data]");
   }
   const auto dims = doc.children(parts[0]);
   if (dims.size() != 2 || !doc.as_uint(dims[0]) || !doc.as_uint(dims[1])) {
-    return bad("malformed", "image dims are not [rows, cols]");
+    return make_drop(DropReason::kMalformed, "image dims are not [rows, cols]");
   }
   im.rows = static_cast<std::uint32_t>(std::min<std::uint64_t>(*doc.as_uint(dims[0]), 1u << 30));
   im.cols = static_cast<std::uint32_t>(std::min<std::uint64_t>(*doc.as_uint(dims[1]), 1u << 30));
   const std::uint32_t ta = parts[1];
-  if (doc[ta].kind != Kind::kTag) return bad("malformed", "image data is not a typed array");
+  if (doc[ta].kind != Kind::kTag) {
+    return make_drop(DropReason::kMalformed, "image data is not a typed array");
+  }
   const auto dtype = dtype_of_tag(doc[ta].u);
   if (!dtype) {
-    return bad("wrong_dtype", "typed array tag " + std::to_string(doc[ta].u) +
-                                  " (only little-endian u8/u16/u32/f32)");
+    return make_drop(
+        DropReason::kWrongDtype,
+        "typed array tag " + std::to_string(doc[ta].u) + " (only little-endian u8/u16/u32/f32)");
   }
   im.dtype = *dtype;
   im.elem_size = static_cast<std::uint32_t>(dtype_size(*dtype));
@@ -163,12 +170,14 @@ Expected<Message> decode_image(const CborDocument& doc, std::uint32_t root, std:
     return im;
   }
   if (doc[content].kind != Kind::kTag || doc[content].u != kCompressionTag) {
-    return bad("malformed", "typed array holds neither bytes nor a compressed byte string (56500)");
+    return make_drop(DropReason::kMalformed,
+                     "typed array holds neither bytes nor a compressed byte string (56500)");
   }
   const auto comp = doc.children(content + 1);
   if (doc[content + 1].kind != Kind::kArray || comp.size() != 3 || !doc.as_text(comp[0]) ||
       !doc.as_uint(comp[1]) || doc[comp[2]].kind != Kind::kBytes) {
-    return bad("malformed", "compression tag 56500 content is not [algorithm, modifier, bytes]");
+    return make_drop(DropReason::kMalformed,
+                     "compression tag 56500 content is not [algorithm, modifier, bytes]");
   }
   const auto alg = *doc.as_text(comp[0]);
   if (alg == "bslz4") {
@@ -177,7 +186,8 @@ Expected<Message> decode_image(const CborDocument& doc, std::uint32_t root, std:
   } else if (alg == "lz4") {
     im.codec = codecs::Codec::kLz4Hdf5;
   } else {
-    return bad("decode_error", "compression '" + std::string(alg) + "' is not supported");
+    return make_drop(DropReason::kDecodeError,
+                     "compression '" + std::string(alg) + "' is not supported");
   }
   im.data = doc[comp[2]].bytes;
   return im;
@@ -202,27 +212,32 @@ Expected<Message> decode(std::span<const std::uint8_t> bytes, CborDocument& doc,
   // stream2.c requires the self-described CBOR tag; we accept its absence (it adds nothing).
   if (doc[0].kind == Kind::kTag) {
     if (doc[0].u != kSelfDescribedTag) {
-      return bad("unknown_message", "message starts with tag " + std::to_string(doc[0].u));
+      return make_drop(DropReason::kUnknownMessage,
+                       "message starts with tag " + std::to_string(doc[0].u));
     }
     root = 1;
   }
-  if (doc[root].kind != Kind::kMap) return bad("malformed", "message is not a CBOR map");
+  if (doc[root].kind != Kind::kMap) {
+    return make_drop(DropReason::kMalformed, "message is not a CBOR map");
+  }
   const auto t = doc.find(root, "type");
   const auto type = t ? doc.as_text(*t) : std::nullopt;
-  if (!type) return bad("malformed", "message without a text 'type'");
+  if (!type) return make_drop(DropReason::kMalformed, "message without a text 'type'");
   if (*type == "image") return decode_image(doc, root, channel);
   if (*type == "start") return decode_start(doc, root);
   if (*type == "end") {
     End e;
     const auto id = doc.find(root, "series_id");
-    if (!id || !doc.as_uint(*id)) return bad("malformed", "end message without series_id");
+    if (!id || !doc.as_uint(*id)) {
+      return make_drop(DropReason::kMalformed, "end message without series_id");
+    }
     e.series_id = *doc.as_uint(*id);
     if (auto u = doc.find(root, "series_unique_id"); u && doc.as_text(*u)) {
       e.series_unique_id = std::string(*doc.as_text(*u));
     }
     return e;
   }
-  return bad("unknown_message", "message type '" + std::string(*type) + "'");
+  return make_drop(DropReason::kUnknownMessage, "message type '" + std::string(*type) + "'");
 }
 
 void encode_start(const Start& s, std::vector<std::uint8_t>& out) {

@@ -127,8 +127,10 @@ EmdFileReader::EmdFileReader(const std::string& path, const std::string& dataset
 }
 
 Expected<void> EmdFileReader::read_frame(std::uint64_t i, std::span<std::uint8_t> dst) {
-  if (i >= info_.frames) return make_error("index_out_of_range", "frame beyond the file");
-  if (dst.size() != info_.frame_bytes()) return make_error("wrong_size", "destination size");
+  if (i >= info_.frames) return make_drop(DropReason::kIndexOutOfRange, "frame beyond the file");
+  if (dst.size() != info_.frame_bytes()) {
+    return make_drop(DropReason::kWrongSize, "destination size");
+  }
   const hsize_t start[4] = {i / info_.scan_shape[1], i % info_.scan_shape[1], 0, 0};
   const hsize_t count[4] = {1, 1, info_.frame_rows, info_.frame_cols};
   H5Sselect_hyperslab(file_space_.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
@@ -137,7 +139,9 @@ Expected<void> EmdFileReader::read_frame(std::uint64_t i, std::span<std::uint8_t
     r = H5Dread(dataset_.get(), mem_type_, mem_space_.get(), file_space_.get(), H5P_DEFAULT, dst.data());
   }
   H5E_END_TRY;
-  if (r < 0) return make_error("decode_error", "HDF5 could not read frame " + std::to_string(i));
+  if (r < 0) {
+    return make_drop(DropReason::kDecodeError, "HDF5 could not read frame " + std::to_string(i));
+  }
   return {};
 }
 

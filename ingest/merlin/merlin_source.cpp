@@ -22,7 +22,7 @@ constexpr int kReceiveBuffer = 8 << 20;
 }  // namespace
 
 MerlinSource::MerlinSource(BatchPool& pool, MerlinOptions options)
-    : options_(std::move(options)), assembler_(pool) {
+    : Receiver(pool, timing_of(options)), options_(std::move(options)) {
   std::string ep = options_.endpoint;
   if (ep.rfind("tcp://", 0) == 0) ep = ep.substr(6);
   const auto colon = ep.rfind(':');
@@ -68,8 +68,9 @@ bool MerlinSource::try_connect() {
   prefix_have_ = 0;
   payload_have_ = payload_need_ = 0;
   message_ready_ = false;
-  spdlog::info("Merlin: connected to {}{}", options_.endpoint,
-               assembler_.active() ? " (series goes on if the detector continues it)" : "");
+  spdlog::info("Merlin: connected to {}{}",
+               options_.endpoint,
+               assembler().active() ? " (series goes on if the detector continues it)" : "");
   return true;
 }
 
@@ -80,76 +81,44 @@ void MerlinSource::disconnect(std::string_view why) {
   prefix_have_ = 0;
   payload_have_ = payload_need_ = 0;
   message_ready_ = false;
-  if (assembler_.active()) reconnected_ = true;
+  if (assembler().active()) reconnected_ = true;
   spdlog::warn("Merlin: connection to {} lost ({}); reconnecting", options_.endpoint, why);
 }
 
-void MerlinSource::count_drop(DropReason reason, std::string_view detail) {
-  if (assembler_.active()) {
-    assembler_.drop(reason, detail);
-  } else {
-    orphan_log_.record(orphans_, reason, detail);
-  }
-}
-
-void MerlinSource::end_series(SeriesEnd how) {
-  assembler_.finish(how);
-  pending_.push_back(SourceStatus::kSeriesEnded);
+void MerlinSource::on_series_started() {
+  // Nothing per scan position for a series the pool refused (its header may announce any size):
+  // its frames are then counted, not told apart.
+  seq_seen_.assign(assembler().rejected() ? 0 : assembler().header().scan_size(), 0);
+  seq_distinct_ = 0;
+  // A connection lost before this series says nothing about it (reconnected_ is read only while a
+  // series is active, so clearing it here is the same as clearing it where the last one ended).
   reconnected_ = false;
+  message_arrived();
 }
 
-SourceStatus MerlinSource::next() {
-  for (;;) {
-    if (assembler_.has_ready()) return SourceStatus::kBatchReady;
-    if (!pending_.empty()) {
-      const auto s = pending_.front();
-      pending_.pop_front();
-      if (s == SourceStatus::kSeriesStarted) {
-        assembler_.start(*next_header_);
-        // Nothing per scan position for a series the pool refused (its header may announce any
-        // size): its frames are then counted, not told apart.
-        seq_seen_.assign(assembler_.rejected() ? 0 : next_header_->scan_size(), 0);
-        seq_distinct_ = 0;
-        last_message_ = std::chrono::steady_clock::now();
-      }
-      return s;
-    }
-    if (finished_) return SourceStatus::kFinished;
-    if (held_frame_) {
-      held_frame_ = false;
-      handle_frame();
-      continue;
-    }
-    if (stop_requested()) {
-      // What the socket already holds is read (for at most the drain limit: a detector that keeps
-      // sending must not hold the stop up); then the series ends as interrupted.
-      const auto now = std::chrono::steady_clock::now();
-      if (!drain_started_) drain_started_ = now;
-      if (fd_ >= 0 && now - *drain_started_ < options_.drain_limit &&
-          read_message(std::chrono::milliseconds(0))) {
-        handle_message();
-        continue;
-      }
-      if (assembler_.active()) end_series(SeriesEnd::kInterrupted);
-      finished_ = true;
-      continue;
-    }
-    if (fd_ < 0 && std::chrono::steady_clock::now() >= next_connect_) try_connect();
-    if (fd_ >= 0) {
-      if (read_message(options_.poll_interval)) {
-        handle_message();
-        continue;
-      }
-    } else {
-      std::this_thread::sleep_for(std::min(options_.poll_interval, options_.reconnect_interval));
-    }
-    if (assembler_.silent_too_long(last_message_, options_.series_timeout, options_.batch_timeout)) {
-      end_series(SeriesEnd::kTimeout);
-      continue;
-    }
-    if (assembler_.has_ready() || !pending_.empty()) continue;
-    return SourceStatus::kIdle;
+bool MerlinSource::resume_held() {
+  if (!held_frame_) return false;
+  held_frame_ = false;
+  handle_frame();
+  return true;
+}
+
+bool MerlinSource::receive(std::chrono::milliseconds wait) {
+  if (fd_ < 0 && std::chrono::steady_clock::now() >= next_connect_) try_connect();
+  if (fd_ < 0) {
+    std::this_thread::sleep_for(std::min(wait, options_.reconnect_interval));
+    return false;
   }
+  if (!read_message(wait)) return false;
+  handle_message();
+  return true;
+}
+
+bool MerlinSource::receive_queued() {
+  // Only what the socket already holds: no reconnecting once stopped.
+  if (fd_ < 0 || !read_message(std::chrono::milliseconds(0))) return false;
+  handle_message();
+  return true;
 }
 
 bool MerlinSource::read_message(std::chrono::milliseconds wait) {
@@ -204,15 +173,14 @@ bool MerlinSource::read_message(std::chrono::milliseconds wait) {
 
 void MerlinSource::handle_message() {
   message_ready_ = false;
-  last_message_ = std::chrono::steady_clock::now();
+  message_arrived();
   const std::string_view head(reinterpret_cast<const char*>(buf_.data()), std::min<std::size_t>(buf_.size(), 4));
   if (head == "HDR,") {
     handle_acquisition_header();
   } else if (head == "MQ1,") {
     handle_frame();
   } else {
-    if (assembler_.active()) ++assembler_.counts().frames_received;
-    count_drop(DropReason::kUnknownMessage, "message that is neither HDR nor MQ1");
+    count_undecodable(DropReason::kUnknownMessage, "message that is neither HDR nor MQ1");
   }
 }
 
@@ -222,24 +190,21 @@ void MerlinSource::handle_acquisition_header() {
     count_drop(DropReason::kMalformed, a.error().message);
     return;
   }
-  if (assembler_.active()) {
-    if (reconnected_ && a->frames == assembler_.header().scan_size()) {
+  if (assembler().active()) {
+    if (reconnected_ && a->frames == assembler().header().scan_size()) {
       reconnected_ = false;
       spdlog::info("Merlin: the detector continues series {} after reconnecting",
-                   assembler_.header().series_id);
+                   assembler().header().series_id);
       return;
     }
-    spdlog::warn("series {} restarted by a new acquisition after {} of {} frames",
-                 assembler_.header().series_id, assembler_.counts().frames_accepted,
-                 assembler_.header().scan_size());
-    end_series(SeriesEnd::kRestarted);
+    restart_series("a new acquisition");
   }
   acquisition_ = *a;
 }
 
 void MerlinSource::handle_frame() {
   auto h = parse_guarded([&] { return merlin::parse_frame_header(buf_); });
-  if (!assembler_.active()) {
+  if (!assembler().active()) {
     if (acquisition_ && h) {
       // The first frame tells the frame shape and pixel type: the series starts now.
       SeriesHeader s;
@@ -267,8 +232,7 @@ void MerlinSource::handle_frame() {
       s.metadata["counter_depth"] = std::to_string(h->counter_depth);
       s.metadata["layout"] = h->layout;
       acquisition_.reset();
-      next_header_ = s;
-      pending_.push_back(SourceStatus::kSeriesStarted);
+      start_series(s);
       held_frame_ = true;
       return;
     }
@@ -276,14 +240,15 @@ void MerlinSource::handle_frame() {
                h ? "frame before any acquisition header" : h.error().message);
     return;
   }
-  auto& c = assembler_.counts();
+  auto& c = assembler().counts();
   ++c.frames_received;
   if (!h) {
-    count_drop(h.error().code == "wrong_dtype" ? DropReason::kWrongDtype : DropReason::kMalformed,
+    count_drop(h.error().reason == DropReason::kWrongDtype ? DropReason::kWrongDtype
+                                                           : DropReason::kMalformed,
                h.error().message);
     return;
   }
-  const auto& s = assembler_.header();
+  const auto& s = assembler().header();
   if (h->sequence == 0 || h->sequence > s.scan_size()) {
     count_drop(DropReason::kIndexOutOfRange, "frame sequence number " + std::to_string(h->sequence) +
                                                  " outside the acquisition's " +
@@ -305,11 +270,11 @@ void MerlinSource::handle_frame() {
     count_drop(DropReason::kWrongSize, "frame " + std::to_string(h->sequence) + " with " +
                                            std::to_string(buf_.size() - std::min(buf_.size(), h->data_offset)) +
                                            " pixel bytes, expected " + std::to_string(h->pixel_bytes));
-  } else if (auto dst = assembler_.reserve(index)) {
+  } else if (auto dst = assembler().reserve(index)) {
     auto r = merlin::decode_pixels(*h, {buf_.data() + h->data_offset, h->pixel_bytes},
                                    {reinterpret_cast<std::uint8_t*>(*dst), s.frame_bytes()});
     if (r) {
-      assembler_.commit(index, s.frame_bytes());
+      assembler().commit(index, s.frame_bytes());
     } else {
       count_drop(DropReason::kDecodeError, r.error().message);
     }

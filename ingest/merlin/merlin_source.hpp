@@ -13,14 +13,12 @@
 
 #include <array>
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "ingest/merlin/mpx.hpp"
-#include "ingest/series_assembler.hpp"
-#include "ingest/source.hpp"
+#include "ingest/receiver.hpp"
 
 namespace stemflow::ingest {
 
@@ -34,23 +32,21 @@ struct MerlinOptions {
   std::array<std::uint32_t, 2> scan_shape{};  // used when the header has no ScanX/ScanY
 };
 
-class MerlinSource final : public Source {
+class MerlinSource final : public Receiver {
  public:
   //! Checks the endpoint (throws ConfigError); connects lazily and keeps reconnecting.
   MerlinSource(BatchPool& pool, MerlinOptions options);
   ~MerlinSource() override;
 
-  SourceStatus next() override;
-  const SeriesHeader& header() const override { return assembler_.header(); }
-  FrameBatch* take_batch() override { return assembler_.take_ready(); }
-  const SeriesCounts& counts() const override { return assembler_.counts(); }
-  void reject_series() override { assembler_.reject(); }
   std::string describe() const override { return options_.endpoint; }
-  const SeriesCounts& outside_counts() const override { return orphans_; }
   //! Connections made so far (a reconnect after a disconnect adds one).
   std::uint64_t connections() const { return connections_; }
 
  private:
+  bool receive(std::chrono::milliseconds wait) override;
+  bool receive_queued() override;
+  bool resume_held() override;
+  void on_series_started() override;
   bool try_connect();
   void disconnect(std::string_view why);
   //! Reads what the socket has; true when a whole message is in buf_.
@@ -58,8 +54,6 @@ class MerlinSource final : public Source {
   void handle_message();
   void handle_acquisition_header();
   void handle_frame();
-  void count_drop(DropReason reason, std::string_view detail);
-  void end_series(SeriesEnd how);
 
   MerlinOptions options_;
   std::string host_;
@@ -78,18 +72,10 @@ class MerlinSource final : public Source {
   bool message_ready_ = false;
   bool held_frame_ = false;  // buf_ holds the first frame, waiting for its series to start
 
-  SeriesAssembler assembler_;
-  std::deque<SourceStatus> pending_;
   std::optional<merlin::AcquisitionHeader> acquisition_;  // announced, series not started yet
-  std::optional<SeriesHeader> next_header_;
   std::uint64_t series_counter_ = 0;
   std::vector<std::uint8_t> seq_seen_;
   std::uint64_t seq_distinct_ = 0;
-  SeriesCounts orphans_;
-  DropLog orphan_log_;
-  std::chrono::steady_clock::time_point last_message_{};
-  std::optional<std::chrono::steady_clock::time_point> drain_started_;
-  bool finished_ = false;
 };
 
 }  // namespace stemflow::ingest

@@ -77,14 +77,15 @@ MibFileReader::~MibFileReader() {
 }
 
 Expected<void> MibFileReader::read_frame(std::uint64_t i, std::span<std::uint8_t> dst) {
-  if (i >= info_.frames) return make_error("index_out_of_range", "frame beyond the file");
+  if (i >= info_.frames) return make_drop(DropReason::kIndexOutOfRange, "frame beyond the file");
   const ssize_t got = ::pread(fd_, buf_.data(), stride_, static_cast<off_t>(i * stride_));
-  if (got != static_cast<ssize_t>(stride_)) return make_error("wrong_size", "short read");
+  if (got != static_cast<ssize_t>(stride_)) return make_drop(DropReason::kWrongSize, "short read");
   auto h = merlin::parse_frame_header(buf_);
   if (!h) return tl::unexpected(h.error());
   if (h->data_offset != first_.data_offset || h->pixel_bytes != first_.pixel_bytes ||
       h->dtype != first_.dtype || h->width != first_.width || h->height != first_.height) {
-    return make_error("wrong_size", "frame " + std::to_string(i) + " differs from the first frame");
+    return make_drop(DropReason::kWrongSize,
+                     "frame " + std::to_string(i) + " differs from the first frame");
   }
   return merlin::decode_pixels(*h, {buf_.data() + h->data_offset, h->pixel_bytes}, dst);
 }

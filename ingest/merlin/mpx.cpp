@@ -15,10 +15,6 @@ namespace stemflow::ingest::merlin {
 
 namespace {
 
-tl::unexpected<Error> bad(std::string_view code, std::string message) {
-  return make_error(std::string(code), std::move(message));
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\0' ||
                         s.front() == '\r' || s.front() == '\n')) {
@@ -198,7 +194,7 @@ Expected<void> decode_raw(const FrameHeader& h, const std::uint8_t* in, std::uin
       return {};
     }
   }
-  return bad("wrong_dtype", "raw counter depth");
+  return make_drop(DropReason::kWrongDtype, "raw counter depth");
 }
 
 // ---- Raw (R64) encoding (the simulator's): the inverse of the run decoders above ---------------
@@ -333,10 +329,12 @@ std::string header_text(std::uint64_t sequence,
 
 Expected<std::uint64_t> parse_mpx_prefix(std::span<const std::uint8_t> p) {
   if (p.size() < kMpxPrefixBytes || std::memcmp(p.data(), "MPX,", 4) != 0 || p[14] != ',') {
-    return bad("malformed", "message does not start with MPX,<length>,");
+    return make_drop(DropReason::kMalformed, "message does not start with MPX,<length>,");
   }
   const auto len = number<std::uint64_t>({reinterpret_cast<const char*>(p.data()) + 4, 10});
-  if (!len || *len == 0 || *len > kMaxMessageBytes) return bad("malformed", "bad MPX length");
+  if (!len || *len == 0 || *len > kMaxMessageBytes) {
+    return make_drop(DropReason::kMalformed, "bad MPX length");
+  }
   return *len - 1;  // the length counts the comma after it
 }
 
@@ -346,7 +344,9 @@ std::string mpx_prefix(std::uint64_t payload_bytes) {
 
 Expected<AcquisitionHeader> parse_acquisition_header(std::span<const std::uint8_t> payload) {
   std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
-  if (text.substr(0, 4) != "HDR,") return bad("malformed", "acquisition header without HDR,");
+  if (text.substr(0, 4) != "HDR,") {
+    return make_drop(DropReason::kMalformed, "acquisition header without HDR,");
+  }
   AcquisitionHeader h;
   std::size_t pos = 4;
   while (pos < text.size()) {
@@ -372,7 +372,9 @@ Expected<AcquisitionHeader> parse_acquisition_header(std::span<const std::uint8_
       h.scan_y = number<std::uint32_t>(value);
     }
   }
-  if (h.frames == 0) return bad("malformed", "acquisition header without Frames in Acquisition");
+  if (h.frames == 0) {
+    return make_drop(DropReason::kMalformed, "acquisition header without Frames in Acquisition");
+  }
   return h;
 }
 
@@ -402,7 +404,9 @@ std::string encode_acquisition_header(std::uint64_t frames,
 
 Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
   std::string_view text(reinterpret_cast<const char*>(bytes.data()), std::min<std::size_t>(bytes.size(), 4096));
-  if (text.substr(0, 4) != "MQ1,") return bad("malformed", "frame header without MQ1,");
+  if (text.substr(0, 4) != "MQ1,") {
+    return make_drop(DropReason::kMalformed, "frame header without MQ1,");
+  }
   std::vector<std::string_view> f;
   for (std::size_t pos = 0; pos <= text.size();) {
     std::size_t c = text.find(',', pos);
@@ -410,7 +414,7 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
     f.push_back(text.substr(pos, c - pos));
     pos = c + 1;
   }
-  if (f.size() < 8) return bad("malformed", "MQ1 header with fewer than 8 fields");
+  if (f.size() < 8) return make_drop(DropReason::kMalformed, "MQ1 header with fewer than 8 fields");
   FrameHeader h;
   const auto seq = number<std::uint64_t>(f[1]);
   const auto off = number<std::size_t>(f[2]);
@@ -419,7 +423,8 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
   const auto ht = number<std::uint32_t>(f[5]);
   if (!seq || !off || !chips || !w || !ht || *w == 0 || *ht == 0 || *w > 65536 || *ht > 65536 ||
       *off < 16 || *off > (1u << 20)) {
-    return bad("malformed", "MQ1 header with unreadable sequence, offset or shape");
+    return make_drop(DropReason::kMalformed,
+                     "MQ1 header with unreadable sequence, offset or shape");
   }
   h.sequence = *seq;
   h.data_offset = *off;
@@ -465,25 +470,30 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
       case 24:
         h.dtype = Dtype::kU32;
         break;
-      default: return bad("wrong_dtype", "raw frame with counter depth " + std::to_string(h.counter_depth));
+      default:
+        return make_drop(DropReason::kWrongDtype,
+                         "raw frame with counter depth " + std::to_string(h.counter_depth));
     }
     // 24 bit: two 12-bit frames, and the header's width counts both (LiberTEM halves it).
     if (h.counter_depth == 24) {
-      if (h.width % 2 != 0) return bad("wrong_dtype", "24-bit raw frame of odd width");
+      if (h.width % 2 != 0) {
+        return make_drop(DropReason::kWrongDtype, "24-bit raw frame of odd width");
+      }
       h.width /= 2;
     }
     const std::size_t px = std::size_t{h.width} * h.height;
     if (h.chips == 1) {
       h.chip_layout = ChipLayout::kSingle;
       if (px % 64 != 0) {
-        return bad("wrong_dtype", "raw frame whose pixel count is not a multiple of 64");
+        return make_drop(DropReason::kWrongDtype,
+                         "raw frame whose pixel count is not a multiple of 64");
       }
     } else if (h.chips == 4 && (h.layout == "2x2" || h.layout == "2x2G")) {
       // The raw rows of the four chips (1024 x 256) are assembled into the quad's frame.
       if (px != 4 * kChipPixels * kChipPixels) {
-        return bad("wrong_dtype",
-                   "raw 2x2 frame of " + std::to_string(h.wire_width) + " x " +
-                       std::to_string(h.wire_height) + " pixels, not four 256 x 256 chips");
+        return make_drop(DropReason::kWrongDtype,
+                         "raw 2x2 frame of " + std::to_string(h.wire_width) + " x " +
+                             std::to_string(h.wire_height) + " pixels, not four 256 x 256 chips");
       }
       h.chip_layout = h.layout == "2x2G" ? ChipLayout::kQuadGap : ChipLayout::kQuad;
       const std::uint32_t side =
@@ -491,13 +501,13 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
       h.width = h.height = side;
     } else {
       // Nx1 and partial quads: no peer decodes them (LiberTEM and LiberTEM-rs stop at 1x1 and 2x2).
-      return bad("wrong_dtype",
-                 "raw (R64) frames of layout '" + h.layout + "' with " + std::to_string(h.chips) +
-                     " chips are not supported (1x1, 2x2, 2x2G)");
+      return make_drop(DropReason::kWrongDtype,
+                       "raw (R64) frames of layout '" + h.layout + "' with " +
+                           std::to_string(h.chips) + " chips are not supported (1x1, 2x2, 2x2G)");
     }
     h.pixel_bytes = raw_bytes(h.counter_depth, px) * (h.counter_depth == 24 ? 2 : 1);
   } else {
-    return bad("wrong_dtype", "pixel type '" + h.pixel_type + "'");
+    return make_drop(DropReason::kWrongDtype, "pixel type '" + h.pixel_type + "'");
   }
   return h;
 }
@@ -549,10 +559,11 @@ std::string encode_raw_frame_header(std::uint64_t sequence,
 Expected<void> decode_pixels(const FrameHeader& h, std::span<const std::uint8_t> in,
                              std::span<std::uint8_t> out) {
   if (in.size() != h.pixel_bytes) {
-    return bad("wrong_size", "frame of " + std::to_string(in.size()) + " pixel bytes, header says " +
-                                 std::to_string(h.pixel_bytes));
+    return make_drop(DropReason::kWrongSize,
+                     "frame of " + std::to_string(in.size()) + " pixel bytes, header says " +
+                         std::to_string(h.pixel_bytes));
   }
-  if (out.size() != h.frame_bytes()) return bad("wrong_size", "destination size");
+  if (out.size() != h.frame_bytes()) return make_drop(DropReason::kWrongSize, "destination size");
   const std::size_t n = std::size_t{h.width} * h.height;
   if (!h.raw) {
     const std::size_t es = dtype_size(h.dtype);

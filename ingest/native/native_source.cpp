@@ -12,10 +12,6 @@ namespace {
 // is not a message of ours.
 constexpr std::size_t kMaxPart1 = 1 << 20;
 
-DropReason reason_of(const Error& e) {
-  return e.code == "unknown_message" ? DropReason::kUnknownMessage : DropReason::kMalformed;
-}
-
 //! Whether a start announces the same series: the same id, scan and frames. (The native protocol
 //! has no unique id per acquisition; a new acquisition under the same id and shape cannot be told
 //! from the same one re-announced, as with DECTRIS stream V1.)
@@ -26,10 +22,10 @@ bool same_series(const SeriesHeader& a, const SeriesHeader& b) {
 }  // namespace
 
 NativeZmqSource::NativeZmqSource(BatchPool& pool, NativeOptions options)
-    : options_(std::move(options)),
+    : Receiver(pool, timing_of(options)),
+      options_(std::move(options)),
       context_(1),
       socket_(context_, zmq::socket_type::pull),
-      assembler_(pool),
       part1_(kMaxPart1) {
   open_pull(socket_, options_.endpoints, options_.bind, options_.receive_hwm);
   spdlog::info("native receiver {} {}", options_.bind ? "bound to" : "connected to", describe());
@@ -39,14 +35,6 @@ std::string NativeZmqSource::describe() const {
   return join_endpoints(options_.endpoints);
 }
 
-void NativeZmqSource::count_drop(DropReason reason, std::string_view detail) {
-  if (assembler_.active()) {
-    assembler_.drop(reason, detail);
-  } else {
-    orphan_log_.record(orphans_, reason, detail);
-  }
-}
-
 void NativeZmqSource::discard_rest() {
   while (socket_.get(zmq::sockopt::rcvmore)) {
     zmq::message_t m;
@@ -54,54 +42,19 @@ void NativeZmqSource::discard_rest() {
   }
 }
 
-SourceStatus NativeZmqSource::next() {
-  for (;;) {
-    if (assembler_.has_ready()) return SourceStatus::kBatchReady;
-    if (!pending_.empty()) {
-      const auto s = pending_.front();
-      pending_.pop_front();
-      if (s == SourceStatus::kSeriesStarted) assembler_.start(*next_header_);
-      return s;
-    }
-    if (finished_) return SourceStatus::kFinished;
-
-    if (stop_requested()) {
-      // Drain what is already queued locally, so that nothing received is lost, then end.
-      const auto now = std::chrono::steady_clock::now();
-      if (!drain_started_) drain_started_ = now;
-      if (now - *drain_started_ < options_.drain_limit && receive_one()) continue;
-      if (assembler_.active()) {
-        assembler_.finish(SeriesEnd::kInterrupted);
-        pending_.push_back(SourceStatus::kSeriesEnded);
-      }
-      finished_ = true;
-      continue;
-    }
-
-    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, options_.poll_interval);
-    if (item.revents & ZMQ_POLLIN) {
-      receive_one();
-      continue;
-    }
-    check_timeouts();
-    if (assembler_.has_ready() || !pending_.empty()) continue;
-    return SourceStatus::kIdle;
-  }
-}
-
-void NativeZmqSource::check_timeouts() {
-  if (assembler_.silent_too_long(last_message_, options_.series_timeout, options_.batch_timeout)) {
-    assembler_.finish(SeriesEnd::kTimeout);
-    pending_.push_back(SourceStatus::kSeriesEnded);
-  }
+bool NativeZmqSource::receive(std::chrono::milliseconds wait) {
+  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, wait);
+  if (!(item.revents & ZMQ_POLLIN)) return false;
+  receive_one();
+  return true;
 }
 
 bool NativeZmqSource::receive_one() {
   const auto r = socket_.recv(zmq::mutable_buffer(part1_.data(), part1_.size()),
                               zmq::recv_flags::dontwait);
   if (!r) return false;
-  last_message_ = std::chrono::steady_clock::now();
+  message_arrived();
   const bool more = socket_.get(zmq::sockopt::rcvmore);
   if (r->truncated()) {
     count_drop(DropReason::kMalformed, "message part of " + std::to_string(r->untruncated_size) +
@@ -111,8 +64,7 @@ bool NativeZmqSource::receive_one() {
   }
   auto msg = parse_guarded([&] { return wire::decode({part1_.data(), r->size}); });
   if (!msg) {
-    if (assembler_.active()) ++assembler_.counts().frames_received;
-    count_drop(reason_of(msg.error()), msg.error().message);
+    count_undecodable(drop_reason_of(msg.error()), msg.error().message);
     discard_rest();
     return true;
   }
@@ -122,57 +74,43 @@ bool NativeZmqSource::receive_one() {
   }
   discard_rest();  // start and end messages are single-part; ignore anything after them
   if (auto* h = std::get_if<SeriesHeader>(&*msg)) {
-    if (h->scan_size() == 0 || h->frame_pixels() == 0) {
-      count_drop(DropReason::kMalformed, "series start with an empty scan or frame shape");
-      return true;
-    }
-    if (assembler_.active() && same_series(assembler_.header(), *h)) {
+    if (!usable_start(*h)) return true;
+    if (assembler().active() && same_series(assembler().header(), *h)) {
       // The sender announced the series in progress again: it reconnected (a restarted stream)
       // and goes on with it. Ending it here would split one scan into two incomplete series.
       spdlog::warn(
           "series {} announced again after {} of {} frames (the sender reconnected): "
           "it goes on",
           h->series_id,
-          assembler_.counts().frames_accepted,
+          assembler().counts().frames_accepted,
           h->scan_size());
       return true;
     }
-    if (assembler_.active()) {
-      spdlog::warn("series {} restarted by series {} after {} of {} frames",
-                   assembler_.header().series_id, h->series_id,
-                   assembler_.counts().frames_accepted, assembler_.header().scan_size());
-      assembler_.finish(SeriesEnd::kRestarted);
-      pending_.push_back(SourceStatus::kSeriesEnded);
-    }
-    next_header_ = *h;
-    pending_.push_back(SourceStatus::kSeriesStarted);
+    if (assembler().active()) restart_series("series " + std::to_string(h->series_id));
+    start_series(*h);
     return true;
   }
   const auto& end = std::get<wire::End>(*msg);
-  if (!assembler_.active() || end.series_id != assembler_.header().series_id) {
-    // Belongs to no current series: counted with the messages outside a series.
-    orphan_log_.record(orphans_, assembler_.active() ? DropReason::kWrongSeries : DropReason::kNoSeries,
-                       "end of series " + std::to_string(end.series_id) +
-                           ", which is not the current series");
+  if (!assembler().active() || end.series_id != assembler().header().series_id) {
+    count_stray_end(end.series_id);
     return true;
   }
-  assembler_.counts().frames_announced = end.frames_sent;
-  assembler_.finish(SeriesEnd::kComplete);
-  pending_.push_back(SourceStatus::kSeriesEnded);
+  assembler().counts().frames_announced = end.frames_sent;
+  end_series(SeriesEnd::kComplete);
   return true;
 }
 
 void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
-  if (!assembler_.active()) {
+  if (!assembler().active()) {
     count_drop(DropReason::kNoSeries, "frame of series " + std::to_string(f.series_id) +
                                           " arrived outside any started series" +
                                           std::string(kNoSeriesHint));
     discard_rest();
     return;
   }
-  auto& counts = assembler_.counts();
+  auto& counts = assembler().counts();
   ++counts.frames_received;
-  const auto& h = assembler_.header();
+  const auto& h = assembler().header();
   if (f.series_id != h.series_id) {
     count_drop(DropReason::kWrongSeries, "frame of series " + std::to_string(f.series_id) +
                                              " during series " + std::to_string(h.series_id));
@@ -196,7 +134,7 @@ void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
     count_drop(DropReason::kMalformed, "frame message without its pixel part");
     return;
   }
-  auto dst = assembler_.reserve(f.frame_index);
+  auto dst = assembler().reserve(f.frame_index);
   if (!dst) {
     discard_rest();
     return;
@@ -216,7 +154,7 @@ void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
     discard_rest();
     return;
   }
-  assembler_.commit(f.frame_index, n);
+  assembler().commit(f.frame_index, n);
 }
 
 }  // namespace stemflow::ingest

@@ -6,15 +6,12 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
-#include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
 
 #include "ingest/native/wire.hpp"
-#include "ingest/series_assembler.hpp"
-#include "ingest/source.hpp"
+#include "ingest/receiver.hpp"
 
 namespace stemflow::ingest {
 
@@ -28,40 +25,25 @@ struct NativeOptions {
   std::chrono::milliseconds drain_limit{2000};  // on stop: read what is queued for at most this long
 };
 
-class NativeZmqSource final : public Source {
+class NativeZmqSource final : public Receiver {
  public:
   //! Opens the socket (throws ConfigError on a bad endpoint).
   NativeZmqSource(BatchPool& pool, NativeOptions options);
 
-  SourceStatus next() override;
-  const SeriesHeader& header() const override { return assembler_.header(); }
-  FrameBatch* take_batch() override { return assembler_.take_ready(); }
-  const SeriesCounts& counts() const override { return assembler_.counts(); }
-  void reject_series() override { assembler_.reject(); }
   std::string describe() const override;
-  //! Messages that belonged to no series (before any start, or after an end), by reason.
-  const SeriesCounts& outside_counts() const override { return orphans_; }
 
  private:
+  bool receive(std::chrono::milliseconds wait) override;
+  bool receive_queued() override { return receive_one(); }
   //! Receives and handles one message; false if none was available (non-blocking).
   bool receive_one();
   void handle_frame(const wire::FrameHeader& f, bool more);
   void discard_rest();
-  void count_drop(DropReason reason, std::string_view detail);
-  void check_timeouts();
 
   NativeOptions options_;
   zmq::context_t context_;
   zmq::socket_t socket_;
-  SeriesAssembler assembler_;
-  std::deque<SourceStatus> pending_;
-  std::optional<SeriesHeader> next_header_;
   std::vector<std::uint8_t> part1_;
-  SeriesCounts orphans_;
-  DropLog orphan_log_;
-  std::chrono::steady_clock::time_point last_message_{};
-  std::optional<std::chrono::steady_clock::time_point> drain_started_;
-  bool finished_ = false;
 };
 
 }  // namespace stemflow::ingest

@@ -28,7 +28,7 @@ Expected<Dtype> from_wire(fbw::PixelType p) {
     case fbw::PixelType::U32: return Dtype::kU32;
     case fbw::PixelType::F32: return Dtype::kF32;
   }
-  return make_error("unknown_message", "unknown pixel type " + std::to_string(int(p)));
+  return make_drop(DropReason::kUnknownMessage, "unknown pixel type " + std::to_string(int(p)));
 }
 
 // One builder per thread: encoding must not allocate per frame once warmed up.
@@ -74,24 +74,26 @@ void encode_end(const End& e, std::vector<std::uint8_t>& out) {
 
 Expected<Message> decode(std::span<const std::uint8_t> bytes) {
   if (bytes.size() < 8 || !fbw::MessageBufferHasIdentifier(bytes.data())) {
-    return make_error("malformed", "not a stemflow native message (no 'SFW1' identifier)");
+    return make_drop(DropReason::kMalformed,
+                     "not a stemflow native message (no 'SFW1' identifier)");
   }
   flatbuffers::Verifier verifier(bytes.data(), bytes.size());
   if (!fbw::VerifyMessageBuffer(verifier)) {
-    return make_error("malformed", "native message failed FlatBuffers verification");
+    return make_drop(DropReason::kMalformed, "native message failed FlatBuffers verification");
   }
   const auto* msg = fbw::GetMessage(bytes.data());
   if (msg->protocol_version() != kProtocolVersion) {
-    return make_error("unknown_message", "protocol version " +
-                                             std::to_string(msg->protocol_version()) +
-                                             " (this engine speaks " +
-                                             std::to_string(kProtocolVersion) + ")");
+    return make_drop(DropReason::kUnknownMessage,
+                     "protocol version " + std::to_string(msg->protocol_version()) +
+                         " (this engine speaks " + std::to_string(kProtocolVersion) + ")");
   }
   switch (msg->body_type()) {
     case fbw::Body::SeriesStart: {
       const auto* s = msg->body_as_SeriesStart();
       // The verifier accepts a union whose type is set and whose table is absent.
-      if (s == nullptr) return make_error("malformed", "SeriesStart message without its body");
+      if (s == nullptr) {
+        return make_drop(DropReason::kMalformed, "SeriesStart message without its body");
+      }
       auto dtype = from_wire(s->pixel_type());
       if (!dtype) return tl::unexpected(dtype.error());
       SeriesHeader h;
@@ -113,7 +115,7 @@ Expected<Message> decode(std::span<const std::uint8_t> bytes) {
     case fbw::Body::Frame: {
       const auto* f = msg->body_as_Frame();
       // The verifier accepts a union whose type is set and whose table is absent.
-      if (f == nullptr) return make_error("malformed", "Frame message without its body");
+      if (f == nullptr) return make_drop(DropReason::kMalformed, "Frame message without its body");
       auto dtype = from_wire(f->pixel_type());
       if (!dtype) return tl::unexpected(dtype.error());
       return Message{FrameHeader{f->series_id(), f->frame_index(), *dtype, f->pixel_bytes()}};
@@ -121,12 +123,14 @@ Expected<Message> decode(std::span<const std::uint8_t> bytes) {
     case fbw::Body::SeriesEnd: {
       const auto* e = msg->body_as_SeriesEnd();
       // The verifier accepts a union whose type is set and whose table is absent.
-      if (e == nullptr) return make_error("malformed", "SeriesEnd message without its body");
+      if (e == nullptr) {
+        return make_drop(DropReason::kMalformed, "SeriesEnd message without its body");
+      }
       return Message{End{e->series_id(), e->frames_sent()}};
     }
     default:
-      return make_error("unknown_message", "unknown native message body type " +
-                                               std::to_string(int(msg->body_type())));
+      return make_drop(DropReason::kUnknownMessage,
+                       "unknown native message body type " + std::to_string(int(msg->body_type())));
   }
 }
 

@@ -79,12 +79,13 @@ class FlatFileReader final : public FrameReader {
   }
   const FileInfo& info() const override { return info_; }
   Expected<void> read_frame(std::uint64_t i, std::span<std::uint8_t> dst) override {
-    if (i >= info_.frames) return make_error("index_out_of_range", "frame beyond the file");
+    if (i >= info_.frames) return make_drop(DropReason::kIndexOutOfRange, "frame beyond the file");
     const std::size_t fb = info_.frame_bytes();
-    if (dst.size() != fb) return make_error("wrong_size", "destination size");
+    if (dst.size() != fb) return make_drop(DropReason::kWrongSize, "destination size");
     const ssize_t got = ::pread(fd_, dst.data(), fb, static_cast<off_t>(offset_ + i * fb));
     if (got != static_cast<ssize_t>(fb)) {
-      return make_error("wrong_size", "the file ends inside frame " + std::to_string(i) + " (truncated)");
+      return make_drop(DropReason::kWrongSize,
+                       "the file ends inside frame " + std::to_string(i) + " (truncated)");
     }
     return {};
   }

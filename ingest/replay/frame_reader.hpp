@@ -49,7 +49,7 @@ class FrameReader {
   virtual const FileInfo& info() const = 0;
 
   //! Frame i's pixels, decoded, little-endian, into dst (exactly info().frame_bytes()).
-  //! Error codes are drop reason names ("decode_error", "wrong_size", "malformed").
+  //! Errors carry the reason the frame is dropped for (decode_error, wrong_size, malformed).
   virtual Expected<void> read_frame(std::uint64_t i, std::span<std::uint8_t> dst) = 0;
 
   //! True when frames are stored compressed in a codec of ours: read_encoded() then gives the

@@ -105,10 +105,10 @@ Expected<void> BatchPool::admit(const SeriesHeader& series) const {
                              double(dtype_size(series.dtype));
   const double positions = double(series.scan_rows) * double(series.scan_cols);
   if (frame_bytes <= 0 || positions <= 0) {
-    return make_error("series_rejected", "the series announces an empty scan or frame shape");
+    return make_drop(DropReason::kSeriesRejected, "the series announces an empty scan or frame shape");
   }
   if (frame_bytes * double(kMinSlots) > double(memory_limit_)) {
-    return make_error("series_rejected",
+    return make_drop(DropReason::kSeriesRejected,
                       "frames of " + std::to_string(series.frame_rows) + "x" +
                           std::to_string(series.frame_cols) + " " +
                           std::string(dtype_name(series.dtype)) + " (" + mib(frame_bytes) +
@@ -117,7 +117,7 @@ Expected<void> BatchPool::admit(const SeriesHeader& series) const {
   }
   const double results = positions * double(bytes_per_position_);
   if (results_limit_ > 0 && results > double(results_limit_)) {
-    return make_error("series_rejected",
+    return make_drop(DropReason::kSeriesRejected,
                       "a " + std::to_string(series.scan_rows) + "x" +
                           std::to_string(series.scan_cols) + " scan needs " + mib(results) +
                           " of results (" + std::to_string(bytes_per_position_) +
