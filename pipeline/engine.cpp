@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "operators/gpu/gpu_offload.hpp"
-#include "pipeline/operator_factory.hpp"
+#include "operators/registry.hpp"
 #include "pipeline/sink_factory.hpp"
 #include "pipeline/source_factory.hpp"
 #include "sinks/dashboard/dashboard_sink.hpp"
@@ -77,7 +77,7 @@ Engine::Engine(const config::Config& config) : config_(config) {
     }
   }
   for (const auto& oc : config.operators()) {
-    auto built = make_operator(oc, config);
+    auto built = ops::make_operator(oc, config);
     output_info_.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
     operators_.push_back(std::move(built.op));
   }
