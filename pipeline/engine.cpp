@@ -4,11 +4,11 @@
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
-#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 #include <spdlog/spdlog.h>
 
 #include "operators/gpu/gpu_offload.hpp"
+#include "operators/gpu/placement.hpp"
 #include "operators/registry.hpp"
 #include "pipeline/sink_factory.hpp"
 #include "pipeline/source_factory.hpp"
@@ -68,7 +68,6 @@ Engine::Engine(const config::Config& config) : config_(config) {
   batch_frames_ = static_cast<std::uint32_t>(batch);
   const auto device = gpu::choose_device(pipe.get_string("device"), pipe.where("device"));
   device_ = device.description;
-  offload_ = gpu::make_offload(device);
   const auto scan = config.section("scan");
   if (scan.has("shape")) {
     const auto s = scan.get_ints("shape");
@@ -90,41 +89,18 @@ Engine::Engine(const config::Config& config) : config_(config) {
   sinks_ = std::move(sinks.all);
   metrics_ = sinks.metrics;
   dashboard_ = sinks.dashboard;
-  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"),
-                                      offload_ ? offload_->pinning() : BatchPool::MemoryHooks{});
+  auto timer = [this](std::size_t o, double s) {
+    if (metrics_) metrics_->operator_batch(o, s);
+  };
+  placement_ = std::make_unique<gpu::Placement>(device, operators_, timer);
+  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"), placement_->pinning());
   pool_->set_results_budget(pipe.get_size("results_limit"), results_bytes_per_position());
   source_ = make_source(config, *pool_);
 
   auto compute = [this](FrameBatch* b) -> FrameBatch* {
-    // Operators run side by side on the batch, each parallel over its frames; the GPU operators
-    // run together in one GPU pass (the extra index). Nothing may escape a node body: an exception
-    // would cancel the whole graph, so a failing operator fails its frames.
-    const std::size_t n_ops = operators_.size();
-    const bool gpu = offload_ && offload_->active();
-    tbb::parallel_for(std::size_t{0}, n_ops + (gpu ? 1 : 0), [&](std::size_t o) {
-      if (o == n_ops) {
-        const auto t0 = std::chrono::steady_clock::now();
-        offload_->process(*b);  // never throws; fails its operators' frames on a GPU error
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        for (std::size_t g = 0; metrics_ && g < n_ops; ++g) {
-          if (offload_->runs(g)) metrics_->operator_batch(g, s);
-        }
-        return;
-      }
-      if (gpu && offload_->runs(o)) return;
-      OperatorResults& out = b->results[o];
-      const auto t0 = std::chrono::steady_clock::now();
-      try {
-        operators_[o]->process(*b, out);
-      } catch (const std::exception& e) {
-        std::fill(out.failed.begin(), out.failed.begin() + b->count, 1);
-        spdlog::error("operator '{}' failed on a batch: {}", operators_[o]->name(), e.what());
-      }
-      if (metrics_) {
-        metrics_->operator_batch(
-            o, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-    });
+    // Every operator on the batch, wherever the placement put it. Nothing may escape a node body:
+    // an exception would cancel the whole graph, so a failing operator fails its frames.
+    placement_->process(*b);
     if (metrics_) {
       metrics_->edge_leave(sinks::Edge::kCompute);
       metrics_->edge_enter(sinks::Edge::kOrder);
@@ -215,7 +191,7 @@ bool Engine::begin_series() {
       spdlog::info("batches of {} frames ({} slots) to fit pipeline.memory_limit", per_batch,
                    pool_->slots());
     }
-    if (offload_) offload_->start(series_, operators_, per_batch);
+    placement_->start(series_, per_batch);
     store_.start(series_, output_info_);
   } catch (const ConfigError& e) {
     return reject(e.what());
@@ -246,8 +222,7 @@ void Engine::end_series() {
     return;
   }
   for (std::size_t o = 0; o < operators_.size(); ++o) {
-    store_.add_series_images(o, offload_ && offload_->runs(o) ? offload_->finish(o)
-                                                              : operators_[o]->finish());
+    store_.add_series_images(o, placement_->finish(o));
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();
