@@ -6,8 +6,9 @@
 
 #include "pipeline/expected.hpp"
 
-// The operators: one line each, in the order the configuration reference lists them. X(name) stands
-// for the entry `OperatorType name##_type()` that operators/<name>/<name>_type.cpp defines.
+// The operators: one line each, in the order the configuration reference lists them. X(<name>)
+// stands for `OperatorType <name>_type()`, defined in operators/<name>/<name>_type.cpp; a list
+// macro, so that the one line both declares the entry and lists it (operators/README.md).
 #define STEMFLOW_OPERATORS(X) \
   X(virtual_image)            \
   X(bragg_disks)              \
