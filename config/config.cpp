@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::config {
 

@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ingest {
 

@@ -10,10 +10,10 @@
 #include <optional>
 #include <vector>
 
-#include "pipeline/batch_pool.hpp"
-#include "pipeline/drop_log.hpp"
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch_pool.hpp"
+#include "ingest/drop_log.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ingest {
 

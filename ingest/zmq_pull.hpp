@@ -7,7 +7,7 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ingest {
 

@@ -13,7 +13,7 @@
 
 #include "config/config.hpp"
 #include "config/schema.hpp"
-#include "pipeline/operator.hpp"
+#include "pipeline/core/operator.hpp"
 
 namespace stemflow::ops {
 

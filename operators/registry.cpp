@@ -4,7 +4,7 @@
 #include <sstream>
 #include <vector>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 // The operators: one line each, in the order the configuration reference lists them. X(<name>)
 // stands for `OperatorType <name>_type()`, defined in operators/<name>/<name>_type.cpp; a list

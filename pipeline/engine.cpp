@@ -12,8 +12,6 @@
 #include "operators/registry.hpp"
 #include "pipeline/sink_factory.hpp"
 #include "pipeline/source_factory.hpp"
-#include "sinks/dashboard/dashboard_sink.hpp"
-#include "sinks/metrics/prometheus_metrics.hpp"
 #include "stemflow_version.hpp"
 
 namespace stemflow {
@@ -85,12 +83,9 @@ Engine::Engine(const config::Config& config) : config_(config) {
 
   std::vector<std::string> operator_names;
   for (const auto& op : operators_) operator_names.push_back(op->name());
-  auto sinks = make_sinks(config, operator_names, device_);
-  sinks_ = std::move(sinks.all);
-  metrics_ = sinks.metrics;
-  dashboard_ = sinks.dashboard;
+  observers_ = make_sinks(config, operator_names, device_);
   auto timer = [this](std::size_t o, double s) {
-    if (metrics_) metrics_->operator_batch(o, s);
+    notify([&](Observer& obs) { obs.operator_batch(o, s); });
   };
   placement_ = std::make_unique<gpu::Placement>(device, operators_, timer);
   pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"), placement_->pinning());
@@ -98,23 +93,29 @@ Engine::Engine(const config::Config& config) : config_(config) {
   source_ = make_source(config, *pool_);
 
   auto compute = [this](FrameBatch* b) -> FrameBatch* {
+    if (abort_.load()) {
+      // Cut short: the frames of a batch not yet computed are dropped unprocessed (count = 0 tells
+      // the sink node), so that the graph empties in the time of the batches already computing.
+      b->count = 0;
+      notify([](Observer& o) { o.edge_leave(Edge::kCompute); });
+      notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
+      return b;
+    }
     // Every operator on the batch, wherever the placement put it. Nothing may escape a node body:
     // an exception would cancel the whole graph, so a failing operator fails its frames.
     placement_->process(*b);
-    if (metrics_) {
-      metrics_->edge_leave(sinks::Edge::kCompute);
-      metrics_->edge_enter(sinks::Edge::kOrder);
-    }
+    notify([](Observer& o) { o.edge_leave(Edge::kCompute); });
+    notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
     return b;
   };
   auto sink = [this](FrameBatch* b) {
-    if (metrics_) {
-      metrics_->edge_leave(sinks::Edge::kOrder);
-      metrics_->edge_enter(sinks::Edge::kSink);
+    notify([](Observer& o) { o.edge_leave(Edge::kOrder); });
+    notify([](Observer& o) { o.edge_enter(Edge::kSink); });
+    if (b->count > 0) {  // 0: dropped unprocessed by abort()
+      store_.consume(*b);
+      notify([&](Observer& o) { o.batch_done(*b, store_); });
     }
-    store_.consume(*b);
-    for (auto& s : sinks_) s->batch_consumed(*b, store_);
-    if (metrics_) metrics_->edge_leave(sinks::Edge::kSink);
+    notify([](Observer& o) { o.edge_leave(Edge::kSink); });
     pool_->release(b);
   };
   // pipeline.threads = 0: the CPUs this process may run on (oneTBB reads the affinity mask, so a
@@ -150,6 +151,17 @@ void Engine::stop() {
   source_->request_stop();
 }
 
+void Engine::abort() {
+  abort_.store(true);
+  notify([](Observer& o) { o.cut_short(); });
+  stop();
+}
+
+int Engine::exit_code() const {
+  if (write_failed_) return 3;
+  return abort_.load() ? kExitCutShort : 0;
+}
+
 bool Engine::begin_series() {
   series_ = source_->header();
   series_rejected_ = false;
@@ -172,7 +184,7 @@ bool Engine::begin_series() {
     spdlog::error("series {} rejected: {}", series_.series_id, why);
     series_rejected_ = true;
     source_->reject_series();
-    if (metrics_) metrics_->series_refused();
+    notify([&](Observer& o) { o.series_refused(series_, why); });
     return false;
   };
   // The same check the source made before it allocated anything, before the operators, the pool
@@ -198,22 +210,25 @@ bool Engine::begin_series() {
   } catch (const std::bad_alloc&) {
     return reject("not enough memory for its results or the operators' working state");
   }
-  provenance_ = sinks::Provenance{};
+  provenance_ = Provenance{};
   provenance_.stemflow_version = STEMFLOW_VERSION;
   provenance_.config_toml = config_.effective_toml();
   provenance_.config_file = config_.file();
   provenance_.input = describe_input();
   provenance_.device = device_;
-  provenance_.start_time = sinks::utc_now();
-  for (auto& s : sinks_) s->series_started(store_, provenance_);
+  provenance_.start_time = utc_now();
+  notify([&](Observer& o) { o.series_started(store_, provenance_); });
   return true;
 }
 
 void Engine::end_series() {
   graph_->wait();
+  // Read after the graph is empty: a batch dropped by abort() was dropped before this.
+  const bool cut_short = abort_.load();
   SeriesReport rep;
   rep.header = series_;
   rep.counts = source_->counts();
+  if (cut_short) rep.counts.end = SeriesEnd::kCutShort;
   if (series_rejected_) {
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
     spdlog::error("series {} ended: {} frames received, all dropped (series_rejected)",
@@ -221,16 +236,17 @@ void Engine::end_series() {
     reports_.push_back(std::move(rep));
     return;
   }
-  for (std::size_t o = 0; o < operators_.size(); ++o) {
+  // Cut short, the per-series images are not made (a GPU operator's would wait for the device).
+  for (std::size_t o = 0; o < operators_.size() && !cut_short; ++o) {
     store_.add_series_images(o, placement_->finish(o));
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();
-  provenance_.end_time = sinks::utc_now();
+  provenance_.end_time = utc_now();
   provenance_.counts = rep.counts;
   provenance_.frames_processed = rep.frames_processed;
   provenance_.frames_failed = rep.frames_failed;
-  for (auto& s : sinks_) {
+  for (auto& s : observers_) {
     auto kept = s->series_ended(store_, provenance_);
     if (!kept) {
       write_failed_ = true;
@@ -257,6 +273,10 @@ void Engine::end_series() {
     }
   }
   if (rep.frames_failed > 0) spdlog::info("  dropped (operator_error): {}", rep.frames_failed);
+  if (cut_short && c.frames_accepted > rep.frames_processed) {
+    spdlog::warn("  cut short: {} frames received but not processed",
+                 c.frames_accepted - rep.frames_processed);
+  }
   reports_.push_back(std::move(rep));
 }
 
@@ -274,14 +294,19 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
   std::uint64_t series_done = 0;
   bool in_series = false;
   for (;;) {
+    if (abort_.load()) {
+      // Nothing more from the source, not even what it holds: end the series with what the
+      // results have.
+      if (in_series) end_series();
+      graph_->wait();
+      return exit_code();
+    }
     if (stop_.load()) source_->request_stop();
     const auto status = source_->next();
-    if (metrics_) metrics_->outside_counts(source_->outside_counts());
-    if (metrics_ && in_series) {
-      metrics_->source_counts(source_->counts());
-      metrics_->pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
-    }
-    if (dashboard_ && in_series) dashboard_->source_counts(source_->counts());
+    notify([&](Observer& o) {
+      o.source_counts(source_->counts(), in_series, source_->outside_counts());
+      if (in_series) o.pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
+    });
     switch (status) {
       case ingest::SourceStatus::kSeriesStarted:
         begin_series();
@@ -290,7 +315,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
       case ingest::SourceStatus::kBatchReady: {
         FrameBatch* b = source_->take_batch();
         b->sequence = next_sequence_++;
-        if (metrics_) metrics_->edge_enter(sinks::Edge::kCompute);
+        notify([](Observer& o) { o.edge_enter(Edge::kCompute); });
         graph_->put(b);
         break;
       }
@@ -301,7 +326,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         if (max_series && series_done >= *max_series) {
           graph_->wait();
           log_outside_counts();
-          return write_failed_ ? 3 : 0;
+          return exit_code();
         }
         break;
       case ingest::SourceStatus::kIdle:
@@ -310,7 +335,7 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
         if (in_series) end_series();
         graph_->wait();
         log_outside_counts();
-        return write_failed_ ? 3 : 0;
+        return exit_code();
     }
   }
 }

@@ -14,19 +14,14 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "ingest/source.hpp"
-#include "pipeline/batch_pool.hpp"
-#include "pipeline/operator.hpp"
-#include "sinks/result_store.hpp"
-#include "sinks/sink.hpp"
+#include "pipeline/core/batch_pool.hpp"
+#include "pipeline/core/operator.hpp"
+#include "pipeline/core/result_store.hpp"
+#include "pipeline/core/observer.hpp"
+#include "pipeline/core/source.hpp"
 
 namespace stemflow::gpu {
 class Placement;
-}
-
-namespace stemflow::sinks {
-class PrometheusMetrics;
-class DashboardSink;
 }
 
 namespace stemflow {
@@ -48,12 +43,21 @@ class Engine {
   explicit Engine(const config::Config& config);
   ~Engine();
 
-  //! Runs until the source finishes, `max_series` series have ended, or stop() is called.
-  //! Returns the process exit code: 0, or 3 if a results file could not be written.
+  //! Runs until the source finishes, `max_series` series have ended, or stop() or abort() is
+  //! called. Returns the process exit code: 0; kExitCutShort after abort(); 3 (before either) if a
+  //! results file could not be written.
   int run(std::optional<std::uint64_t> max_series);
   //! Asks for an orderly stop: drain what was received, write the results, return from run().
   //! Safe to call from any thread (not from a signal handler: use a flag and a watcher).
   void stop();
+  //! Asks to stop at once (a second signal): nothing more is received, batches not yet computed
+  //! are dropped unprocessed (their frames counted as frames_cut_short), the series ends as
+  //! cut_short with what the results hold, the sinks finish quickly (cut_short()), and run()
+  //! returns kExitCutShort. Safe to call from any thread, also after stop().
+  void abort();
+
+  //! run()'s exit code after abort(): 128 + SIGINT, as a shell reports a process stopped by Ctrl-C.
+  static constexpr int kExitCutShort = 130;
 
   const std::vector<SeriesReport>& reports() const { return reports_; }
   std::string describe_input() const;
@@ -66,24 +70,28 @@ class Engine {
   std::size_t results_bytes_per_position() const;
   void end_series();
   void log_outside_counts() const;
+  template <class Fn>
+  void notify(Fn&& fn) {
+    for (auto& o : observers_) fn(*o);
+  }
+  int exit_code() const;
 
   const config::Config& config_;
   std::unique_ptr<BatchPool> pool_;
-  std::unique_ptr<ingest::Source> source_;
+  std::unique_ptr<Source> source_;
   std::vector<std::unique_ptr<Operator>> operators_;
-  std::vector<sinks::OutputInfo> output_info_;
+  std::vector<OutputInfo> output_info_;
   std::unique_ptr<Graph> graph_;
-  sinks::ResultStore store_;
-  std::vector<std::unique_ptr<sinks::Sink>> sinks_;
-  sinks::PrometheusMetrics* metrics_ = nullptr;  // one of sinks_, if configured
-  sinks::DashboardSink* dashboard_ = nullptr;    // one of sinks_, if configured
-  sinks::Provenance provenance_;  // of the current series
+  ResultStore store_;
+  std::vector<std::unique_ptr<Observer>> observers_;  // results writers, metrics, dashboard
+  Provenance provenance_;  // of the current series
   SeriesHeader series_;  // the current series; batches point at it
   bool series_rejected_ = false;
   std::uint64_t next_sequence_ = 0;
   std::chrono::steady_clock::time_point series_t0_{};
   std::vector<SeriesReport> reports_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> abort_{false};
   bool write_failed_ = false;
   std::uint32_t batch_frames_ = 64;
   int threads_ = 1;  // compute workers of the graph

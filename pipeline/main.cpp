@@ -5,11 +5,14 @@
 //   stemflow schema
 //   stemflow info FILE [--format raw|npy|emd|dectris|mib]
 //   stemflow probe CONFIG.toml [--operator NAME] [--set key=value ...] --out KERNEL.npy [--probe P.npy]
-// Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written.
+// Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written,
+// 130 stopped by a second SIGINT/SIGTERM (results cut short; 3 wins if they could not be written).
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
+#include <ctime>
 #include <iostream>
 #include <thread>
 
@@ -18,14 +21,17 @@
 #include "operators/bragg_disks/probe_source.hpp"
 #include "operators/registry.hpp"
 #include "pipeline/engine.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 #include "stemflow_version.hpp"
 
 namespace {
 
 //! SIGINT/SIGTERM are blocked in every thread and taken by one watcher with sigwait, so that the
-//! stop runs as ordinary code: the first signal drains and writes the results, a second one exits
-//! at once.
+//! stop runs as ordinary code: the first signal drains and writes the results; a second one cuts
+//! them short (Engine::abort: nothing more is processed, the file gets its counts and is closed, so
+//! that any reader opens it) and the process exits with 130. If that has not happened within
+//! kCutShortDeadline (a sink stuck on a hung file system, say), the watcher exits with 130 anyway:
+//! the user asked twice; the file may then be left marked open (h5clear -s).
 class SignalWatcher {
  public:
   SignalWatcher() {
@@ -39,20 +45,38 @@ class SignalWatcher {
     sigaddset(&set_, SIGUSR1);  // the destructor's wake-up call for the watcher
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
   }
+  static constexpr std::chrono::seconds kCutShortDeadline{2};
+
   void start(stemflow::Engine& engine) {
     thread_ = std::thread([this, &engine] {
       int sig = 0;
-      for (int n = 0;; ++n) {
+      for (int n = 0; n < 2;) {
         if (sigwait(&set_, &sig) != 0) continue;
         if (sig == SIGUSR1) return;  // shutdown of the watcher itself
-        if (n == 0) {
+        if (n++ == 0) {
           spdlog::info("signal {}: stopping after the data already received", sig);
           engine.stop();
         } else {
-          spdlog::warn("second signal: exiting now");
-          std::_Exit(130);
+          spdlog::warn("second signal: stopping now; the results keep what was processed so far");
+          engine.abort();
         }
       }
+      // Cut short: main() returns (and stops this watcher) once the results are closed.
+      const auto deadline = std::chrono::steady_clock::now() + kCutShortDeadline;
+      for (;;) {
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) break;
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+        const timespec wait{static_cast<time_t>(ns / 1000000000),
+                            static_cast<long>(ns % 1000000000)};
+        sig = sigtimedwait(&set_, nullptr, &wait);
+        if (sig == SIGUSR1) return;
+        if (sig > 0) spdlog::warn("signal {}: already stopping", sig);
+      }
+      spdlog::error("the results were not closed within {} s of the second signal: exiting now "
+                    "(the file may be left marked open: h5clear -s FILE)",
+                    kCutShortDeadline.count());
+      std::_Exit(stemflow::Engine::kExitCutShort);
     });
   }
   ~SignalWatcher() {

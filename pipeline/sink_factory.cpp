@@ -9,9 +9,9 @@
 
 namespace stemflow {
 
-BuiltSinks make_sinks(const config::Config& config, const std::vector<std::string>& operator_names,
+std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config, const std::vector<std::string>& operator_names,
                       const std::string& device) {
-  BuiltSinks out;
+  std::vector<std::unique_ptr<Observer>> out;
   if (config.has_section("outputs.hdf5")) {
     const auto h5 = config.section("outputs.hdf5");
     sinks::Hdf5Options o;
@@ -23,14 +23,13 @@ BuiltSinks make_sinks(const config::Config& config, const std::vector<std::strin
     const double flush = h5.get_double("flush_interval");
     if (!(flush > 0)) throw ConfigError(h5.where("flush_interval") + ": must be > 0");
     o.flush_interval = std::chrono::milliseconds(static_cast<std::int64_t>(flush * 1000));
-    out.all.push_back(std::make_unique<sinks::Hdf5Sink>(std::move(o)));
+    out.push_back(std::make_unique<sinks::Hdf5Sink>(std::move(o)));
   }
   if (config.has_section("outputs.metrics")) {
     const std::string listen = config.section("outputs.metrics").get_string("listen");
     auto m = std::make_unique<sinks::PrometheusMetrics>(listen, operator_names, device);
-    out.metrics = m.get();
     spdlog::info("metrics on http://{}/metrics", listen);
-    out.all.push_back(std::move(m));
+    out.push_back(std::move(m));
   }
   if (config.has_section("outputs.dashboard")) {
     const auto d = config.section("outputs.dashboard");
@@ -44,9 +43,8 @@ BuiltSinks make_sinks(const config::Config& config, const std::vector<std::strin
     o.max_clients = static_cast<int>(d.get_int("max_clients"));
     if (o.max_clients < 1) throw ConfigError(d.where("max_clients") + ": must be >= 1");
     auto dash = std::make_unique<sinks::DashboardSink>(std::move(o));
-    out.dashboard = dash.get();
     spdlog::info("dashboard on http://{}/", d.get_string("listen"));
-    out.all.push_back(std::move(dash));
+    out.push_back(std::move(dash));
   }
   return out;
 }

@@ -7,7 +7,7 @@
 
 #include "config/config.hpp"
 #include "ingest/source.hpp"
-#include "pipeline/batch_pool.hpp"
+#include "pipeline/core/batch_pool.hpp"
 
 namespace stemflow {
 

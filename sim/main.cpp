@@ -21,7 +21,7 @@
 
 #include "ingest/npy.hpp"
 #include "ingest/replay/frame_reader.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 #include "sim/native_sender.hpp"
 #include "sim/send_cli.hpp"
 #include "sim/synth.hpp"

@@ -11,7 +11,7 @@
 #include <zmq.hpp>
 
 #include "ingest/native/wire.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::sim {
 

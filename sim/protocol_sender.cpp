@@ -20,7 +20,7 @@
 #include "ingest/dectris/stream1.hpp"
 #include "ingest/dectris/stream2.hpp"
 #include "ingest/merlin/mpx.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 #include "sim/native_sender.hpp"
 
 namespace stemflow::sim {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "ingest/codecs/compression.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::sim {
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 #include "sim/protocol_sender.hpp"
 #include "sim/send_loop.hpp"
 

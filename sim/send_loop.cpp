@@ -8,7 +8,7 @@
 #include <sstream>
 #include <thread>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::sim {
 

@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 #include "sim/protocol_sender.hpp"
 
 namespace stemflow::sim {

@@ -11,7 +11,7 @@
 #include <string>
 #include <type_traits>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::sim {
 

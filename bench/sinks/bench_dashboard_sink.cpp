@@ -131,7 +131,7 @@ Result feed(std::uint32_t q, double fps, double seconds, bool dashboard) {
     store.consume(b);
     if (sink) {
       const auto s0 = Clock::now();
-      sink->batch_consumed(b, store);
+      sink->batch_done(b, store);
       res.sink_seconds += std::chrono::duration<double>(Clock::now() - s0).count();
     }
     ++res.batches;

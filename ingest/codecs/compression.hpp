@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "ingest/codecs/md5.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ingest::codecs {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ingest::cbor {
 

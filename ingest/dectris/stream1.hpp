@@ -16,8 +16,8 @@
 
 #include "ingest/codecs/compression.hpp"
 #include "ingest/codecs/md5.hpp"
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ingest::stream1 {
 

@@ -27,8 +27,8 @@
 #include <string>
 #include <string_view>
 
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ingest::merlin {
 

@@ -9,8 +9,8 @@
 #include <variant>
 #include <vector>
 
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ingest::wire {
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "ingest/codecs/compression.hpp"
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ingest {
 

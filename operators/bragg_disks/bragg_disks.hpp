@@ -29,7 +29,7 @@
 #include "operators/bragg_disks/bragg_disks_cpu.hpp"
 #include "operators/bragg_disks/bragg_disks_params.hpp"
 #include "operators/bragg_disks/probe_template.hpp"
-#include "pipeline/operator.hpp"
+#include "pipeline/core/operator.hpp"
 
 namespace stemflow::ops {
 

@@ -14,9 +14,9 @@
 
 #include "operators/bragg_disks/bragg_disks_params.hpp"
 #include "operators/bragg_disks/probe_template.hpp"
-#include "pipeline/batch.hpp"
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ops {
 

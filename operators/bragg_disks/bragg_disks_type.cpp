@@ -7,7 +7,7 @@
 #include "operators/bragg_disks/bragg_disks.hpp"
 #include "operators/bragg_disks/probe_source.hpp"
 #include "operators/operator_type.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ops {
 

@@ -12,7 +12,7 @@
 #include "ingest/npy.hpp"
 #include "ingest/replay/frame_reader.hpp"
 #include "operators/bragg_disks/bragg_disks.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ops {
 

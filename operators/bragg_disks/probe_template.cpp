@@ -13,7 +13,7 @@
 
 #include "operators/bragg_disks/fftw_plan.hpp"
 #include "operators/bragg_disks/numpy_compat.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ops {
 namespace {

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::ops {
 

@@ -30,8 +30,8 @@
 #include "operators/bragg_disks/bragg_disks_params.hpp"
 #include "operators/bragg_disks/probe_template.hpp"
 #include "operators/gpu/gpu_plan.hpp"
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::gpu {
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "operators/gpu/cuda_try.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::gpu {
 

@@ -16,8 +16,8 @@
 
 #include "operators/gpu/batch_processor.hpp"
 #include "operators/gpu/gpu_plan.hpp"
-#include "pipeline/operator.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/operator.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::gpu {
 

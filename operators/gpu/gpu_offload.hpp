@@ -16,10 +16,10 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/batch.hpp"
-#include "pipeline/batch_pool.hpp"
-#include "pipeline/operator.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/batch_pool.hpp"
+#include "pipeline/core/operator.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::gpu {
 

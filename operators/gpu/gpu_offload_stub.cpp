@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "operators/gpu/gpu_offload.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::gpu {
 

@@ -17,8 +17,8 @@
 
 #include "operators/bragg_disks/bragg_disks_params.hpp"
 #include "operators/gpu/pixel_type.hpp"
-#include "pipeline/batch.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::gpu {
 

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "operators/gpu/gpu_offload.hpp"
-#include "pipeline/batch.hpp"
-#include "pipeline/batch_pool.hpp"
-#include "pipeline/operator.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/batch_pool.hpp"
+#include "pipeline/core/operator.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow::gpu {
 

@@ -29,7 +29,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "pipeline/operator.hpp"
+#include "pipeline/core/operator.hpp"
 
 namespace stemflow::ops {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ingest/npy.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ops {
 

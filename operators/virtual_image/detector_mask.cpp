@@ -6,7 +6,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow::ops {
 

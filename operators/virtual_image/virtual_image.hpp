@@ -4,8 +4,8 @@
 #include <optional>
 
 #include "operators/virtual_image/detector_mask.hpp"
-#include "pipeline/expected.hpp"
-#include "pipeline/operator.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/operator.hpp"
 
 namespace stemflow::ops {
 

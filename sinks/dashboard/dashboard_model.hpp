@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The dashboard's own copy of the results (the model) and the JSON it sends to browsers.
 //
-// The sink node never waits for the model: batch_consumed() copies the changed positions' values into
+// The sink node never waits for the model: batch_done() copies the changed positions' values into
 // a TickInput (bounded, preallocated), and the dashboard's builder thread moves that input into the
 // model at a bounded rate (apply()), which appends one delta to the log. Browsers get deltas, or a
 // snapshot of the model when they are too far behind; peaks are fetched on demand (peaks_json()).
@@ -32,11 +32,11 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/batch.hpp"
-#include "pipeline/operator.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/operator.hpp"
+#include "pipeline/core/series.hpp"
 #include "sinks/dashboard/delta_log.hpp"
-#include "sinks/result_store.hpp"
+#include "pipeline/core/result_store.hpp"
 
 namespace stemflow::sinks {
 

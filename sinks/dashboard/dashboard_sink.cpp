@@ -192,7 +192,7 @@ void DashboardSink::series_started(const ResultStore& store, const Provenance&) 
   builder_cv_.notify_one();
 }
 
-void DashboardSink::batch_consumed(const FrameBatch& batch, const ResultStore& store) {
+void DashboardSink::batch_done(const FrameBatch& batch, const ResultStore& store) {
   try {
     const auto now = std::chrono::steady_clock::now();
     const double latency = std::chrono::duration<double>(now - batch.first_arrival).count();
@@ -280,11 +280,16 @@ Expected<std::string> DashboardSink::series_ended(const ResultStore& store, cons
   } catch (const std::exception& e) {
     return make_error("dashboard", std::string("final results not shown: ") + e.what());
   }
-  source_counts(prov.counts);
+  series_counts(prov.counts);
   return std::string("dashboard");
 }
 
-void DashboardSink::source_counts(const SeriesCounts& c) {
+void DashboardSink::source_counts(const SeriesCounts& series, bool in_series,
+                                  const SeriesCounts&) {
+  if (in_series) series_counts(series);
+}
+
+void DashboardSink::series_counts(const SeriesCounts& c) {
   std::lock_guard lk(in_mutex_);
   // Within a series the source's counters only grow; fold the growth into engine-wide totals.
   if (c.frames_received > last_counts_.frames_received) {

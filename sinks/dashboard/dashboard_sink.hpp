@@ -11,7 +11,7 @@
 //   GET /api/peaks?i=N    the Bragg peaks kept for scan position N
 //   GET /api/health       {"epoch", "seq", "clients"}: browsers connected to /events right now
 //
-// Threads. The engine's sink node calls batch_consumed(), which only copies the batch's positions'
+// Threads. The engine's sink node calls batch_done(), which only copies the batch's positions'
 // values (and, a few times a second, one frame for the running mean pattern) into a preallocated,
 // bounded input under a short mutex and returns: it never allocates, waits for a browser or throws.
 // A builder thread moves that input into the model every update_interval and appends one delta to
@@ -29,7 +29,7 @@
 #include <thread>
 
 #include "sinks/dashboard/dashboard_model.hpp"
-#include "sinks/sink.hpp"
+#include "pipeline/core/observer.hpp"
 
 struct mg_context;
 struct mg_connection;
@@ -44,7 +44,7 @@ struct DashboardOptions {
   DashboardModel::Limits limits{};
 };
 
-class DashboardSink final : public Sink {
+class DashboardSink final : public Observer {
  public:
   //! Starts serving; throws ConfigError if `listen` cannot be bound.
   explicit DashboardSink(DashboardOptions options);
@@ -54,11 +54,12 @@ class DashboardSink final : public Sink {
 
   std::string_view name() const override { return "dashboard"; }
   void series_started(const ResultStore& store, const Provenance& prov) override;
-  void batch_consumed(const FrameBatch& batch, const ResultStore& store) override;
+  void batch_done(const FrameBatch& batch, const ResultStore& store) override;
   Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
 
   //! The source's counters of the current series (engine thread): folded into the graphs' totals.
-  void source_counts(const SeriesCounts& counts);
+  void source_counts(const SeriesCounts& series, bool in_series,
+                     const SeriesCounts& outside) override;
 
   //! The port actually bound.
   int port() const;
@@ -70,6 +71,7 @@ class DashboardSink final : public Sink {
   static int handle_request(mg_connection* conn, void* self);
   int handle(mg_connection* conn);
   int serve_events(mg_connection* conn);
+  void series_counts(const SeriesCounts& counts);
   void builder_loop();
   void knock_once(int port) const;
 

@@ -204,6 +204,11 @@ Handle create_live_array(hid_t parent, const std::string& name, const std::strin
   check(H5Pset_chunk(dcpl.get(), 2, chunk), "H5Pset_chunk");
   check(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &fill), "H5Pset_fill_value");
   check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "H5Pset_fill_time");
+  // Every chunk allocated and filled now, before SWMR writing starts: the flushes then only
+  // overwrite space the file has, which a full disk (or a file size limit) does not refuse. That
+  // keeps the coverage, the commit record of a flush, writable to the end, and lets a flush that
+  // failed elsewhere put these rows back (Hdf5Sink::flush).
+  check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time");
   Handle ds(check(H5Dcreate2(g.get(), "data", file_type, sp.get(), H5P_DEFAULT, dcpl.get(),
                              H5P_DEFAULT),
                   name + "/data"),
@@ -215,6 +220,12 @@ Handle create_live_array(hid_t parent, const std::string& name, const std::strin
 
 void write_rows(hid_t dataset, hid_t mem_type, const void* data, std::size_t elem_size,
                 std::uint64_t cols, std::uint64_t row0, std::uint64_t row1) {
+  const auto* first = static_cast<const std::byte*>(data) + row0 * cols * elem_size;
+  write_row_block(dataset, mem_type, first, cols, row0, row1);
+}
+
+void write_row_block(hid_t dataset, hid_t mem_type, const void* rows_data, std::uint64_t cols,
+                     std::uint64_t row0, std::uint64_t row1) {
   if (row1 <= row0) return;
   Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"), H5Sclose);
   const hsize_t start[2] = {row0, 0};
@@ -222,8 +233,7 @@ void write_rows(hid_t dataset, hid_t mem_type, const void* data, std::size_t ele
   check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
         "select rows");
   Handle mem_space = simple_space({row1 - row0, cols});
-  const auto* first = static_cast<const std::byte*>(data) + row0 * cols * elem_size;
-  check(H5Dwrite(dataset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, first),
+  check(H5Dwrite(dataset, mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, rows_data),
         "write rows");
 }
 
@@ -262,6 +272,22 @@ void append_rows(hid_t dataset, const std::vector<double>& values, std::uint64_t
   check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT,
                  values.data()),
         "append rows");
+}
+
+std::uint64_t table_rows(hid_t dataset) {
+  Handle space(check(H5Dget_space(dataset), "H5Dget_space"), H5Sclose);
+  hsize_t dims[2] = {0, 0};
+  check(H5Sget_simple_extent_dims(space.get(), dims, nullptr), "table rows");
+  return dims[0];
+}
+
+void truncate_rows(hid_t dataset, std::uint64_t rows, std::uint64_t width) {
+  const hsize_t dims[2] = {rows, width};
+  check(H5Dset_extent(dataset, dims), "shrink table");
+}
+
+void flush_dataset(hid_t dataset, const std::string& what) {
+  check(H5Dflush(dataset), "flush " + what);
 }
 
 Handle create_metadata(hid_t bundle, const std::string& name) {

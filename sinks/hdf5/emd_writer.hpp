@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/batch.hpp"
+#include "pipeline/core/batch.hpp"
 
 namespace stemflow::sinks::emd {
 
@@ -73,18 +73,30 @@ void write_array_u8(hid_t parent, const std::string& name, const std::string& py
                     const std::string& units);
 
 //! An emdfile Array whose data is an (rows, cols) dataset chunked by rows and filled with `fill`,
-//! to be written row range by row range while the scan runs. Returns the data dataset.
+//! to be written row range by row range while the scan runs. Its file space is allocated (and the
+//! fill written) now, so that later writes only overwrite space the file already has: a disk too
+//! small for the maps fails here, at series start, and never half way through a flush. Returns the
+//! data dataset.
 Handle create_live_array(hid_t parent, const std::string& name, const std::string& python_class,
                          hid_t file_type, std::uint64_t rows, std::uint64_t cols, double fill,
                          const std::string& units);
 //! Writes rows [row0, row1) of a live array from `data` (the whole rows x cols map in memory).
 void write_rows(hid_t dataset, hid_t mem_type, const void* data, std::size_t elem_size,
                 std::uint64_t cols, std::uint64_t row0, std::uint64_t row1);
+//! Writes rows [row0, row1) of a live array from `rows_data`, which holds just those rows.
+void write_row_block(hid_t dataset, hid_t mem_type, const void* rows_data, std::uint64_t cols,
+                     std::uint64_t row0, std::uint64_t row1);
 //! An emdfile Array whose data is an extendible (0, width) f8 table, appended to while the scan runs.
 Handle create_live_table(hid_t parent, const std::string& name, std::uint64_t width,
                          const std::string& units);
 //! Appends rows (row-major, width values each) to a live table.
 void append_rows(hid_t dataset, const std::vector<double>& values, std::uint64_t width);
+//! Rows a live table has now.
+std::uint64_t table_rows(hid_t dataset);
+//! Shrinks a live table back to `rows` rows (HDF5 drops the chunks past the end, written or not).
+void truncate_rows(hid_t dataset, std::uint64_t rows, std::uint64_t width);
+//! Writes what HDF5 holds of one dataset (cached chunks, its metadata) to the file (H5Dflush).
+void flush_dataset(hid_t dataset, const std::string& what);
 
 //! Metadata groups (emd_group_type "metadata", python_class "Metadata"): one scalar dataset per
 //! entry, each with its `type` attribute ("string", "number", "tuple").

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -14,18 +15,6 @@ namespace stemflow::sinks {
 
 namespace fs = std::filesystem;
 
-std::string utc_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto t = std::chrono::system_clock::to_time_t(now);
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
-  return buf;
-}
 
 Expected<std::string> resolve_output_path(const std::string& pattern, std::uint64_t series_id,
                                           IfExists policy) {
@@ -68,6 +57,10 @@ struct Hdf5Sink::Live {
   std::vector<emd::Handle> peak_tables;        // [op], invalid for operators without peaks
   std::vector<std::vector<double>> pending_peaks;  // [op], rows not yet appended
   emd::Handle coverage;
+  // What the file holds as of the last flush that went through (see flush()): the coverage
+  // written there, and the rows of each peak table.
+  std::vector<std::uint8_t> committed;
+  std::vector<std::uint64_t> committed_peaks;  // [op]
   std::uint64_t dirty_row0 = std::numeric_limits<std::uint64_t>::max();
   std::uint64_t dirty_row1 = 0;
   std::chrono::steady_clock::time_point last_flush{};
@@ -121,6 +114,8 @@ void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) 
     }
     live->coverage = emd::create_live_array(live->root.get(), "coverage", "RealSlice",
                                             H5T_STD_U8LE, h.scan_rows, h.scan_cols, 0.0, "received");
+    live->committed.assign(h.scan_size(), 0);
+    live->committed_peaks.assign(store.outputs().size(), 0);
     emd::Handle bundle = emd::create_group(live->root.get(), "metadatabundle", "metadatabundle", "");
     emd::Handle md = emd::create_metadata(bundle.get(), "provenance");
     emd::metadata_string(md.get(), "stemflow_version", prov.stemflow_version);
@@ -156,7 +151,7 @@ void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) 
   }
 }
 
-void Hdf5Sink::batch_consumed(const FrameBatch& batch, const ResultStore& store) {
+void Hdf5Sink::batch_done(const FrameBatch& batch, const ResultStore& store) {
   if (!live_) return;
   emd::quiet_errors();  // the sink node runs on any TBB worker thread
   const std::uint64_t cols = store.series().scan_cols;
@@ -175,34 +170,121 @@ void Hdf5Sink::batch_consumed(const FrameBatch& batch, const ResultStore& store)
       }
     }
   }
-  if (std::chrono::steady_clock::now() - live_->last_flush >= options_.flush_interval) flush(store);
+  // Cut short, the rows are written once, by series_ended; flushing on the way would only delay it.
+  if (!cut_short_.load() &&
+      std::chrono::steady_clock::now() - live_->last_flush >= options_.flush_interval) {
+    flush(store);
+  }
 }
 
+// A flush is a commit whose record is the coverage. The maps, the peak tables and the coverage are
+// separate datasets, and HDF5 does not write them to the file in the order of the H5Dwrite calls:
+// H5Dwrite may only fill the chunk cache, and H5Fflush then writes the cached chunks dataset by
+// dataset, stopping at the first that fails (a full disk). Left to that, a failed flush leaves some
+// maps with the new rows, others without, and a coverage that says neither. So each step is written
+// and flushed on its own (H5Dflush), the coverage last:
+//   1. the peak rows (the one dataset that grows, so the one a full disk stops),
+//   2. the map rows,
+//   3. the coverage rows, only once every dataset holds them.
+// If any step fails, what this flush wrote is put back to the last commit (coverage first, so that
+// it never claims a row the maps do not hold): the coverage and the maps rewritten as committed
+// (NaN where the coverage is 0), the peak tables shrunk to their committed rows. Those rewrites
+// need no new space (the maps and coverage were allocated at series start, and shrinking drops the
+// peak chunks that could not be written), so they go through on a full disk, and the file is left
+// holding exactly the positions its coverage shows, in every dataset. The sink then stops writing.
+// (A kill -9 between steps 2 and 3 can leave map values ahead of the coverage, never the reverse.)
 void Hdf5Sink::flush(const ResultStore& store) {
   if (!live_) return;
+  const auto& h = store.series();
+  const std::uint64_t r0 = live_->dirty_row0, r1 = live_->dirty_row1;
   try {
-    const auto& h = store.series();
-    if (live_->dirty_row1 > live_->dirty_row0) {
+    for (std::size_t o = 0; o < live_->peak_tables.size(); ++o) {
+      if (live_->peak_tables[o].get() < 0 || live_->pending_peaks[o].empty()) continue;
+      emd::append_rows(live_->peak_tables[o].get(), live_->pending_peaks[o], kPeakColumns);
+      emd::flush_dataset(live_->peak_tables[o].get(), store.outputs()[o].name + "_peaks");
+    }
+    if (r1 > r0) {
       for (std::size_t o = 0; o < live_->maps.size(); ++o) {
         for (std::size_t k = 0; k < live_->maps[o].size(); ++k) {
           emd::write_rows(live_->maps[o][k].get(), H5T_NATIVE_DOUBLE, store.map(o, k).data(),
-                          sizeof(double), h.scan_cols, live_->dirty_row0, live_->dirty_row1);
+                          sizeof(double), h.scan_cols, r0, r1);
+          emd::flush_dataset(live_->maps[o][k].get(),
+                             map_name(store.outputs()[o], store.outputs()[o].spec.scalars[k]));
         }
       }
       emd::write_rows(live_->coverage.get(), H5T_NATIVE_UINT8, store.coverage().data(), 1,
-                      h.scan_cols, live_->dirty_row0, live_->dirty_row1);
+                      h.scan_cols, r0, r1);
+      emd::flush_dataset(live_->coverage.get(), "coverage");
     }
-    for (std::size_t o = 0; o < live_->peak_tables.size(); ++o) {
-      if (live_->peak_tables[o].get() < 0) continue;
-      emd::append_rows(live_->peak_tables[o].get(), live_->pending_peaks[o], kPeakColumns);
-      live_->pending_peaks[o].clear();
-    }
+  } catch (const std::exception& e) {
+    roll_back(store);
+    fail(e.what());
+    return;
+  }
+  // Committed: every dataset holds these rows.
+  if (r1 > r0) {
+    std::copy(store.coverage().begin() + std::ptrdiff_t(r0 * h.scan_cols),
+              store.coverage().begin() + std::ptrdiff_t(r1 * h.scan_cols),
+              live_->committed.begin() + std::ptrdiff_t(r0 * h.scan_cols));
+  }
+  for (std::size_t o = 0; o < live_->peak_tables.size(); ++o) {
+    if (live_->peak_tables[o].get() < 0) continue;
+    live_->committed_peaks[o] += live_->pending_peaks[o].size() / kPeakColumns;
+    live_->pending_peaks[o].clear();
+  }
+  live_->dirty_row0 = std::numeric_limits<std::uint64_t>::max();
+  live_->dirty_row1 = 0;
+  live_->last_flush = std::chrono::steady_clock::now();
+  try {
+    // The rest of what the library holds (superblock, shared metadata); the rows are in already.
     emd::check(H5Fflush(live_->file.get(), H5F_SCOPE_LOCAL), "flush");
-    live_->dirty_row0 = std::numeric_limits<std::uint64_t>::max();
-    live_->dirty_row1 = 0;
-    live_->last_flush = std::chrono::steady_clock::now();
   } catch (const std::exception& e) {
     fail(e.what());
+  }
+}
+
+void Hdf5Sink::roll_back(const ResultStore& store) {
+  const auto& h = store.series();
+  const std::uint64_t cols = h.scan_cols;
+  const std::uint64_t r0 = live_->dirty_row0, r1 = live_->dirty_row1;
+  const auto attempt = [&](const std::string& what, auto&& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      // Nothing more to do: the log says which dataset may hold more than the coverage shows.
+      spdlog::error("HDF5 output {}: could not put {} back to the last flush: {}", path_, what,
+                    e.what());
+    }
+  };
+  if (r1 > r0) {
+    const auto* committed = live_->committed.data() + r0 * cols;
+    attempt("coverage", [&] {
+      emd::write_row_block(live_->coverage.get(), H5T_NATIVE_UINT8, committed, cols, r0, r1);
+      emd::flush_dataset(live_->coverage.get(), "coverage");
+    });
+    std::vector<double> rows((r1 - r0) * cols);
+    for (std::size_t o = 0; o < live_->maps.size(); ++o) {
+      for (std::size_t k = 0; k < live_->maps[o].size(); ++k) {
+        const auto& map = store.map(o, k);
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+          rows[i] = committed[i] ? map[r0 * cols + i] : std::numeric_limits<double>::quiet_NaN();
+        }
+        attempt(map_name(store.outputs()[o], store.outputs()[o].spec.scalars[k]), [&] {
+          emd::write_row_block(live_->maps[o][k].get(), H5T_NATIVE_DOUBLE, rows.data(), cols, r0,
+                               r1);
+          emd::flush_dataset(live_->maps[o][k].get(), "map");
+        });
+      }
+    }
+  }
+  for (std::size_t o = 0; o < live_->peak_tables.size(); ++o) {
+    if (live_->peak_tables[o].get() < 0) continue;
+    attempt(store.outputs()[o].name + "_peaks", [&] {
+      const hid_t table = live_->peak_tables[o].get();
+      if (emd::table_rows(table) == live_->committed_peaks[o]) return;
+      emd::truncate_rows(table, live_->committed_peaks[o], kPeakColumns);
+      emd::flush_dataset(table, "peak table");
+    });
   }
 }
 
@@ -217,12 +299,21 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
                                     ? error_ + "; " + path_ + " holds only the rows flushed before"
                                     : error_);
   }
-  live_.reset();  // close: leaves SWMR mode
+  // Closing the SWMR file clears its open-for-writing mark (H5Fclose resets the superblock's status
+  // flags), which SWMR-less readers (h5py's default, py4DSTEM) refuse. Reopening it below sets the
+  // mark again until it is closed, so that part must stay short when the user wants out: a series
+  // cut short skips its slow steps.
+  live_.reset();
   try {
     const auto& h = store.series();
     emd::Handle file = emd::open_file(path_);
     emd::Handle root = emd::open_group(file.get(), "stemflow");
+    // Cut short by a second signal (before or while we get here): what follows costs time in
+    // proportion to the scan, so it is left out; the peaks are in the live <name>_peaks tables.
+    bool cut_short = prov.counts.end == SeriesEnd::kCutShort;
     for (std::size_t o = 0; o < store.outputs().size(); ++o) {
+      if (cut_short_.load()) cut_short = true;
+      if (cut_short) break;
       const auto& out = store.outputs()[o];
       if (out.spec.max_peaks > 0) {
         emd::write_bragg_vectors(root.get(), out.name, h.scan_rows, h.scan_cols, h.frame_rows,
@@ -236,11 +327,18 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
     emd::Handle bundle = emd::open_group(root.get(), "metadatabundle");
     emd::Handle md = emd::open_group(bundle.get(), "provenance");
     emd::metadata_string(md.get(), "end_time", prov.end_time);
-    emd::metadata_string(md.get(), "series_end", std::string(series_end_name(prov.counts.end)));
+    emd::metadata_string(
+        md.get(), "series_end",
+        std::string(series_end_name(cut_short ? SeriesEnd::kCutShort : prov.counts.end)));
     emd::metadata_int(md.get(), "frames_received", std::int64_t(prov.counts.frames_received));
     emd::metadata_int(md.get(), "frames_processed", std::int64_t(prov.frames_processed));
     emd::metadata_int(md.get(), "frames_announced", std::int64_t(prov.counts.frames_announced));
     emd::metadata_int(md.get(), "frames_missing", std::int64_t(h.scan_size() - prov.frames_processed));
+    // Received into a batch but never processed: only a second signal leaves any.
+    emd::metadata_int(md.get(), "frames_cut_short",
+                      std::int64_t(prov.counts.frames_accepted > prov.frames_processed
+                                       ? prov.counts.frames_accepted - prov.frames_processed
+                                       : 0));
     for (std::size_t r = 0; r < kDropReasonCount; ++r) {
       std::uint64_t n = prov.counts.dropped[r];
       if (static_cast<DropReason>(r) == DropReason::kOperatorError) n += prov.frames_failed;

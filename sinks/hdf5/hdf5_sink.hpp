@@ -5,9 +5,12 @@
 //                 live peak tables and the static provenance, then switch to SWMR writing, so that
 //                 h5py / py4DSTEM can open it during the acquisition;
 //   during        at most every flush_interval, write the rows that changed and flush: a reader sees
-//                 the rows done so far, and a killed engine leaves a readable file with them;
+//                 the rows done so far, and a killed engine leaves a readable file with them; the
+//                 coverage is written last, as the commit record of each flush, and a flush that
+//                 fails (a full disk) is put back: the file holds the same rows in every dataset;
 //   series end    write the last rows, leave SWMR, then add what SWMR cannot (new objects and
-//                 variable-length data): BraggVectors, per-series images, the final provenance.
+//                 variable-length data): BraggVectors, per-series images, the final provenance;
+//                 cut short (a second signal), only the rows and the provenance, then close.
 // Layout:
 //   /stemflow                      Root
 //     <name>[_<suffix>]            VirtualImage (Rx, Ry) per per-frame scalar (CoM: _qx, _qy,
@@ -20,12 +23,13 @@
 //     metadatabundle/operator_<n>  Metadata: each operator's parameters and failures
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 
-#include "pipeline/expected.hpp"
-#include "sinks/sink.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/observer.hpp"
 
 namespace stemflow::sinks {
 
@@ -43,24 +47,31 @@ struct Hdf5Options {
   std::chrono::milliseconds flush_interval{1000};
 };
 
-class Hdf5Sink final : public Sink {
+class Hdf5Sink final : public Observer {
  public:
   explicit Hdf5Sink(Hdf5Options options);
   ~Hdf5Sink() override;
   std::string_view name() const override { return "hdf5"; }
   void series_started(const ResultStore& store, const Provenance& prov) override;
-  void batch_consumed(const FrameBatch& batch, const ResultStore& store) override;
+  void batch_done(const FrameBatch& batch, const ResultStore& store) override;
   Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
+  //! Makes series_ended skip the BraggVectors and per-series images still to be written (their
+  //! cost grows with the scan) and record series_end = "cut_short"; the rows, the coverage and the
+  //! provenance are still written and the file closed, so that any reader opens it.
+  void cut_short() override { cut_short_.store(true); }
 
  private:
   struct Live;
   void flush(const ResultStore& store);
+  //! After a failed flush: the datasets back to what the last good flush left (see flush()).
+  void roll_back(const ResultStore& store);
   void fail(const std::string& what);
 
   Hdf5Options options_;
   std::unique_ptr<Live> live_;
   std::string path_;
   std::string error_;
+  std::atomic<bool> cut_short_{false};
 };
 
 }  // namespace stemflow::sinks

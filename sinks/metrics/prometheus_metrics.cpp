@@ -96,7 +96,7 @@ void PrometheusMetrics::series_started(const ResultStore&, const Provenance&) {
   for (std::size_t e = 0; e < high_water_.size(); ++e) high_water_[e]->Set(0);
 }
 
-void PrometheusMetrics::batch_consumed(const FrameBatch& batch, const ResultStore& store) {
+void PrometheusMetrics::batch_done(const FrameBatch& batch, const ResultStore& store) {
   processed_->Increment(batch.count);
   batches_->Increment();
   const std::uint64_t failed = store.frames_failed();
@@ -109,13 +109,13 @@ void PrometheusMetrics::batch_consumed(const FrameBatch& batch, const ResultStor
 }
 
 Expected<std::string> PrometheusMetrics::series_ended(const ResultStore&, const Provenance& prov) {
-  source_counts(prov.counts);
+  series_counts(prov.counts);
   series_total_->Add({{"end", std::string(series_end_name(prov.counts.end))}}).Increment();
   series_active_->Set(0);
   return std::string("metrics");
 }
 
-void PrometheusMetrics::source_counts(const SeriesCounts& c) {
+void PrometheusMetrics::series_counts(const SeriesCounts& c) {
   // Counters only go up; within a series the source's counts only go up too.
   if (c.frames_received > last_.frames_received) {
     received_->Increment(double(c.frames_received - last_.frames_received));
@@ -140,7 +140,13 @@ void PrometheusMetrics::outside_counts(const SeriesCounts& c) {
   outside_last_ = c;
 }
 
-void PrometheusMetrics::series_refused() {
+void PrometheusMetrics::source_counts(const SeriesCounts& series, bool in_series,
+                                      const SeriesCounts& outside) {
+  if (in_series) series_counts(series);
+  outside_counts(outside);
+}
+
+void PrometheusMetrics::series_refused(const SeriesHeader&, std::string_view) {
   // The engine refused the series before any sink saw it: its frames (all dropped as
   // series_rejected) are counted from zero, and the series ends as "rejected".
   last_ = SeriesCounts{};

@@ -26,14 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "sinks/sink.hpp"
+#include "pipeline/core/observer.hpp"
 
 namespace stemflow::sinks {
 
-//! The flow-graph edges whose queues are reported.
-enum class Edge { kCompute, kOrder, kSink, kCount };
-
-class PrometheusMetrics final : public Sink {
+class PrometheusMetrics final : public Observer {
  public:
   //! Starts serving on `listen` ("host:port"); throws ConfigError if it cannot bind.
   PrometheusMetrics(const std::string& listen, const std::vector<std::string>& operators,
@@ -42,25 +39,26 @@ class PrometheusMetrics final : public Sink {
 
   std::string_view name() const override { return "metrics"; }
   void series_started(const ResultStore& store, const Provenance& prov) override;
-  void batch_consumed(const FrameBatch& batch, const ResultStore& store) override;
+  void batch_done(const FrameBatch& batch, const ResultStore& store) override;
   Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
 
-  //! The source's counters of the current series (called on the engine's thread); the totals move
-  //! by the difference since the last call.
-  void source_counts(const SeriesCounts& counts);
-  //! The source's counts of messages outside any series (cumulative over the run).
-  void outside_counts(const SeriesCounts& counts);
-  //! The engine refused the current series before the sinks saw it.
-  void series_refused();
-  void operator_batch(std::size_t op, double seconds);
-  void edge_enter(Edge e);
-  void edge_leave(Edge e);
-  void pool(std::size_t in_use, std::size_t slots, std::size_t bytes);
+  void series_refused(const SeriesHeader& series, std::string_view why) override;
+  void source_counts(const SeriesCounts& series, bool in_series,
+                     const SeriesCounts& outside) override;
+  void operator_batch(std::size_t op, double seconds) override;
+  void edge_enter(Edge e) override;
+  void edge_leave(Edge e) override;
+  void pool(std::size_t in_use, std::size_t slots, std::size_t bytes) override;
 
   //! The port actually bound (useful with port 0).
   int port() const;
 
  private:
+  //! The current series' counters; the totals move by the difference since the last call.
+  void series_counts(const SeriesCounts& counts);
+  //! Messages outside any series (cumulative over the run).
+  void outside_counts(const SeriesCounts& counts);
+
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   prometheus::Counter* received_;

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "config/config.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 using stemflow::ConfigError;
 using stemflow::config::Config;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ingest/source.hpp"
-#include "pipeline/batch_pool.hpp"
+#include "pipeline/core/batch_pool.hpp"
 
 namespace stemflow::test {
 

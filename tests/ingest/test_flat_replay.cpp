@@ -9,7 +9,7 @@
 
 #include "ingest/replay/replay_source.hpp"
 #include "ingest/npy.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 using namespace stemflow;
 using ingest::SourceStatus;

@@ -2,8 +2,8 @@
 // Spec: the pool is the memory bound; slots are carved per series and never exceed memory_limit.
 #include <gtest/gtest.h>
 
-#include "pipeline/batch_pool.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/batch_pool.hpp"
+#include "pipeline/core/expected.hpp"
 
 using namespace stemflow;
 

@@ -16,7 +16,7 @@
 #include <tuple>
 #include <vector>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 #include "sim/synth.hpp"
 
 using namespace stemflow;

@@ -447,7 +447,7 @@ TEST(DashboardSink, ResumesAReconnectingClientOverHttp) {
     for (std::uint32_t first = 0; first < 128; first += 16) {
       auto batch = f.batch(first, 16);
       f.store.consume(batch);
-      sink.batch_consumed(batch, f.store);
+      sink.batch_done(batch, f.store);
     }
     // Read until the first 128 positions arrived.
     while (std::isnan(b.maps.empty() ? NAN : b.maps[0][127])) {
@@ -460,7 +460,7 @@ TEST(DashboardSink, ResumesAReconnectingClientOverHttp) {
   for (std::uint32_t first = 128; first < 256; first += 16) {
     auto batch = f.batch(first, 16);
     f.store.consume(batch);
-    sink.batch_consumed(batch, f.store);
+    sink.batch_done(batch, f.store);
   }
   std::this_thread::sleep_for(milliseconds(100));
   ASSERT_FALSE(last_id.empty());
@@ -496,7 +496,7 @@ TEST(DashboardSink, TooFarBehindGetsASnapshot) {
   for (std::uint32_t first = 0; first < 256; first += 16) {
     auto batch = f.batch(first, 16);
     f.store.consume(batch);
-    sink.batch_consumed(batch, f.store);
+    sink.batch_done(batch, f.store);
     std::this_thread::sleep_for(milliseconds(40));  // one tick each: many deltas
   }
   ASSERT_GT(sink.last_seq(), 4u);
@@ -527,7 +527,7 @@ TEST(DashboardSink, SamplesFramesForTheMeanPattern) {
   for (std::uint32_t first = 0; first < 256; first += 16) {
     auto batch = f.batch(first, 16);
     f.store.consume(batch);
-    sink.batch_consumed(batch, f.store);
+    sink.batch_done(batch, f.store);
     std::this_thread::sleep_for(milliseconds(30));
   }
   Provenance prov;

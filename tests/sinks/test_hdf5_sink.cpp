@@ -2,12 +2,19 @@
 // The HDF5 sink: output-path policies, the EMD layout written, and clean errors when writing fails.
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -26,11 +33,11 @@ fs::path dir() {
 }
 
 //! Runs a whole series through an Hdf5Sink, as the engine does.
-Expected<std::string> write_series(const sinks::Hdf5Options& o, const sinks::ResultStore& store,
-                                   const FrameBatch* batch, const sinks::Provenance& prov) {
+Expected<std::string> write_series(const sinks::Hdf5Options& o, const ResultStore& store,
+                                   const FrameBatch* batch, const Provenance& prov) {
   sinks::Hdf5Sink sink(o);
   sink.series_started(store, prov);
-  if (batch != nullptr) sink.batch_consumed(*batch, store);
+  if (batch != nullptr) sink.batch_done(*batch, store);
   return sink.series_ended(store, prov);
 }
 
@@ -49,19 +56,66 @@ FrameBatch the_batch() {
   return b;
 }
 
-sinks::ResultStore small_store() {
+ResultStore small_store() {
   SeriesHeader h;
   h.series_id = 12;
   h.scan_rows = 2;
   h.scan_cols = 2;
   h.frame_rows = h.frame_cols = 8;
   h.metadata["seed"] = "3";
-  sinks::ResultStore store;
+  ResultStore store;
   store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}}},
                   {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
   store.consume(the_batch());
   store.add_series_images(1, {{"mean", 2, 2, {1, 2, 3, 4}, "counts"}});
   return store;
+}
+
+//! A scan for the full-disk tests: a virtual image, a centre of mass (three maps) and a peak finder
+//! (a count map and a peak table, the one dataset that grows while the scan runs).
+constexpr std::uint32_t kFullRows = 64, kFullCols = 64, kPeaksPerFrame = 3;
+
+ResultStore full_disk_store() {
+  SeriesHeader h;
+  h.series_id = 5;
+  h.scan_rows = kFullRows;
+  h.scan_cols = kFullCols;
+  h.frame_rows = h.frame_cols = 8;
+  ResultStore store;
+  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {}},
+                  {"com",
+                   "center_of_mass",
+                   {{{"qx", "px"}, {"qy", "px"}, {"intensity", "counts"}}, 0},
+                   {}},
+                  {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
+  return store;
+}
+
+//! Scan row `r` of full_disk_store()'s scan: every value is nonzero and tells its position.
+FrameBatch full_disk_row(std::uint32_t r) {
+  FrameBatch b;
+  b.count = b.capacity = kFullCols;
+  b.results.resize(3);
+  b.results[0].scalars_per_frame = 1;
+  b.results[1].scalars_per_frame = 3;
+  b.results[2].scalars_per_frame = 1;
+  b.results[2].max_peaks = 4;
+  for (auto& res : b.results) res.resize(kFullCols);
+  for (std::uint32_t c = 0; c < kFullCols; ++c) {
+    const std::uint64_t pos = std::uint64_t{r} * kFullCols + c;
+    b.index.push_back(pos);
+    b.results[0].frame_scalars(c)[0] = double(pos + 1);
+    const auto com = b.results[1].frame_scalars(c);
+    com[0] = double(pos) + 0.5;
+    com[1] = double(pos) + 0.25;
+    com[2] = 7.0;
+    b.results[2].frame_scalars(c)[0] = kPeaksPerFrame;
+    for (std::uint32_t k = 0; k < kPeaksPerFrame; ++k) {
+      b.results[2].frame_peaks(c)[k] = {double(k), double(pos), 1.0};
+    }
+    b.results[2].peak_counts[c] = kPeaksPerFrame;
+  }
+  return b;
 }
 
 }  // namespace
@@ -86,7 +140,7 @@ TEST(Hdf5Sink, OutputPathPolicies) {
 TEST(Hdf5Sink, WritesTheEmdLayout) {
   const auto path = (dir() / "layout.h5").string();
   fs::remove(path);
-  sinks::Provenance prov;
+  Provenance prov;
   prov.stemflow_version = "test";
   prov.config_toml = "[input]";
   prov.counts.frames_received = 4;
@@ -179,19 +233,13 @@ TEST(Hdf5Sink, FullDiskIsAnError) {
 
 // Edge case: the disk fills up in the middle of a scan. RLIMIT_FSIZE stands in for the full disk
 // (writes past it fail with EFBIG as a full disk fails them with ENOSPC; no root or mount needed).
+// The maps are given all their space at series start, so what fills the disk is the peak table.
 // The file is created on this thread and the rows are written on another, as the engine's sink node
 // runs on any TBB worker. The series ends with an error that names the cause and says what the
 // file still holds, and HDF5 prints none of its own error stacks: the thread-safe HDF5 has a
 // printing switch per thread, so each writing thread must turn it off.
 TEST(Hdf5Sink, DiskFullMidScanIsOneClearError) {
-  constexpr std::uint32_t kRows = 64, kCols = 64;
-  SeriesHeader h;
-  h.series_id = 5;
-  h.scan_rows = kRows;
-  h.scan_cols = kCols;
-  h.frame_rows = h.frame_cols = 8;
-  sinks::ResultStore store;
-  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {}}});
+  auto store = full_disk_store();
   const auto path = (dir() / "disk_full.h5").string();
   fs::remove(path);
 
@@ -204,23 +252,15 @@ TEST(Hdf5Sink, DiskFullMidScanIsOneClearError) {
     sinks::Hdf5Sink sink({path, sinks::IfExists::kError, std::chrono::milliseconds(0)});
     sink.series_started(store, {});
     ASSERT_TRUE(fs::exists(path));
-    // Room for 4 KiB more than the file's skeleton; the 64 rows of doubles need 32 KiB.
+    // Room for 4 KiB more than the file's skeleton; a chunk of the peak table needs 160 KiB.
     rlimit lim = old;
     lim.rlim_cur = fs::file_size(path) + 4096;
     ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
     std::thread writer([&] {
-      for (std::uint32_t r = 0; r < kRows; ++r) {
-        FrameBatch b;
-        b.count = b.capacity = kCols;
-        b.results.resize(1);
-        b.results[0].scalars_per_frame = 1;
-        b.results[0].resize(kCols);
-        for (std::uint32_t c = 0; c < kCols; ++c) {
-          b.index.push_back(std::uint64_t{r} * kCols + c);
-          b.results[0].frame_scalars(c)[0] = double(r * kCols + c);
-        }
+      for (std::uint32_t r = 0; r < kFullRows; ++r) {
+        const auto b = full_disk_row(r);
         store.consume(b);
-        sink.batch_consumed(b, store);
+        sink.batch_done(b, store);
       }
       result = sink.series_ended(store, {});
     });
@@ -237,6 +277,141 @@ TEST(Hdf5Sink, DiskFullMidScanIsOneClearError) {
   EXPECT_NE(msg.find("holds only the rows flushed before"), std::string::npos) << msg;
   EXPECT_EQ(printed.find("HDF5-DIAG"), std::string::npos) << printed.substr(0, 2000);
   fs::remove(path);
+}
+
+namespace {
+
+//! Writes full_disk_store()'s scan row by row (a flush per row) into `path`, calling `fill_disk`
+//! once the file exists, and checks what the file holds after the disk filled up mid-scan, read
+//! with `open_flags`: the same scan positions in every dataset, exactly those the coverage shows.
+void check_full_disk_leaves_consistent_file(const std::string& path,
+                                            const std::function<void()>& fill_disk,
+                                            const std::function<void()>& lift_limit) {
+  auto store = full_disk_store();
+  std::optional<Expected<std::string>> result;
+  {
+    sinks::Hdf5Sink sink({path, sinks::IfExists::kOverwrite, std::chrono::milliseconds(0)});
+    sink.series_started(store, {});
+    ASSERT_TRUE(fs::exists(path));
+    fill_disk();
+    for (std::uint32_t r = 0; r < kFullRows; ++r) {
+      const auto b = full_disk_row(r);
+      store.consume(b);
+      sink.batch_done(b, store);
+    }
+    result = sink.series_ended(store, {});
+  }
+  lift_limit();
+  ASSERT_FALSE(*result) << "the disk should have filled up";
+  EXPECT_NE(result->error().message.find("holds only the rows flushed before"), std::string::npos)
+      << result->error().message;
+
+  // A plain reader (h5py, py4DSTEM; not SWMR) opens it: the failed flush was undone and the file
+  // closed.
+  test::H5File f(path);
+  const auto coverage = f.bytes("/stemflow/coverage/data");
+  ASSERT_EQ(coverage.size(), std::size_t{kFullRows} * kFullCols);
+  const std::vector<std::string> maps = {"bf", "com_qx", "com_qy", "com_intensity", "bragg_count"};
+  std::vector<std::vector<double>> values;
+  for (const auto& m : maps) values.push_back(f.doubles("/stemflow/" + m + "/data"));
+  const long covered = std::count(coverage.begin(), coverage.end(), 1);
+  EXPECT_GT(covered, 0) << "nothing was kept from before the disk filled up";
+  EXPECT_LT(covered, long(coverage.size())) << "the disk never filled up";
+  for (std::size_t m = 0; m < maps.size(); ++m) {
+    const long numbers = std::count_if(values[m].begin(), values[m].end(),
+                                       [](double v) { return !std::isnan(v); });
+    EXPECT_EQ(numbers, covered) << maps[m];
+  }
+  for (std::size_t pos = 0; pos < coverage.size(); ++pos) {
+    ASSERT_LE(coverage[pos], 1) << pos;
+    for (std::size_t m = 0; m < maps.size(); ++m) {
+      // Either every map holds the position's value and the coverage says 1, or all are NaN and 0.
+      if (coverage[pos]) {
+        ASSERT_FALSE(std::isnan(values[m][pos])) << maps[m] << " at " << pos;
+      } else {
+        ASSERT_TRUE(std::isnan(values[m][pos])) << maps[m] << " at " << pos;
+      }
+    }
+    if (coverage[pos]) {
+      EXPECT_EQ(values[0][pos], double(pos + 1));
+      EXPECT_EQ(values[1][pos], double(pos) + 0.5);
+      EXPECT_EQ(values[2][pos], double(pos) + 0.25);
+    }
+  }
+  // The peak table: the peaks of the covered positions, all of them, and no others.
+  const auto table = f.doubles("/stemflow/bragg_peaks/data");
+  ASSERT_EQ(table.size() % 5, 0u);
+  EXPECT_EQ(long(table.size() / 5), covered * long(kPeaksPerFrame));
+  std::vector<int> peaks_at(coverage.size(), 0);
+  for (std::size_t i = 0; i < table.size(); i += 5) {
+    const auto pos = std::size_t(table[i] * kFullCols + table[i + 1]);
+    ASSERT_LT(pos, coverage.size());
+    EXPECT_EQ(coverage[pos], 1) << "a peak of position " << pos << ", which the coverage lacks";
+    EXPECT_EQ(table[i + 3], double(pos));
+    ++peaks_at[pos];
+  }
+  for (std::size_t pos = 0; pos < coverage.size(); ++pos) {
+    EXPECT_EQ(peaks_at[pos], coverage[pos] ? int(kPeaksPerFrame) : 0) << pos;
+  }
+}
+
+}  // namespace
+
+// Edge case: the disk fills up mid-scan, here a file size limit (RLIMIT_FSIZE, the path every
+// machine can run). The file left behind is consistent: every map, the peak table and the coverage
+// hold the same scan positions, and the coverage says exactly which.
+TEST(Hdf5Sink, DiskFullMidScanLeavesTheSameRowsInEveryDataset) {
+  const auto path = (dir() / "disk_full_consistent.h5").string();
+  fs::remove(path);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  check_full_disk_leaves_consistent_file(path, [&] {
+    // Room for one 160 KiB chunk of the peak table (about 21 scan rows of peaks), not two.
+    rlimit lim = old;
+    lim.rlim_cur = fs::file_size(path) + 200 * 1024;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  }, [&] {
+    setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+    // The one step where a size limit is not a full disk: closing the file, HDF5 extends it to the
+    // end of what it allocated (here the peak chunk that could not be written). On a full disk
+    // that extension is sparse and goes through; past a size limit it fails, and the file stays
+    // shorter than its superblock says. Extend it as the disk would have (the superblock, v3,
+    // holds the end-of-file address at byte 28).
+    std::ifstream in(path, std::ios::binary);
+    std::uint64_t eof = 0;
+    in.seekg(28);
+    in.read(reinterpret_cast<char*>(&eof), sizeof eof);
+    ASSERT_TRUE(in.good());
+    if (eof > fs::file_size(path)) fs::resize_file(path, eof);
+  });
+  fs::remove(path);
+}
+
+// Edge case: the same on a real full file system, a small tmpfs (ENOSPC from the kernel, not a
+// process limit). Mounting needs root (CAP_SYS_ADMIN); elsewhere the test is skipped.
+TEST(Hdf5Sink, FullTmpfsMidScanLeavesTheSameRowsInEveryDataset) {
+  const auto mnt = dir() / ("tmpfs-" + std::to_string(::getpid()));
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno)
+                 << "); the RLIMIT_FSIZE test covers the full disk";
+  }
+  const auto path = (mnt / "results.h5").string();
+  check_full_disk_leaves_consistent_file(path, [&] {
+    // Fill the file system up to 200 KiB free: room for one 160 KiB chunk of the peak table.
+    struct statvfs st {};
+    ASSERT_EQ(::statvfs(mnt.c_str(), &st), 0);
+    const std::uint64_t free_bytes = std::uint64_t{st.f_bavail} * st.f_frsize;
+    ASSERT_GT(free_bytes, 200u * 1024);
+    std::ofstream filler(mnt / "filler", std::ios::binary);
+    const std::vector<char> bytes(free_bytes - 200 * 1024, 1);
+    filler.write(bytes.data(), std::streamsize(bytes.size()));
+    ASSERT_TRUE(filler.good());
+  }, [] {});
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  fs::remove(mnt);
 }
 
 // Edge case: a file whose creation fails (a full disk fails the very first write) is not left

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/batch.hpp"
-#include "pipeline/operator.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/operator.hpp"
 
 namespace stemflow::test {
 

@@ -13,7 +13,7 @@
 #include <tuple>
 
 #include "ingest/npy.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 #include "tests/support/h5read.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/reference.hpp"

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "operators/bragg_disks/bragg_disks.hpp"
-#include "pipeline/batch.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/series.hpp"
 #include "tests/support/test_data.hpp"
 
 namespace stemflow::testing {

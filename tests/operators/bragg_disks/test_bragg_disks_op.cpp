@@ -12,7 +12,7 @@
 
 #include "operators/bragg_disks/bragg_disks.hpp"
 #include "operators/bragg_disks/numpy_compat.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 using namespace stemflow;
 using namespace stemflow::ops;

@@ -7,7 +7,7 @@
 #include <numbers>
 
 #include "operators/bragg_disks/probe_template.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 #include "reference_data.hpp"
 
 using namespace stemflow;

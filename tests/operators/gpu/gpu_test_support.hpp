@@ -21,8 +21,8 @@
 #include "operators/bragg_disks/bragg_disks.hpp"
 #include "operators/bragg_disks/probe_template.hpp"
 #include "operators/gpu/batch_processor.hpp"
-#include "pipeline/batch.hpp"
-#include "pipeline/operator.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/operator.hpp"
 #include "sim/synth.hpp"
 #include "tests/support/test_data.hpp"
 

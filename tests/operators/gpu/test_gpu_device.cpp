@@ -8,8 +8,8 @@
 #include <string>
 
 #include "operators/gpu/gpu_offload.hpp"
-#include "pipeline/batch_pool.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/batch_pool.hpp"
+#include "pipeline/core/expected.hpp"
 
 using namespace stemflow;
 

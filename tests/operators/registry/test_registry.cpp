@@ -9,7 +9,7 @@
 #include "config/config.hpp"
 #include "config/schema.hpp"
 #include "operators/registry.hpp"
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 using namespace stemflow;
 

@@ -5,10 +5,9 @@
 
 #include <cmath>
 
-#include "sinks/result_store.hpp"
+#include "pipeline/core/result_store.hpp"
 
 using namespace stemflow;
-using sinks::ResultStore;
 
 namespace {
 
@@ -20,9 +19,9 @@ SeriesHeader series() {
   return h;
 }
 
-std::vector<sinks::OutputInfo> outputs() {
-  sinks::OutputInfo vi{"vi", "virtual_image", {{{"", "counts"}}, 0}, {}};
-  sinks::OutputInfo bragg{"bragg", "bragg_disks", {{{"count", "peaks"}}, 3}, {}};
+std::vector<OutputInfo> outputs() {
+  OutputInfo vi{"vi", "virtual_image", {{{"", "counts"}}, 0}, {}};
+  OutputInfo bragg{"bragg", "bragg_disks", {{{"count", "peaks"}}, 3}, {}};
   return {vi, bragg};
 }
 

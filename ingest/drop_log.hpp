@@ -9,7 +9,7 @@
 #include <chrono>
 #include <string_view>
 
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow {
 

@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow {
 

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/batch.hpp"
-#include "pipeline/operator.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/operator.hpp"
+#include "pipeline/core/series.hpp"
 
-namespace stemflow::sinks {
+namespace stemflow {
 
 //! What an operator of the pipeline outputs, and how to describe it in the file.
 struct OutputInfo {
@@ -62,4 +62,4 @@ class ResultStore {
   std::uint64_t frames_failed_ = 0;
 };
 
-}  // namespace stemflow::sinks
+}  // namespace stemflow

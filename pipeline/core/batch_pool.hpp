@@ -13,9 +13,9 @@
 #include <mutex>
 #include <vector>
 
-#include "pipeline/batch.hpp"
-#include "pipeline/expected.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/expected.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow {
 

@@ -5,9 +5,9 @@
 #include <map>
 #include <string>
 
-#include "pipeline/series.hpp"
+#include "pipeline/core/series.hpp"
 
-namespace stemflow::sinks {
+namespace stemflow {
 
 struct Provenance {
   std::string stemflow_version;
@@ -25,4 +25,4 @@ struct Provenance {
 //! Now as ISO 8601 UTC with milliseconds.
 std::string utc_now();
 
-}  // namespace stemflow::sinks
+}  // namespace stemflow

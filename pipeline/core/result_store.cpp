@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-#include "sinks/result_store.hpp"
+#include "pipeline/core/result_store.hpp"
 
 #include <limits>
 
-namespace stemflow::sinks {
+namespace stemflow {
 
 void ResultStore::start(const SeriesHeader& series, std::vector<OutputInfo> outputs) {
   series_ = series;
@@ -64,4 +64,4 @@ std::span<const Peak> ResultStore::peaks(std::size_t op, std::uint64_t index) co
   return {peak_arena_[op].data() + peak_offset_[op][index], peak_count_[op][index]};
 }
 
-}  // namespace stemflow::sinks
+}  // namespace stemflow

@@ -21,8 +21,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/batch.hpp"
-#include "pipeline/series.hpp"
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/series.hpp"
 
 namespace stemflow {
 

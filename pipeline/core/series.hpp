@@ -107,6 +107,7 @@ enum class SeriesEnd : std::uint8_t {
   kRestarted,    // a new series started before this one ended
   kInterrupted,  // the engine was asked to stop (SIGINT/SIGTERM)
   kEndOfFile,    // replay reached the end of the file
+  kCutShort,     // a second SIGINT/SIGTERM: stopped at once, frames not yet processed were dropped
 };
 
 constexpr std::string_view series_end_name(SeriesEnd e) {
@@ -116,6 +117,7 @@ constexpr std::string_view series_end_name(SeriesEnd e) {
     case SeriesEnd::kRestarted: return "restarted";
     case SeriesEnd::kInterrupted: return "interrupted";
     case SeriesEnd::kEndOfFile: return "end_of_file";
+    case SeriesEnd::kCutShort: return "cut_short";
   }
   return "?";
 }

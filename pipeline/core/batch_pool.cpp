@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-#include "pipeline/batch_pool.hpp"
+#include "pipeline/core/batch_pool.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "pipeline/expected.hpp"
+#include "pipeline/core/expected.hpp"
 
 namespace stemflow {
 

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The source contract: what every input (a ZeroMQ receiver, a file replay, later an in-memory array)
+// offers the engine. A source fills batch slots taken from the pool; when it finds no free slot it
+// waits, which is the back-pressure.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "pipeline/core/batch.hpp"
+#include "pipeline/core/series.hpp"
+
+namespace stemflow {
+
+//! What happened in next(); each value says what the engine does next.
+enum class SourceStatus {
+  kSeriesStarted,  // header() is a new series: configure the pool for it, then call next() again
+  kBatchReady,     // take_batch() returns a filled batch of the current series
+  kSeriesEnded,    // the current series is over: counts() is final; drain the graph, write results
+  kIdle,           // nothing happened within the poll interval (check for stop, call again)
+  kFinished,       // no more series will come (end of file, or stop requested and drained)
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual SourceStatus next() = 0;
+  virtual const SeriesHeader& header() const = 0;
+  virtual FrameBatch* take_batch() = 0;
+  virtual const SeriesCounts& counts() const = 0;
+  //! The engine cannot process the current series (it does not fit the configuration): receive
+  //! and count its frames as dropped (series_rejected) without putting them into batches.
+  virtual void reject_series() = 0;
+  //! Ask the source to finish: it drains what it has already received, ends the series as
+  //! interrupted, then returns kFinished. Safe to call from another thread.
+  void request_stop() { stop_.store(true); }
+  //! Messages received outside any series (before a start, after an end, an end of another
+  //! series), by reason; cumulative over the source's life. Inside a series they are in counts().
+  virtual const SeriesCounts& outside_counts() const { return no_outside_; }
+  //! A short description for logs and provenance (endpoints or path).
+  virtual std::string describe() const = 0;
+
+ protected:
+  bool stop_requested() const { return stop_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  SeriesCounts no_outside_;
+};
+
+}  // namespace stemflow
