@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # add_stemflow_operator(<name> SOURCES <cpp...> [CUDA_SOURCES <cu...>] [LIBS <targets...>])
-# Makes target op_<name>: the CPU operator, plus its CUDA kernels when STEMFLOW_WITH_CUDA is on.
+# Makes target op_<name>: the CPU operator, its registry entry (<name>_type.cpp reads the
+# configuration: stemflow_config) and its GPU hook (<name>_gpu.cpp offers its task to the fused pass:
+# stemflow_gpu_host, CUDA-free), plus its CUDA kernels when STEMFLOW_WITH_CUDA is on. The registry
+# (operators/CMakeLists.txt) links every op_<name>.
 function(add_stemflow_operator name)
   cmake_parse_arguments(ARG "" "" "SOURCES;CUDA_SOURCES;LIBS" ${ARGN})
   add_library(op_${name} STATIC ${ARG_SOURCES})
-  target_link_libraries(op_${name} PUBLIC stemflow_core TBB::tbb ${ARG_LIBS})
+  target_link_libraries(op_${name} PUBLIC stemflow_core stemflow_config stemflow_gpu_host TBB::tbb
+    ${ARG_LIBS})
   if(STEMFLOW_WITH_CUDA AND ARG_CUDA_SOURCES)
     target_sources(op_${name} PRIVATE ${ARG_CUDA_SOURCES})
     target_compile_definitions(op_${name} PUBLIC STEMFLOW_WITH_CUDA=1)

@@ -51,14 +51,6 @@ std::string Range::text(KeyType type) const {
 
 namespace {
 
-// The ranges the schema's numeric keys use. Integer keys that the engine stores in an int or a
-// 32-bit count also get an upper bound, so that a typo cannot wrap around in the conversion.
-Range at_least(double v) { return Range{.min = v}; }
-Range above(double v) { return Range{.min = v, .min_exclusive = true}; }
-Range between(double lo, double hi) { return Range{.min = lo, .max = hi}; }
-// Timeouts and intervals: 0 would end a series or a batch at once, or spin.
-Range positive() { return above(0); }
-
 //! A port number "1".."65535" (the whole text).
 bool is_port(std::string_view text) {
   unsigned port = 0;
@@ -91,31 +83,6 @@ std::string check_listen(std::string_view listen) {
 
 constexpr std::string_view kEndpointText = "transport://address; tcp needs a port 1 to 65535";
 constexpr std::string_view kListenText = "[host:]port, port 1 to 65535";
-
-// Geometry keys shared by the detector-based operators (virtual_image, center_of_mass). Units are
-// detector pixels, qx = row index, qy = column index, pixel centres at integers, as in py4DSTEM.
-std::vector<KeySpec> detector_keys(std::string_view default_detector,
-                                   std::vector<std::string_view> choices) {
-  return {
-      {"detector", KeyType::kString, default_detector, "",
-       "detector geometry (py4DSTEM mode): point, circle, annulus, rectangle, mask", choices},
-      {"center", KeyType::kFloatArray, "-", "px",
-       "[qx, qy] centre of a point, circle or annulus detector (point: int() truncation)"},
-      {"radius", KeyType::kFloat, "-", "px", "circle radius R: pixel inside iff r^2 < R^2 (strict)",
-       {}, positive()},
-      {"radii", KeyType::kFloatArray, "-", "px",
-       "annulus [inner, outer]: pixel inside iff inner^2 < r^2 < outer^2 (strict), inner < outer",
-       {}, at_least(0)},
-      // Negative bounds would wrap around in Python; see DetectorGeometry::validate.
-      {"bounds", KeyType::kFloatArray, "-", "px",
-       "rectangle [qx_min, qx_max, qy_min, qy_max]: rows [round(qx_min), round(qx_max)) x columns "
-       "[round(qy_min), round(qy_max)), half-open, round half to even",
-       {}, at_least(0)},
-      {"mask", KeyType::kString, "-", "",
-       ".npy file with a frame-shaped mask (bool, integer or float weights); relative paths are "
-       "relative to the configuration file"},
-  };
-}
 
 std::vector<SectionSpec> make_sections() {
   return {
@@ -257,110 +224,6 @@ std::vector<SectionSpec> make_sections() {
   };
 }
 
-std::vector<SectionSpec> make_operator_types() {
-  auto vi = detector_keys("", {"point", "circle", "annulus", "rectangle", "mask"});
-  auto com = detector_keys("\"none\"", {"none", "circle", "annulus", "rectangle", "mask"});
-  com[0].description =
-      "region the centre of mass is computed in: none (whole frame), circle, annulus, rectangle, mask";
-  return {
-      {"virtual_image",
-       "A virtual detector: per frame sum(frame * mask) in float64, py4DSTEM's mask semantics. "
-       "Output: an (Rx, Ry) image named after the operator.",
-       vi},
-      {"bragg_disks",
-       "Bragg disk detection as py4DSTEM 0.14.18's CPU path (DataCube.find_Bragg_disks): template "
-       "cross-correlation (hybrid with corr_power), Gaussian smoothing, local maxima, filters, "
-       "subpixel refinement. Outputs: BraggVectors <name> (qx = row, qy = column, raw pixels), "
-       "<name>_count (peaks per frame), <name>_peaks (live table). The probe template comes from "
-       "'template', 'vacuum' or 'vacuum_frames'.",
-       {
-           {"corr_power", KeyType::kFloat, "1.0", "",
-            "hybrid correlation exponent: 1 cross-correlation, 0 phase correlation (corrPower)", {},
-            at_least(0)},
-           {"sigma", KeyType::kFloat, "2.0", "px",
-            "Gaussian sigma on the correlation before maxima; 0 = off (sigma / sigma_cc)", {},
-            at_least(0)},
-           {"sigma_dp", KeyType::kFloat, "0.0", "px", "Gaussian sigma on the pattern before the FFT; 0 = off",
-            {}, at_least(0)},
-           // 65535 px is beyond any detector's frame; the bound keeps the int conversion exact.
-           {"edge_boundary", KeyType::kInt, "20", "px",
-            "maxima closer than this to an edge are dropped; < 1 acts as 1 (edgeBoundary)", {},
-            between(0, 65535)},
-           {"min_absolute_intensity", KeyType::kFloat, "0.0", "",
-            "drop peaks with correlation intensity below this; 0 = off (minAbsoluteIntensity)", {},
-            at_least(0)},
-           {"min_relative_intensity", KeyType::kFloat, "0.005", "",
-            "drop peaks below this fraction of the reference peak; 0 = off (minRelativeIntensity)",
-            {}, at_least(0)},
-           {"relative_to_peak", KeyType::kInt, "0", "",
-            "index (by intensity) of the reference peak of the relative filter (relativeToPeak)",
-            {}, between(0, 65535)},
-           {"min_peak_spacing", KeyType::kFloat, "60.0", "px",
-            "a kept peak removes every dimmer peak closer than this (minPeakSpacing)", {},
-            at_least(0)},
-           {"max_num_peaks", KeyType::kInt, "70", "peaks",
-            "keep at most this many peaks per frame (maxNumPeaks)", {}, between(1, 65535)},
-           {"subpixel", KeyType::kString, "\"multicorr\"", "", "refinement; none = pixel",
-            {"pixel", "none", "poly", "multicorr"}},
-           {"upsample_factor", KeyType::kInt, "16", "", "multicorr DFT upsampling factor", {},
-            between(3, 1024)},
-           {"precision", KeyType::kString, "\"f32\"", "",
-            "f32 (fast) or f64 (py4DSTEM's own float64: its peak lists to ~1e-12 px)", {"f32", "f64"}},
-           {"multicorr_method", KeyType::kString, "\"auto\"", "",
-            "how the multicorr patch is evaluated (all exact; they differ in cost)", {"auto", "fft", "direct"}},
-           {"fft_planner", KeyType::kString, "\"measure\"", "",
-            "FFTW planning effort: patient is 10-20 % faster per frame but plans for seconds",
-            {"measure", "patient"}},
-           {"no_template_applies_ifft", KeyType::kBool, "true", "",
-            "py4DSTEM compatibility: with template = \"none\" py4DSTEM still takes ifft2 of the pattern "
-            "(a bug); false finds maxima of the pattern itself"},
-           {"sigma_dp_in_input_dtype", KeyType::kBool, "true", "",
-            "py4DSTEM compatibility: scipy smooths an integer pattern in its own dtype (truncating); "
-            "false smooths in floating point"},
-           {"template", KeyType::kString, "-", "",
-            "ready correlation kernel: a frame-shaped .npy, probe centre at pixel (0, 0) wrapping around "
-            "(as py4DSTEM's get_kernel makes it); \"none\" = no template (py4DSTEM template=None)"},
-           {"vacuum", KeyType::kString, "-", "",
-            "vacuum probe: a 2-D .npy image, or a recorded file of vacuum frames (any replay format) "
-            "that is averaged; the template is built as py4DSTEM does (from_vacuum_data, "
-            "get_probe_size, get_kernel)"},
-           {"vacuum_frames", KeyType::kIntArray, "-", "frames",
-            "[first, stop): scan positions (row-major) of vacuum frames, read from 'vacuum' or, for "
-            "input.source = \"file\", from the replayed file before the series starts",
-            {}, at_least(0)},
-           {"probe_threshold", KeyType::kFloat, "0.2", "",
-            "from_vacuum_data: probe mask = pixels above max * threshold", {},
-            Range{.min = 0, .max = 1, .max_exclusive = true}},
-           {"probe_expansion", KeyType::kFloat, "12.0", "px",
-            "from_vacuum_data: width of the cos^2 soft edge", {}, positive()},
-           {"probe_opening", KeyType::kInt, "3", "", "from_vacuum_data: binary opening iterations",
-            {}, between(0, 1000)},
-           {"kernel_mode", KeyType::kString, "\"sigmoid\"", "", "get_kernel mode",
-            {"flat", "gaussian", "sigmoid", "sigmoid_log", "sigmoid_logistic"}},
-           {"kernel_origin", KeyType::kFloatArray, "-", "px",
-            "[qx0, qy0] probe centre (default: get_probe_size's)"},
-           {"kernel_radii", KeyType::kFloatArray, "-", "px",
-            "sigmoid modes: [inner, outer] edge radii (default: [alpha, 2 alpha])", {}, at_least(0)},
-           {"kernel_sigma", KeyType::kFloat, "-", "",
-            "gaussian mode: sigma relative to the probe's (required for gaussian)", {}, positive()},
-           {"sigmoid_log_is_logistic", KeyType::kBool, "false", "",
-            "py4DSTEM maps sigmoid_log to the sine-squared edge (a bug); true gives the logistic edge"},
-       }},
-      {"mean_pattern",
-       "The mean diffraction pattern of the series (float64): what a user looks at to place "
-       "detectors. Output: DiffractionSlice <name>.",
-       {}},
-      {"max_pattern",
-       "The maximum diffraction pattern of the series (float64). Output: DiffractionSlice <name>.",
-       {}},
-      {"center_of_mass",
-       "Per-frame centre of mass: qx = sum(I*qx)/sum(I), qy = sum(I*qy)/sum(I) and the total "
-       "intensity sum(I), optionally inside a detector region. Outputs <name>_qx, <name>_qy, "
-       "<name>_intensity.",
-       com},
-  };
-}
-
 }  // namespace
 
 std::span<const SectionSpec> sections() {
@@ -368,8 +231,16 @@ std::span<const SectionSpec> sections() {
   return kSections;
 }
 
+namespace {
+OperatorTypesProvider g_operator_types = nullptr;
+}  // namespace
+
+void provide_operator_types(OperatorTypesProvider provider) { g_operator_types = provider; }
+
 std::span<const SectionSpec> operator_types() {
-  static const std::vector<SectionSpec> kTypes = make_operator_types();
+  // Built on first use, after every static initialiser has run: the provider is set by then.
+  static const std::vector<SectionSpec> kTypes =
+      g_operator_types != nullptr ? g_operator_types() : std::vector<SectionSpec>{};
   return kTypes;
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The one declared configuration schema: every key of a stemflow TOML file, with its type, default,
 // unit and description. Validation, `stemflow schema` (the reference documentation) and the typed
-// getters all read this table, so a key is declared exactly once.
+// getters all read this table, so a key is declared exactly once: the sections' keys here, each
+// operator type's keys in its folder (operators/README.md), handed in by the operator registry.
 #pragma once
 
 #include <limits>
@@ -43,6 +44,15 @@ struct Range {
   std::string text(KeyType type) const;
 };
 
+// The ranges numeric keys use (here and in the operators' key tables). Integer keys that the engine
+// stores in an int or a 32-bit count also get an upper bound, so that a typo cannot wrap around in
+// the conversion.
+inline Range at_least(double v) { return Range{.min = v}; }
+inline Range above(double v) { return Range{.min = v, .min_exclusive = true}; }
+inline Range between(double lo, double hi) { return Range{.min = lo, .max = hi}; }
+//! Timeouts and intervals: 0 would end a series or a batch at once, or spin.
+inline Range positive() { return above(0); }
+
 //! A check of a string value that a choice list cannot express (e.g. a port number inside
 //! "host:port"); returns what is wrong, or an empty string when the value is fine.
 using StringCheck = std::string (*)(std::string_view value);
@@ -70,7 +80,19 @@ struct SectionSpec {
 //! The top-level sections, in documentation order.
 std::span<const SectionSpec> sections();
 //! The operator types ([[operators]] with `type = ...`). Keys `type` and `name` are common to all.
+//! Empty unless a provider was given (provide_operator_types).
 std::span<const SectionSpec> operator_types();
+
+//! Where the operator types' key tables come from. Each operator declares its keys in its own
+//! folder and operators/registry.cpp lists them; config/ sits below operators/ in the layering and
+//! names none of them, so the registry hands its list in through this one function pointer, set by
+//! a static initialiser of the registry (which every program that reads operators links whole). A
+//! function pointer rather than a table, because it is only called on first use, after main()
+//! started: the order of static initialisation cannot matter. The alternative, passing the tables
+//! to every parse, validate and reference call, would make each caller (tests included) gather
+//! them.
+using OperatorTypesProvider = std::vector<SectionSpec> (*)();
+void provide_operator_types(OperatorTypesProvider provider);
 
 const SectionSpec* find_section(std::string_view name);
 const SectionSpec* find_operator_type(std::string_view type);

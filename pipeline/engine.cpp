@@ -4,12 +4,12 @@
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
-#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 #include <spdlog/spdlog.h>
 
 #include "operators/gpu/gpu_offload.hpp"
-#include "pipeline/operator_factory.hpp"
+#include "operators/gpu/placement.hpp"
+#include "operators/registry.hpp"
 #include "pipeline/sink_factory.hpp"
 #include "pipeline/source_factory.hpp"
 #include "stemflow_version.hpp"
@@ -66,7 +66,6 @@ Engine::Engine(const config::Config& config) : config_(config) {
   batch_frames_ = static_cast<std::uint32_t>(batch);
   const auto device = gpu::choose_device(pipe.get_string("device"), pipe.where("device"));
   device_ = device.description;
-  offload_ = gpu::make_offload(device);
   const auto scan = config.section("scan");
   if (scan.has("shape")) {
     const auto s = scan.get_ints("shape");
@@ -75,7 +74,7 @@ Engine::Engine(const config::Config& config) : config_(config) {
     }
   }
   for (const auto& oc : config.operators()) {
-    auto built = make_operator(oc, config);
+    auto built = ops::make_operator(oc, config);
     output_info_.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
     operators_.push_back(std::move(built.op));
   }
@@ -85,17 +84,15 @@ Engine::Engine(const config::Config& config) : config_(config) {
   std::vector<std::string> operator_names;
   for (const auto& op : operators_) operator_names.push_back(op->name());
   observers_ = make_sinks(config, operator_names, device_);
-  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"),
-                                      offload_ ? offload_->pinning() : BatchPool::MemoryHooks{});
+  auto timer = [this](std::size_t o, double s) {
+    notify([&](Observer& obs) { obs.operator_batch(o, s); });
+  };
+  placement_ = std::make_unique<gpu::Placement>(device, operators_, timer);
+  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"), placement_->pinning());
   pool_->set_results_budget(pipe.get_size("results_limit"), results_bytes_per_position());
   source_ = make_source(config, *pool_);
 
   auto compute = [this](FrameBatch* b) -> FrameBatch* {
-    // Operators run side by side on the batch, each parallel over its frames; the GPU operators
-    // run together in one GPU pass (the extra index). Nothing may escape a node body: an exception
-    // would cancel the whole graph, so a failing operator fails its frames.
-    const std::size_t n_ops = operators_.size();
-    const bool gpu = offload_ && offload_->active();
     if (abort_.load()) {
       // Cut short: the frames of a batch not yet computed are dropped unprocessed (count = 0 tells
       // the sink node), so that the graph empties in the time of the batches already computing.
@@ -104,28 +101,9 @@ Engine::Engine(const config::Config& config) : config_(config) {
       notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
       return b;
     }
-    tbb::parallel_for(std::size_t{0}, n_ops + (gpu ? 1 : 0), [&](std::size_t o) {
-      if (o == n_ops) {
-        const auto t0 = std::chrono::steady_clock::now();
-        offload_->process(*b);  // never throws; fails its operators' frames on a GPU error
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        for (std::size_t g = 0; g < n_ops; ++g) {
-          if (offload_->runs(g)) notify([&](Observer& obs) { obs.operator_batch(g, s); });
-        }
-        return;
-      }
-      if (gpu && offload_->runs(o)) return;
-      OperatorResults& out = b->results[o];
-      const auto t0 = std::chrono::steady_clock::now();
-      try {
-        operators_[o]->process(*b, out);
-      } catch (const std::exception& e) {
-        std::fill(out.failed.begin(), out.failed.begin() + b->count, 1);
-        spdlog::error("operator '{}' failed on a batch: {}", operators_[o]->name(), e.what());
-      }
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      notify([&](Observer& obs) { obs.operator_batch(o, s); });
-    });
+    // Every operator on the batch, wherever the placement put it. Nothing may escape a node body:
+    // an exception would cancel the whole graph, so a failing operator fails its frames.
+    placement_->process(*b);
     notify([](Observer& o) { o.edge_leave(Edge::kCompute); });
     notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
     return b;
@@ -225,7 +203,7 @@ bool Engine::begin_series() {
       spdlog::info("batches of {} frames ({} slots) to fit pipeline.memory_limit", per_batch,
                    pool_->slots());
     }
-    if (offload_) offload_->start(series_, operators_, per_batch);
+    placement_->start(series_, per_batch);
     store_.start(series_, output_info_);
   } catch (const ConfigError& e) {
     return reject(e.what());
@@ -260,8 +238,7 @@ void Engine::end_series() {
   }
   // Cut short, the per-series images are not made (a GPU operator's would wait for the device).
   for (std::size_t o = 0; o < operators_.size() && !cut_short; ++o) {
-    store_.add_series_images(o, offload_ && offload_->runs(o) ? offload_->finish(o)
-                                                              : operators_[o]->finish());
+    store_.add_series_images(o, placement_->finish(o));
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();

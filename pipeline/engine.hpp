@@ -21,7 +21,7 @@
 #include "pipeline/core/source.hpp"
 
 namespace stemflow::gpu {
-class Offload;
+class Placement;
 }
 
 namespace stemflow {
@@ -96,7 +96,7 @@ class Engine {
   std::uint32_t batch_frames_ = 64;
   int threads_ = 1;  // compute workers of the graph
   std::string device_ = "cpu";
-  std::unique_ptr<gpu::Offload> offload_;  // GPU operators; null on the CPU
+  std::unique_ptr<gpu::Placement> placement_;  // where each operator runs, and running them
 };
 
 }  // namespace stemflow

@@ -17,11 +17,11 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "ingest/npy.hpp"
 #include "ingest/replay/frame_reader.hpp"
+#include "operators/bragg_disks/probe_source.hpp"
+#include "operators/registry.hpp"
 #include "pipeline/engine.hpp"
 #include "pipeline/core/expected.hpp"
-#include "pipeline/operator_factory.hpp"
 #include "stemflow_version.hpp"
 
 namespace {
@@ -147,37 +147,11 @@ int main(int argc, char** argv) {
     }
     const auto config = stemflow::config::Config::load(config_path, overrides);
     if (*probe) {
-      const stemflow::config::OperatorConfig* oc = nullptr;
-      for (const auto& o : config.operators()) {
-        if (o.type == "bragg_disks" && (probe_operator.empty() || o.name == probe_operator)) {
-          oc = &o;
-          break;
-        }
-      }
-      if (oc == nullptr) {
-        throw stemflow::ConfigError(config_path + ": no bragg_disks operator" +
-                                    (probe_operator.empty() ? "" : " named '" + probe_operator + "'"));
-      }
-      const auto src = stemflow::probe_source(oc->params, config);
-      if (src.kernel.empty()) throw stemflow::ConfigError(oc->params.where() + ": template = \"none\"");
-      const auto& k = src.kernel;
-      auto w = stemflow::ingest::write_npy_f64(probe_out, {k.rows, k.cols}, k.values);
-      if (!w) throw std::runtime_error(w.error().message);
-      std::cout << "kernel " << k.rows << "x" << k.cols << " -> " << probe_out << "\n";
-      if (src.probe) {
-        const auto& t = *src.probe;
-        std::cout << "alpha " << t.alpha << " px, origin (qx0, qy0) = (" << t.qx0 << ", " << t.qy0
-                  << "), radii [" << t.radii[0] << ", " << t.radii[1] << "]\n";
-        if (!probe_image_out.empty()) {
-          auto wp = stemflow::ingest::write_npy_f64(probe_image_out, {k.rows, k.cols}, t.probe);
-          if (!wp) throw std::runtime_error(wp.error().message);
-          std::cout << "probe -> " << probe_image_out << "\n";
-        }
-      }
+      stemflow::ops::write_probe(config, probe_operator, probe_out, probe_image_out, std::cout);
       return 0;
     }
     if (*validate) {
-      for (const auto& oc : config.operators()) stemflow::make_operator(oc, config);
+      for (const auto& oc : config.operators()) stemflow::ops::make_operator(oc, config);
       std::cout << config_path << ": valid (" << config.operators().size() << " operators)\n";
       return 0;
     }

@@ -10,7 +10,8 @@
 // Parameters   BraggDisksParams (bragg_disks_params.hpp), and the template: a real-space kernel the
 //              frame's shape with the probe centre at pixel (0, 0) (probe_template.hpp builds it as
 //              py4DSTEM does); an empty kernel means no template (see README: py4DSTEM's bug).
-// Device       none (CPU: FFTW single or double precision).
+// Device       CPU (FFTW single or double precision); its GPU twin runs in the fused pass
+//              (offer_device, operators/gpu) when the device supports its parameters.
 // Threading    process() runs a tbb::parallel_for over the frames of the batch and may run for
 //              several batches at once. Shared state (template spectrum, tables) is immutable after
 //              start(); each thread owns a workspace (FFTW plans and buffers) created on its first
@@ -43,6 +44,8 @@ class BraggDisksOp final : public Operator {
   void start(const SeriesHeader& series) override;
   OutputSpec outputs() const override;
   void process(const FrameBatch& batch, OperatorResults& out) const override;
+  //! Its GPU twin (bragg_disks/bragg_disks_gpu.cpp).
+  void offer_device(gpu::DevicePass& pass) const override;
 
   const BraggDisksParams& params() const { return params_; }
   //! The correlation template (empty = none); the GPU path builds its spectrum from it.

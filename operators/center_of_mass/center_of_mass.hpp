@@ -23,6 +23,8 @@ class CenterOfMassOp final : public Operator {
   void start(const SeriesHeader& series) override;
   OutputSpec outputs() const override;
   void process(const FrameBatch& batch, OperatorResults& out) const override;
+  //! Its GPU twin (center_of_mass/center_of_mass_gpu.cpp).
+  void offer_device(gpu::DevicePass& pass) const override;
 
   //! The region, rasterised for the series (valid after start()); the GPU path sums over it.
   const DetectorMask& mask() const { return *mask_; }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Offload with CUDA: maps the pipeline's operators onto one BatchProcessor per series.
+// Offload with CUDA: maps the pipeline's operators onto one BatchProcessor per series, as each
+// operator offers its task (Operator::offer_device).
 #include "operators/gpu/gpu_offload.hpp"
 
 #include <spdlog/spdlog.h>
@@ -8,13 +9,10 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
-#include "operators/bragg_disks/bragg_disks.hpp"
-#include "operators/center_of_mass/center_of_mass.hpp"
 #include "operators/gpu/batch_processor.hpp"
-#include "operators/max_pattern/max_pattern.hpp"
-#include "operators/mean_pattern/mean_pattern.hpp"
-#include "operators/virtual_image/virtual_image.hpp"
+#include "operators/gpu/device_pass.hpp"
 
 namespace stemflow::gpu {
 
@@ -64,12 +62,8 @@ DeviceChoice choose_device(std::string_view requested, const std::string& where)
 }
 
 struct Offload::State {
-  enum class Kind { kCpu, kBragg, kDetector, kCom, kMean, kMax };
-  struct Assign {
-    Kind kind = Kind::kCpu;
-    std::size_t task = 0;
-  };
-  std::vector<Assign> assign;
+  using Stage = DeviceTask::Stage;
+  std::vector<std::optional<DeviceTask>> assign;  // per operator; empty = the CPU runs it
   std::unique_ptr<BatchProcessor> processor;
   std::size_t n_bragg = 0, n_det = 0, n_com = 0;
   std::uint32_t rows = 0, cols = 0;
@@ -110,47 +104,25 @@ void Offload::start(const SeriesHeader& series, const std::vector<std::unique_pt
   } catch (const ConfigError&) {
   }
 
-  ProcessorSpec spec;
-  spec.rows = series.frame_rows;
-  spec.cols = series.frame_cols;
-  spec.dtype = series.dtype;
-  spec.capacity = batch_capacity;
-  spec.device = device_.index;
+  DevicePass pass(series, smem_optin);
   std::string on_gpu, on_cpu;
   const auto note = [](std::string& list, const Operator& op) {
     list += (list.empty() ? "" : ", ") + std::string(op.type()) + " '" + op.name() + "'";
   };
   for (std::size_t o = 0; o < operators.size(); ++o) {
-    const Operator* op = operators[o].get();
-    State::Assign a;
-    if (const auto* b = dynamic_cast<const ops::BraggDisksOp*>(op)) {
-      if (auto why = bragg_unsupported_reason(b->params(), !b->kernel().empty(), spec.rows,
-                                              spec.cols, smem_optin)) {
-        spdlog::info("operator '{}' runs on the CPU: {}", op->name(), *why);
-      } else {
-        a = {State::Kind::kBragg, st.n_bragg++};
-        spec.bragg.push_back({b->params(), b->kernel()});
-      }
-    } else if (const auto* v = dynamic_cast<const ops::VirtualImageOp*>(op)) {
-      if (spec.detectors.size() + spec.com.size() < kMaxPackedMasks) {
-        a = {State::Kind::kDetector, st.n_det++};
-        spec.detectors.push_back({v->mask().binary(), v->mask().dense()});
-      }
-    } else if (const auto* c = dynamic_cast<const ops::CenterOfMassOp*>(op)) {
-      if (spec.detectors.size() + spec.com.size() < kMaxPackedMasks) {
-        a = {State::Kind::kCom, st.n_com++};
-        spec.com.push_back({c->mask().binary(), c->mask().dense()});
-      }
-    } else if (dynamic_cast<const ops::MeanPatternOp*>(op) != nullptr) {
-      a = {State::Kind::kMean, 0};
-      spec.mean_pattern = true;
-    } else if (dynamic_cast<const ops::MaxPatternOp*>(op) != nullptr) {
-      a = {State::Kind::kMax, 0};
-      spec.max_pattern = true;
+    const Operator& op = *operators[o];
+    st.assign[o] = pass.offer(op);
+    if (!st.assign[o] && !pass.declined().empty()) {
+      spdlog::info("operator '{}' runs on the CPU: {}", op.name(), pass.declined());
     }
-    st.assign[o] = a;
-    note(a.kind == State::Kind::kCpu ? on_cpu : on_gpu, *op);
+    note(st.assign[o] ? on_gpu : on_cpu, op);
   }
+  ProcessorSpec spec = std::move(pass.spec());
+  spec.capacity = batch_capacity;
+  spec.device = device_.index;
+  st.n_bragg = spec.bragg.size();
+  st.n_det = spec.detectors.size();
+  st.n_com = spec.com.size();
   if (on_gpu.empty()) {
     spdlog::info("series {}: no operator runs on {}", series.series_id, device_.description);
     return;
@@ -172,7 +144,7 @@ void Offload::start(const SeriesHeader& series, const std::vector<std::unique_pt
 
 bool Offload::runs(std::size_t index) const {
   const State& st = *state_;
-  return st.processor && index < st.assign.size() && st.assign[index].kind != State::Kind::kCpu;
+  return st.processor && index < st.assign.size() && st.assign[index].has_value();
 }
 
 bool Offload::active() const { return state_->processor != nullptr; }
@@ -186,14 +158,14 @@ void Offload::process(FrameBatch& batch) noexcept {
   t.com.assign(st.n_com, nullptr);
   for (std::size_t o = 0; o < st.assign.size() && o < batch.results.size(); ++o) {
     const auto& a = st.assign[o];
+    if (!a) continue;
     OperatorResults* r = &batch.results[o];
-    switch (a.kind) {
-      case State::Kind::kCpu: break;
-      case State::Kind::kBragg: t.bragg[a.task] = r; break;
-      case State::Kind::kDetector: t.detectors[a.task] = r; break;
-      case State::Kind::kCom: t.com[a.task] = r; break;
-      case State::Kind::kMean:
-      case State::Kind::kMax: t.patterns.push_back(r); break;
+    switch (a->stage) {
+      case State::Stage::kBragg: t.bragg[a->index] = r; break;
+      case State::Stage::kDetector: t.detectors[a->index] = r; break;
+      case State::Stage::kCom: t.com[a->index] = r; break;
+      case State::Stage::kMeanPattern:
+      case State::Stage::kMaxPattern: t.patterns.push_back(r); break;
     }
   }
   try {
@@ -211,7 +183,7 @@ void Offload::process(FrameBatch& batch) noexcept {
   }
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   for (std::size_t o = 0; o < st.assign.size() && o < batch.results.size(); ++o) {
-    if (st.assign[o].kind == State::Kind::kCpu) continue;
+    if (!st.assign[o]) continue;
     OperatorResults& r = batch.results[o];
     for (std::uint32_t i = 0; i < batch.count; ++i) {
       r.failed[i] = 1;
@@ -224,13 +196,13 @@ void Offload::process(FrameBatch& batch) noexcept {
 std::vector<SeriesImage> Offload::finish(std::size_t index) {
   State& st = *state_;
   if (!runs(index)) return {};
-  const auto kind = st.assign[index].kind;
-  if (kind != State::Kind::kMean && kind != State::Kind::kMax) return {};
+  const auto stage = st.assign[index]->stage;
+  if (stage != State::Stage::kMeanPattern && stage != State::Stage::kMaxPattern) return {};
   const std::uint64_t frames = st.pattern_frames.load();
   SeriesImage img{"", st.rows, st.cols, {}, "counts"};
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   try {
-    if (kind == State::Kind::kMean) {
+    if (stage == State::Stage::kMeanPattern) {
       img.values = st.processor->mean_sum();
       for (auto& v : img.values) v = frames ? v / double(frames) : kNaN;
     } else {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The engine's view of the GPU: which device pipeline.device selects, the pinning of the batch pool,
-// and, per series, which of the pipeline's operators run on the GPU (in one BatchProcessor pass per
-// batch) and which stay on the CPU. Built with a CPU-only stub when CUDA is off, so the engine needs
-// no #ifdefs.
+// The GPU side of the placement (placement.hpp): which device pipeline.device selects, the pinning of
+// the batch pool, and, per series, which of the pipeline's operators run on the GPU (in one
+// BatchProcessor pass per batch) and which stay on the CPU. Each operator offers its own task
+// (Operator::offer_device, DevicePass); nothing here names an operator type. Built with a CPU-only
+// stub when CUDA is off, so neither the placement nor the engine needs #ifdefs.
 //
 // Threading    process() runs concurrently for different batches (the engine's compute node);
 //              start() and finish() run single-threaded between series.
@@ -50,9 +51,9 @@ class Offload {
   //! Hooks that page-lock the batch pool for full-rate copies (a warning if the OS refuses).
   BatchPool::MemoryHooks pinning() const;
 
-  //! Per series, after every operator's start() and the pool's configure(): decides which operators
-  //! the GPU runs (logging each decision and why an operator stays on the CPU) and sizes the device
-  //! memory for batches of `batch_capacity` frames. If the GPU cannot be set up, everything stays on
+  //! Per series, after every operator's start() and the pool's configure(): offers every operator
+  //! the fused pass and so decides which operators the GPU runs (logging each decision and why an
+  //! operator stays on the CPU), and sizes the device memory for batches of `batch_capacity` frames. If the GPU cannot be set up, everything stays on
   //! the CPU with an error in the log, or, when the device was required, ConfigError.
   void start(const SeriesHeader& series, const std::vector<std::unique_ptr<Operator>>& operators,
              std::uint32_t batch_capacity);

@@ -16,6 +16,7 @@ struct MaxFold {
   static double fold(double acc, double v) { return v > acc ? v : acc; }
   static double combine(double a, double b) { return b > a ? b : a; }
   static double result(double acc, std::uint64_t) { return acc; }
+  static void offer_device(gpu::DevicePass& pass);  // max_pattern_gpu.cpp
 };
 
 using MaxPatternOp = PatternAccumulatorOp<MaxFold>;

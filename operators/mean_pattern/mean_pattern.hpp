@@ -14,6 +14,7 @@ struct MeanFold {
   static double fold(double acc, double v) { return acc + v; }
   static double combine(double a, double b) { return a + b; }
   static double result(double acc, std::uint64_t frames) { return acc / double(frames); }
+  static void offer_device(gpu::DevicePass& pass);  // mean_pattern_gpu.cpp
 };
 
 using MeanPatternOp = PatternAccumulatorOp<MeanFold>;

@@ -6,6 +6,7 @@
 //   static double fold(double acc, double v);  one pixel of one frame into the accumulator
 //   static double combine(double a, double b); two threads' accumulators
 //   static double result(double acc, std::uint64_t frames);  the reported value (frames > 0)
+//   static void offer_device(gpu::DevicePass&);  its GPU twin (<name>_gpu.cpp)
 //
 // Inputs       frames of one series, any dtype (u8, u16, u32, f32), rows x cols.
 // Outputs      no per-frame values; finish() returns one SeriesImage (suffix "", rows x cols, "counts"),
@@ -49,6 +50,8 @@ class PatternAccumulatorOp final : public Operator {
   }
 
   OutputSpec outputs() const override { return {}; }
+
+  void offer_device(gpu::DevicePass& pass) const override { Fold::offer_device(pass); }
 
   void process(const FrameBatch& batch, OperatorResults& out) const override {
     const std::size_t n = std::size_t{rows_} * cols_;

@@ -23,6 +23,8 @@ class VirtualImageOp final : public Operator {
   void start(const SeriesHeader& series) override;
   OutputSpec outputs() const override;
   void process(const FrameBatch& batch, OperatorResults& out) const override;
+  //! Its GPU twin (virtual_image/virtual_image_gpu.cpp).
+  void offer_device(gpu::DevicePass& pass) const override;
 
   const DetectorMask& mask() const { return *mask_; }
 

@@ -10,6 +10,10 @@
 //   process      per batch, concurrently for different batches; the operator object is const here.
 //                Never throws for bad data: a frame it cannot process is marked failed.
 //   finish       once per series, single-threaded, after the last batch: per-series images.
+//
+// Placement: an operator with a GPU twin offers it in offer_device() (once per series, after start);
+// the placement (operators/gpu/placement.hpp) decides where it runs. On the GPU, process() and
+// finish() are not called: the fused pass writes the same results.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,10 @@
 #include "pipeline/core/series.hpp"
 
 namespace stemflow {
+
+namespace gpu {
+class DevicePass;  // operators/gpu/device_pass.hpp: the fused GPU pass being assembled
+}
 
 //! One per-frame scalar output; it becomes an (Rx, Ry) map named `<operator>` (when the operator has a
 //! single scalar and `suffix` is empty) or `<operator>_<suffix>`.
@@ -58,6 +66,10 @@ class Operator {
   virtual OutputSpec outputs() const = 0;
   virtual void process(const FrameBatch& batch, OperatorResults& out) const = 0;
   virtual std::vector<SeriesImage> finish() { return {}; }
+  //! Offers the operator's work to the fused GPU pass of the series: an operator with a GPU twin
+  //! adds its task to `pass` (DevicePass::add_*), or declines saying why (parameters the device
+  //! does not support). By default an operator has no twin and stays on the CPU.
+  virtual void offer_device(gpu::DevicePass& pass) const { (void)pass; }
 
  private:
   std::string name_;

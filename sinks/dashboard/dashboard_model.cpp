@@ -8,6 +8,8 @@
 #include <cstring>
 #include <limits>
 
+#include "operators/registry.hpp"
+
 namespace stemflow::sinks {
 
 namespace {
@@ -87,7 +89,10 @@ SeriesInfo describe_series(const SeriesHeader& header, const std::vector<OutputI
       info.maps.push_back(std::move(m));
     }
     if (out.spec.max_peaks > 0 && !info.peak_op) info.peak_op = o;
-    if (out.type == "mean_pattern" && !info.mean_op) info.mean_op = o;
+    if (!info.mean_op) {
+      const auto* type = ops::find_operator_type(out.type);
+      if (type != nullptr && type->gives_mean_pattern) info.mean_op = o;
+    }
   }
   return info;
 }

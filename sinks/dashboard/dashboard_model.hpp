@@ -55,7 +55,7 @@ struct SeriesInfo {
   std::vector<OutputInfo> outputs;
   std::vector<MapSource> maps;
   std::optional<std::size_t> peak_op;  // the first operator with peak lists
-  std::optional<std::size_t> mean_op;  // a mean_pattern operator, if the pipeline has one
+  std::optional<std::size_t> mean_op;  // an operator giving the mean pattern (the registry says)
 };
 
 //! The maps and peaks of the store for `outputs` (names as the HDF5 file has them).
