@@ -1,17 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "pipeline/engine.hpp"
 
+#include <algorithm>
+
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 #include <spdlog/spdlog.h>
 
-#include "operators/gpu/gpu_offload.hpp"
-#include "operators/gpu/placement.hpp"
-#include "operators/registry.hpp"
-#include "pipeline/sink_factory.hpp"
-#include "pipeline/source_factory.hpp"
 #include "stemflow_version.hpp"
 
 namespace stemflow {
@@ -59,38 +56,19 @@ struct Engine::Graph {
   void wait() { nodes->g.wait_for_all(); }
 };
 
-Engine::Engine(const config::Config& config) : config_(config) {
-  const auto pipe = config.section("pipeline");
-  const auto batch = pipe.get_int("batch_frames");
-  if (batch < 1) throw ConfigError(pipe.where("batch_frames") + ": must be >= 1");
-  batch_frames_ = static_cast<std::uint32_t>(batch);
-  const auto device = gpu::choose_device(pipe.get_string("device"), pipe.where("device"));
-  device_ = device.description;
-  const auto scan = config.section("scan");
-  if (scan.has("shape")) {
-    const auto s = scan.get_ints("shape");
-    if (s.size() != 2 || s[0] <= 0 || s[1] <= 0) {
-      throw ConfigError(scan.where("shape") + ": needs [rows, cols] > 0");
-    }
-  }
-  for (const auto& oc : config.operators()) {
-    auto built = ops::make_operator(oc, config);
-    output_info_.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
-    operators_.push_back(std::move(built.op));
-  }
-  if (operators_.empty()) spdlog::warn("no [[operators]] configured: frames will only be counted");
-  if (!config.has_section("outputs.hdf5")) spdlog::warn("no [outputs.hdf5]: results are not saved");
-
-  std::vector<std::string> operator_names;
-  for (const auto& op : operators_) operator_names.push_back(op->name());
-  observers_ = make_sinks(config, operator_names, device_);
-  auto timer = [this](std::size_t o, double s) {
+Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
+  operators_ = std::move(parts_.operators);
+  output_info_ = std::move(parts_.outputs);
+  observers_ = std::move(parts_.observers);
+  batch_frames_ = std::max<std::uint32_t>(1, parts_.batch_frames);
+  device_ = parts_.device;
+  placement_ = parts_.make_placement(operators_);
+  placement_->set_timer([this](std::size_t o, double s) {
     notify([&](Observer& obs) { obs.operator_batch(o, s); });
-  };
-  placement_ = std::make_unique<gpu::Placement>(device, operators_, timer);
-  pool_ = std::make_unique<BatchPool>(pipe.get_size("memory_limit"), placement_->pinning());
-  pool_->set_results_budget(pipe.get_size("results_limit"), results_bytes_per_position());
-  source_ = make_source(config, *pool_);
+  });
+  pool_ = std::make_unique<BatchPool>(parts_.memory_limit, placement_->pinning());
+  pool_->set_results_budget(parts_.results_limit, results_bytes_per_position());
+  source_ = parts_.make_source(*pool_);
 
   auto compute = [this](FrameBatch* b) -> FrameBatch* {
     if (abort_.load()) {
@@ -120,8 +98,7 @@ Engine::Engine(const config::Config& config) : config_(config) {
   };
   // pipeline.threads = 0: the CPUs this process may run on (oneTBB reads the affinity mask, so a
   // taskset, a container's CPU limit or a Slurm binding is respected).
-  const auto threads = pipe.get_int("threads");
-  threads_ = threads > 0 ? static_cast<int>(threads) : tbb::info::default_concurrency();
+  threads_ = parts_.threads > 0 ? parts_.threads : tbb::info::default_concurrency();
   graph_ = std::make_unique<Graph>(threads_, compute, sink);
 }
 
@@ -143,7 +120,7 @@ std::size_t Engine::results_bytes_per_position() const {
 }
 
 std::string Engine::describe_input() const {
-  return config_.section("input").get_string("protocol") + " " + source_->describe();
+  return parts_.input + " " + source_->describe();
 }
 
 void Engine::stop() {
@@ -166,12 +143,10 @@ bool Engine::begin_series() {
   series_ = source_->header();
   series_rejected_ = false;
   series_t0_ = std::chrono::steady_clock::now();
-  const auto scan = config_.section("scan");
-  if (scan.has("shape")) {
-    const auto s = scan.get_ints("shape");
-    if (std::uint32_t(s[0]) != series_.scan_rows || std::uint32_t(s[1]) != series_.scan_cols) {
+  if (const auto& s = parts_.scan_shape) {
+    if ((*s)[0] != series_.scan_rows || (*s)[1] != series_.scan_cols) {
       spdlog::warn("series {} announces a {}x{} scan; scan.shape says {}x{}: using the series'",
-                   series_.series_id, series_.scan_rows, series_.scan_cols, s[0], s[1]);
+                   series_.series_id, series_.scan_rows, series_.scan_cols, (*s)[0], (*s)[1]);
     }
   }
   spdlog::info("series {} started: scan {}x{}, frames {}x{} {}, detector '{}'", series_.series_id,
@@ -212,8 +187,8 @@ bool Engine::begin_series() {
   }
   provenance_ = Provenance{};
   provenance_.stemflow_version = STEMFLOW_VERSION;
-  provenance_.config_toml = config_.effective_toml();
-  provenance_.config_file = config_.file();
+  provenance_.config_toml = parts_.config_toml;
+  provenance_.config_file = parts_.config_file;
   provenance_.input = describe_input();
   provenance_.device = device_;
   provenance_.start_time = utc_now();
@@ -308,18 +283,18 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
       if (in_series) o.pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
     });
     switch (status) {
-      case ingest::SourceStatus::kSeriesStarted:
+      case SourceStatus::kSeriesStarted:
         begin_series();
         in_series = true;
         break;
-      case ingest::SourceStatus::kBatchReady: {
+      case SourceStatus::kBatchReady: {
         FrameBatch* b = source_->take_batch();
         b->sequence = next_sequence_++;
         notify([](Observer& o) { o.edge_enter(Edge::kCompute); });
         graph_->put(b);
         break;
       }
-      case ingest::SourceStatus::kSeriesEnded:
+      case SourceStatus::kSeriesEnded:
         end_series();
         in_series = false;
         ++series_done;
@@ -329,9 +304,9 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
           return exit_code();
         }
         break;
-      case ingest::SourceStatus::kIdle:
+      case SourceStatus::kIdle:
         break;
-      case ingest::SourceStatus::kFinished:
+      case SourceStatus::kFinished:
         if (in_series) end_series();
         graph_->wait();
         log_outside_counts();

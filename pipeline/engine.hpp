@@ -6,23 +6,21 @@
 // returned by the sink, so a full pipeline stops the source reading its socket.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
 #include "pipeline/core/batch_pool.hpp"
 #include "pipeline/core/operator.hpp"
 #include "pipeline/core/result_store.hpp"
 #include "pipeline/core/observer.hpp"
+#include "pipeline/core/placement.hpp"
 #include "pipeline/core/source.hpp"
-
-namespace stemflow::gpu {
-class Placement;
-}
 
 namespace stemflow {
 
@@ -37,10 +35,31 @@ struct SeriesReport {
   std::string output_error;
 };
 
+//! Everything the engine runs, built from a configuration by make_plan (pipeline/plan.hpp), or by
+//! hand in a test or an embedding (the Python package). Core types only: the engine knows no
+//! protocol, operator kind, device or sink.
+struct EngineParts {
+  std::vector<std::unique_ptr<Operator>> operators;
+  std::vector<OutputInfo> outputs;  // one per operator: name, type, provenance parameters
+  //! Makes the placement over the engine's own operators (it keeps a reference to them).
+  std::function<std::unique_ptr<Placement>(const std::vector<std::unique_ptr<Operator>>&)>
+      make_placement;
+  std::size_t memory_limit = 0;  // the batch pool, allocated by the engine with the placement's hooks
+  //! Makes the source over the engine's pool.
+  std::function<std::unique_ptr<Source>(BatchPool&)> make_source;
+  std::vector<std::unique_ptr<Observer>> observers;  // results writers, metrics, dashboard
+  std::uint32_t batch_frames = 64;
+  int threads = 0;  // 0: the CPUs the process may use
+  std::size_t results_limit = 0;
+  std::string device = "cpu";           // for the provenance
+  std::string input;                    // "protocol" or "file", for the provenance and the log
+  std::string config_toml, config_file;  // for the provenance
+  std::optional<std::array<std::uint32_t, 2>> scan_shape;  // configured; the series' header wins
+};
+
 class Engine {
  public:
-  //! Builds the source, the pool and the operators. Throws ConfigError.
-  explicit Engine(const config::Config& config);
+  explicit Engine(EngineParts parts);
   ~Engine();
 
   //! Runs until the source finishes, `max_series` series have ended, or stop() or abort() is
@@ -76,7 +95,7 @@ class Engine {
   }
   int exit_code() const;
 
-  const config::Config& config_;
+  EngineParts parts_;  // settings and the factories; the parts themselves move into members
   std::unique_ptr<BatchPool> pool_;
   std::unique_ptr<Source> source_;
   std::vector<std::unique_ptr<Operator>> operators_;
@@ -96,7 +115,7 @@ class Engine {
   std::uint32_t batch_frames_ = 64;
   int threads_ = 1;  // compute workers of the graph
   std::string device_ = "cpu";
-  std::unique_ptr<gpu::Placement> placement_;  // where each operator runs, and running them
+  std::unique_ptr<Placement> placement_;  // where each operator runs, and running them
 };
 
 }  // namespace stemflow

@@ -21,6 +21,7 @@
 #include "operators/bragg_disks/probe_source.hpp"
 #include "operators/registry.hpp"
 #include "pipeline/engine.hpp"
+#include "pipeline/plan.hpp"
 #include "pipeline/core/expected.hpp"
 #include "stemflow_version.hpp"
 
@@ -151,11 +152,11 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*validate) {
-      for (const auto& oc : config.operators()) stemflow::ops::make_operator(oc, config);
+      (void)stemflow::make_plan(config, stemflow::PlanFor::kValidate);
       std::cout << config_path << ": valid (" << config.operators().size() << " operators)\n";
       return 0;
     }
-    stemflow::Engine engine(config);
+    stemflow::Engine engine(stemflow::make_plan(config, stemflow::PlanFor::kRun));
     signals.start(engine);
     const int rc = engine.run(max_series > 0 ? std::optional<std::uint64_t>(max_series) : std::nullopt);
     std::uint64_t frames = 0;

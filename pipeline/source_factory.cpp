@@ -11,7 +11,7 @@
 
 namespace stemflow {
 
-std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchPool& pool) {
+SourceMaker source_maker(const config::Config& config) {
   const auto in = config.section("input");
   const auto scan = config.section("scan");
   const auto pipe = config.section("pipeline");
@@ -39,7 +39,7 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
       o.batch_timeout = ms(pipe.get_double("batch_timeout"));
       o.reconnect_interval = ms(in.get_double("reconnect_interval"));
       o.scan_shape = scan_shape;
-      return std::make_unique<ingest::MerlinSource>(pool, std::move(o));
+      return [o](BatchPool& pool) { return std::make_unique<ingest::MerlinSource>(pool, o); };
     }
     ingest::DectrisStreamOptions o;
     o.version = protocol == "dectris-stream1" ? 1 : 2;
@@ -54,7 +54,7 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
     o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
     o.verify_hash = in.get_bool("verify_hash");
     o.scan_shape = scan_shape;
-    return std::make_unique<ingest::DectrisStreamSource>(pool, std::move(o));
+    return [o](BatchPool& pool) { return std::make_unique<ingest::DectrisStreamSource>(pool, o); };
   }
   if (in.get_string("source") == "zmq") {
     ingest::NativeOptions o;
@@ -65,7 +65,7 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
     o.receive_hwm = static_cast<int>(in.get_int("receive_hwm"));
     o.series_timeout = ms(in.get_double("series_timeout"));
     o.batch_timeout = ms(pipe.get_double("batch_timeout"));
-    return std::make_unique<ingest::NativeZmqSource>(pool, std::move(o));
+    return [o](BatchPool& pool) { return std::make_unique<ingest::NativeZmqSource>(pool, o); };
   }
   if (!in.has("path")) throw ConfigError(in.where() + ": source \"file\" needs 'path'");
   ingest::ReplayOptions o;
@@ -83,7 +83,7 @@ std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchP
   o.scan_shape = scan_shape;
   o.rate = in.get_double("rate");
   o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
-  return std::make_unique<ingest::ReplaySource>(pool, std::move(o));
+  return [o](BatchPool& pool) { return std::make_unique<ingest::ReplaySource>(pool, o); };
 }
 
 

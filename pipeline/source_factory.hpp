@@ -3,6 +3,7 @@
 // input.protocol and input.format onto the ingest/ classes.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "config/config.hpp"
@@ -11,7 +12,12 @@
 
 namespace stemflow {
 
-//! Throws ConfigError (with file:line) when the input cannot be opened or is misconfigured.
-std::unique_ptr<ingest::Source> make_source(const config::Config& config, BatchPool& pool);
+//! Makes the configured source over a pool: receivers open their sockets, a replay its file, when
+//! called (a ConfigError then names what cannot be opened).
+using SourceMaker = std::function<std::unique_ptr<Source>(BatchPool&)>;
+
+//! Checks the [input] section and returns the maker of its source; opens nothing. Throws
+//! ConfigError (with file:line) when the input is misconfigured.
+SourceMaker source_maker(const config::Config& config);
 
 }  // namespace stemflow

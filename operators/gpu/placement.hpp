@@ -20,15 +20,14 @@
 #include "pipeline/core/batch.hpp"
 #include "pipeline/core/batch_pool.hpp"
 #include "pipeline/core/operator.hpp"
+#include "pipeline/core/placement.hpp"
 #include "pipeline/core/series.hpp"
 
 namespace stemflow::gpu {
 
-class Placement {
+//! An operator on the GPU reports the whole fused pass as its time per batch.
+class Placement final : public stemflow::Placement {
  public:
-  //! Seconds operator `op` took on one batch (an operator on the GPU: the whole fused pass), for
-  //! the metrics. Called from the compute threads.
-  using BatchTimer = std::function<void(std::size_t op, double seconds)>;
 
   //! `operators` (the pipeline's, in result order) must outlive the placement and keep their
   //! number; `device` is choose_device's answer.
@@ -40,16 +39,17 @@ class Placement {
   Placement& operator=(const Placement&) = delete;
 
   //! Hooks that page-lock the batch pool for the device's copies (none on the CPU).
-  BatchPool::MemoryHooks pinning() const;
+  BatchPool::MemoryHooks pinning() const override;
+  void set_timer(BatchTimer timer) override { timer_ = std::move(timer); }
   //! Per series, after every operator's start() and the pool's configure(): decides where each
   //! operator runs (see Offload::start; ConfigError when a required GPU cannot be set up).
-  void start(const SeriesHeader& series, std::uint32_t batch_capacity);
+  void start(const SeriesHeader& series, std::uint32_t batch_capacity) override;
   //! Every operator's results for the batch: the fused GPU pass and the CPU operators side by side,
   //! each parallel over its frames. A failing operator (or GPU pass) fails its frames; no
   //! std::exception escapes, which would cancel the engine's graph.
-  void process(FrameBatch& batch) const;
+  void process(FrameBatch& batch) const override;
   //! The per-series images of operator `index` (finish() of the operator, or of its GPU twin).
-  std::vector<SeriesImage> finish(std::size_t index);
+  std::vector<SeriesImage> finish(std::size_t index) override;
   //! True when operator `index` runs on the GPU this series.
   bool on_device(std::size_t index) const;
 

@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "ingest/series_assembler.hpp"
 #include "pipeline/engine.hpp"
+#include "pipeline/plan.hpp"
 #include "sim/protocol_sender.hpp"
 #include "sim/send_loop.hpp"
 #include "tests/support/process.hpp"
@@ -72,7 +73,7 @@ Outcome run_two_series(const std::string& protocol, Send&& send) {
   so.accept_timeout = milliseconds(20000);
   auto sender = sim::make_protocol_sender(so);
   const auto config = config::Config::parse(engine_config(protocol, ep), "hostile.toml");
-  Engine engine(config);
+  Engine engine(make_plan(config, PlanFor::kRun));
   auto done = std::async(std::launch::async, [&] { return engine.run(2); });
   std::thread t([&] {
     std::this_thread::sleep_for(milliseconds(300));  // the engine's PULL socket connects
@@ -174,7 +175,7 @@ TEST(OutsideSeries, GarbageAndStrayEndsAreCountedByReason) {
   push.set(zmq::sockopt::linger, 5000);
   push.bind(ep);
   const auto config = config::Config::parse(engine_config("native", ep), "outside.toml");
-  Engine engine(config);
+  Engine engine(make_plan(config, PlanFor::kRun));
   auto done = std::async(std::launch::async, [&] { return engine.run(1); });
   std::this_thread::sleep_for(milliseconds(300));
   for (int i = 0; i < 452; ++i) {

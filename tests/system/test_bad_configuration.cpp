@@ -26,7 +26,7 @@ struct Case {
 }  // namespace
 
 // Spec: each bad configuration exits 2 from validate and from run, naming the key (and, for values
-// in the file, the file and line).
+// in the file, the file and line): validate and run never disagree on these.
 TEST(BadConfiguration, ValidateAndRunExitWithTwoNamingTheKey) {
   const auto dir = stemflow::test::work_dir("bad-configuration");
   const std::vector<Case> cases = {
@@ -61,6 +61,35 @@ TEST(BadConfiguration, ValidateAndRunExitWithTwoNamingTheKey) {
                 "center = [8.0, 8.0]\nradius = 0\n",
        {},
        "config.toml:8: key 'operators.bf.radius'"},
+      // Errors found when the plan is built (sources, operators, the replayed file), not by the
+      // schema: `validate` builds the same plan as `run`, so it refuses them too.
+      {"merlin-two-endpoints",
+       "[input]\nprotocol = \"merlin\"\nendpoints = [\"tcp://127.0.0.1:6342\", "
+       "\"tcp://127.0.0.1:6343\"]\n",
+       {},
+       "merlin reads one detector data port"},
+      {"replay-missing-file",
+       "[input]\nsource = \"file\"\npath = \"no-such-file.npy\"\n",
+       {},
+       "no-such-file.npy"},
+      {"circle-without-radius",
+       kInput + "[[operators]]\ntype = \"virtual_image\"\nname = \"bf\"\n"
+                "detector = \"circle\"\ncenter = [8.0, 8.0]\n",
+       {},
+       "needs 'radius'"},
+      {"mask-file-missing",
+       kInput + "[[operators]]\ntype = \"virtual_image\"\nname = \"m\"\n"
+                "detector = \"mask\"\nmask = \"no-such-mask.npy\"\n",
+       {},
+       "operators.m.mask"},
+      {"bragg-without-probe",
+       kInput + "[[operators]]\ntype = \"bragg_disks\"\nname = \"bragg\"\n",
+       {},
+       "needs exactly one probe source"},
+      {"scan-shape-zero",
+       kInput + "[scan]\nshape = [0, 4]\n",
+       {},
+       "scan.shape"},
   };
   for (const auto& c : cases) {
     const auto sub = dir / c.tag;
