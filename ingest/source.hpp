@@ -30,7 +30,7 @@ inline DropReason drop_reason_of(const Error& e) {
 
 //! Calls a message parser (returning Expected) and turns anything it throws into a "malformed"
 //! error. Parsers report bad input as errors; this is the receivers' boundary for what one lets
-//! escape (conventions: nothing escapes a node body), so one malformed message is a counted drop
+//! escape (CONTRIBUTING.md: nothing escapes a node body), so one malformed message is a counted drop
 //! and never stops an acquisition.
 template <class Fn>
 auto parse_guarded(Fn&& parse) -> decltype(parse()) {

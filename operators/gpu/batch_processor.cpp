@@ -33,7 +33,7 @@ constexpr double kMemoryHeadroom = 0.90;
 std::size_t align_up(std::size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
 //! A bump allocator over one allocation. Run once with base == nullptr to count the bytes (the
-//! two-phase "query, then run" of conventions.md item 6), then over the real allocation.
+//! two-phase "query, then run": nothing is allocated per batch), then over the real allocation.
 class Arena {
  public:
   explicit Arena(std::byte* base = nullptr) : base_(base) {}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// One macro family for every CUDA and cuFFT status (conventions.md item 8): launchers and per-batch
+// One macro family for every CUDA and cuFFT status (CONTRIBUTING.md, "Errors and logging"): launchers and per-batch
 // code return the first failing status at once (STEMFLOW_CUDA_TRY / STEMFLOW_CUFFT_TRY, in
 // cuda_try.hpp); start-up code throws ConfigError naming the call, file and line
 // (STEMFLOW_CUDA_CHECK / STEMFLOW_CUFFT_CHECK).

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The returning half of the CUDA status macros (conventions.md item 8), for launchers and per-batch
+// The returning half of the CUDA status macros (CONTRIBUTING.md, "Errors and logging"), for launchers and per-batch
 // code: the first failing CUDA or cuFFT status is returned at once. Depends on nothing but CUDA, so
 // kernel files include it; cuda_check.hpp adds the throwing checks for start-up code.
 #pragma once
