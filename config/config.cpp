@@ -341,6 +341,11 @@ const toml::node* Params::node_or_default(std::string_view key) const {
 
 bool Params::has(std::string_view key) const { return node_or_default(key) != nullptr; }
 
+void Params::throw_count_error(std::string_view key, std::size_t want, std::size_t got) const {
+  throw ConfigError(where(key) + ": needs " + std::to_string(want) + " numbers, got " +
+                    std::to_string(got));
+}
+
 std::string Params::where(std::string_view key) const {
   const toml::node* n = (table_ != nullptr && !key.empty()) ? table_->get(key) : nullptr;
   std::string loc;

@@ -3,6 +3,8 @@
 // Every problem is reported with the file, line and key; all problems of a file are reported at once.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -32,6 +34,17 @@ class Params {
   std::vector<double> get_doubles(std::string_view key) const;
   std::vector<std::int64_t> get_ints(std::string_view key) const;
   std::vector<std::string> get_strings(std::string_view key) const;
+  //! Exactly N numbers (a centre, radii, bounds); ConfigError naming the key otherwise.
+  template <std::size_t N>
+  std::array<double, N> get_doubles_n(std::string_view key) const {
+    const auto v = get_doubles(key);
+    if (v.size() != N) {
+      throw_count_error(key, N, v.size());
+    }
+    std::array<double, N> a{};
+    std::copy(v.begin(), v.end(), a.begin());
+    return a;
+  }
 
   //! "file.toml:12: operators.bf.radius" (or the section when the key is absent), for error messages.
   std::string where(std::string_view key = {}) const;
@@ -40,6 +53,7 @@ class Params {
  private:
   const toml::node* node_or_default(std::string_view key) const;
   const KeySpec& spec_of(std::string_view key) const;
+  [[noreturn]] void throw_count_error(std::string_view key, std::size_t want, std::size_t got) const;
 
   const SectionSpec* spec_ = nullptr;
   const toml::table* table_ = nullptr;

@@ -18,18 +18,6 @@ namespace stemflow::ops {
 
 namespace {
 
-template <std::size_t N>
-std::array<double, N> fixed(const config::Params& p, std::string_view key) {
-  const auto v = p.get_doubles(key);
-  if (v.size() != N) {
-    throw ConfigError(p.where(key) + ": needs " + std::to_string(N) + " numbers, got " +
-                      std::to_string(v.size()));
-  }
-  std::array<double, N> a{};
-  std::copy(v.begin(), v.end(), a.begin());
-  return a;
-}
-
 std::filesystem::path resolve(const config::Config& config, const std::string& file) {
   std::filesystem::path path = file;
   return path.is_relative() ? config.base_dir() / path : path;
@@ -79,8 +67,8 @@ ProbeParams probe_params(const config::Params& p) {
   pp.expansion = p.get_double("probe_expansion");
   pp.opening = static_cast<int>(p.get_int("probe_opening"));
   pp.mode = *parse_kernel_mode(p.get_string("kernel_mode"));
-  if (p.has("kernel_origin")) pp.origin = fixed<2>(p, "kernel_origin");
-  if (p.has("kernel_radii")) pp.radii = fixed<2>(p, "kernel_radii");
+  if (p.has("kernel_origin")) pp.origin = p.get_doubles_n<2>("kernel_origin");
+  if (p.has("kernel_radii")) pp.radii = p.get_doubles_n<2>("kernel_radii");
   if (p.has("kernel_sigma")) pp.gaussian_sigma = p.get_double("kernel_sigma");
   pp.sigmoid_log_is_logistic = p.get_bool("sigmoid_log_is_logistic");
   validate(pp);

@@ -15,18 +15,6 @@ namespace stemflow::ops {
 
 namespace {
 
-template <std::size_t N>
-std::array<double, N> fixed(const config::Params& p, std::string_view key) {
-  const auto v = p.get_doubles(key);
-  if (v.size() != N) {
-    throw ConfigError(p.where(key) + ": needs " + std::to_string(N) + " numbers, got " +
-                      std::to_string(v.size()));
-  }
-  std::array<double, N> a{};
-  std::copy(v.begin(), v.end(), a.begin());
-  return a;
-}
-
 void require(const config::Params& p, std::string_view key, std::string_view detector) {
   if (!p.has(key)) {
     throw ConfigError(p.where() + ": detector '" + std::string(detector) + "' needs '" +
@@ -68,23 +56,23 @@ DetectorGeometry detector_geometry(const config::Params& p, const config::Config
   } else if (d == "point") {
     g.shape = DetectorShape::kPoint;
     require(p, "center", d);
-    g.center = fixed<2>(p, "center");
+    g.center = p.get_doubles_n<2>("center");
   } else if (d == "circle") {
     g.shape = DetectorShape::kCircle;
     require(p, "center", d);
     require(p, "radius", d);
-    g.center = fixed<2>(p, "center");
+    g.center = p.get_doubles_n<2>("center");
     g.radius = p.get_double("radius");
   } else if (d == "annulus") {
     g.shape = DetectorShape::kAnnulus;
     require(p, "center", d);
     require(p, "radii", d);
-    g.center = fixed<2>(p, "center");
-    g.radii = fixed<2>(p, "radii");
+    g.center = p.get_doubles_n<2>("center");
+    g.radii = p.get_doubles_n<2>("radii");
   } else if (d == "rectangle") {
     g.shape = DetectorShape::kRectangle;
     require(p, "bounds", d);
-    g.bounds = fixed<4>(p, "bounds");
+    g.bounds = p.get_doubles_n<4>("bounds");
   } else if (d == "mask") {
     g.shape = DetectorShape::kMask;
     require(p, "mask", d);
