@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Bragg disk detection on the CPU: py4DSTEM 0.14.18 (serial, its real DataCube.find_Bragg_disks path)
 # against stemflow's BraggDisksOp (all cores, float32 default) on the same synthetic frames, with the
-# same template and parameters (notes/py4dstem.md section 5). Prints one table.
+# same template and parameters (docs/py4dstem.md section 5). Prints one table.
 #
 # Usage: bench/bragg_cpu/run.sh            (BUILD=<cmake build dir>, default build-bragg, else build)
 # Needs: a configured build directory (the script builds bench_bragg_cpu), python3 with venv, and

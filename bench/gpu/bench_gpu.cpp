@@ -97,7 +97,8 @@ Options parse(int argc, char** argv) {
 
 // ---- the workload -----------------------------------------------------------------------------
 
-//! Frames per copy: >= 16 MiB per batch (perf-limits.md 4a: batched copies reach the full PCIe rate).
+//! Frames per copy: >= 16 MiB per batch (docs/perf-limits.md section 4a: batched copies reach the
+//! full PCIe rate).
 std::uint32_t default_batch(std::uint32_t q) { return q <= 128 ? 512 : q <= 256 ? 256 : 64; }
 
 //! Frames in the pinned host ring the batches cycle through (~256 MiB: far more than the L2/L3).
@@ -131,7 +132,7 @@ std::vector<double> sigmoid_kernel(std::uint32_t q) {
 }
 
 ops::BraggDisksParams bragg_params(std::uint32_t q) {
-  ops::BraggDisksParams p;  // notes/py4dstem.md section 5: the benchmark parameters
+  ops::BraggDisksParams p;  // docs/py4dstem.md section 5: the benchmark parameters
   p.corr_power = 1;
   p.sigma = 2;
   p.edge_boundary = int(q / 32);

@@ -3,7 +3,7 @@
 """py4DSTEM 0.14.18's own CUDA path on the frames bench_gpu wrote (the peer a user would pick).
 
   DataCube(frames).find_Bragg_disks(template, CUDA=True, CUDA_batched=True, subpixel='poly', ...)
-  with the benchmark parameters of notes/py4dstem.md section 5 and bench_gpu's template; the first
+  with the benchmark parameters of docs/py4dstem.md section 5 and bench_gpu's template; the first
   call warms CuPy up (kernel compilation, memory pool), the second is timed as a whole. Prints one
   "RESULT ..." line with frames/s and how often py4DSTEM's peak count equals stemflow's.
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Bit transposition of one bitshuffle block (../shared/notes/protocols.md section 2.2): m elements of
+// Bit transposition of one bitshuffle block (docs/protocols.md section 2.2): m elements of
 // es bytes (m % 8 == 0) <-> 8*es bit-rows of m/8 bytes, row j*8+k holding bit k of byte j of every
 // element, element e at bit e%8 of byte e/8. Byte for byte what the reference bshuf_bitshuffle /
 // bshuf_bitunshuffle (kiyo-masui/bitshuffle) produce for one block.

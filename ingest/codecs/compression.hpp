@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The compressed pixel formats of DECTRIS detectors and files (../shared/notes/protocols.md section
+// The compressed pixel formats of DECTRIS detectors and files (docs/protocols.md section
 // 2): bitshuffle + LZ4 ("bslz4", HDF5 filter 32008) and LZ4 in HDF5 framing (filter 32004, stream V2
 // "lz4"), both with the 12-byte header (uint64 BE size, uint32 BE block bytes), and the raw LZ4 block
 // of stream V1 "lz4<". Decoders write straight into the caller's frame buffer and check every length

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // MD5 (RFC 1321) of a byte string, through libmd (Debian libmd-dev, the BSD <md5.h>). DECTRIS
-// stream V1 carries the md5 of every image blob in its "hash" field (../shared/notes/protocols.md
+// stream V1 carries the md5 of every image blob in its "hash" field (docs/protocols.md
 // section 1.1). An integrity check against damage in transit or in memory, not a security measure.
 // Costs about 1.4 ns per byte on one core (MD5 is serial within one message; OpenSSL's assembly is
 // only ~5% faster).

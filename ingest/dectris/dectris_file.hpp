@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// DECTRIS HDF5 files (../shared/notes/protocols.md section 3.1): a master file whose /entry/data/
+// DECTRIS HDF5 files (docs/protocols.md section 3.1): a master file whose /entry/data/
 // data_000001, data_000002, ... are external links to data files, or a data file alone with
 // /entry/data/data [n, H, W]. Chunks of one image are read as stored (H5Dread_chunk) and decoded
 // with our bslz4/lz4 decoders, so no HDF5 filter plugin is needed. Other layouts or filters fall

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // DECTRIS SIMPLON stream V1 ("legacy"): JSON + binary multipart ZeroMQ messages
-// (../shared/notes/protocols.md section 1.1): global header dheader-1.0 (+ detector config with
+// (docs/protocols.md section 1.1): global header dheader-1.0 (+ detector config with
 // header_detail basic/all), images dimage-1.0 / dimage_d-1.0 / blob / dconfig-1.0, end
 // dseries_end-1.0. Shared by the receiver and by stemflow-sim's sender.
 #pragma once

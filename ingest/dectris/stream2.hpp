@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// DECTRIS SIMPLON stream V2 messages (../shared/notes/protocols.md section 1.2): one CBOR map per
+// DECTRIS SIMPLON stream V2 messages (docs/protocols.md section 1.2): one CBOR map per
 // ZeroMQ message, "type" = start | image | end. Images are `data: {channel: 40([[rows, cols],
 // <typed array tag>(<bytes> | 56500([algorithm, elem_size, <bytes>]))])}`. Shared by the receiver
 // and by stemflow-sim's sender.

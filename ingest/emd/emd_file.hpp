@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// py4DSTEM / EMD 1.0 datacubes (../shared/notes/py4dstem.md section 3): a group with
+// py4DSTEM / EMD 1.0 datacubes (docs/py4dstem.md section 3): a group with
 // python_class = "DataCube" (emd_group_type = "array") holding `data` [Rx, Ry, Qx, Qy]. Frames are
 // read one at a time by hyperslab (HDF5 applies the dataset's own filters, e.g. gzip).
 #pragma once

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Merlin .mib files: frames as [MQ1 header][pixels], repeated (../shared/notes/protocols.md
+// Merlin .mib files: frames as [MQ1 header][pixels], repeated (docs/protocols.md
 // section 4.3), with an optional companion .hdr acquisition header (ScanX/ScanY give the scan).
 // Frames are read one at a time with pread; raw (R64) frames of one chip or of a 2x2 quad are
 // decoded (quads assembled into 512 x 512, or 514 x 514 for 2x2G).

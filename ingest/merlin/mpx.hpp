@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Quantum Detectors Merlin (Medipix3) formats (../shared/notes/protocols.md section 4): the TCP
+// Quantum Detectors Merlin (Medipix3) formats (docs/protocols.md section 4): the TCP
 // framing "MPX,<10-digit length>,<payload>", the acquisition header (HDR ... End), the MQ1 frame
 // header and the pixel encodings (big-endian counts U08/U16/U32; raw R64 at 1/6/12/24 bit, of one
 // chip or of a 2x2 quad, which is assembled into 512x512, or 514x514 with the 2x2G gap). Shared by

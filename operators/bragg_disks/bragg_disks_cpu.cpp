@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The CPU detector: py4DSTEM 0.14.18's per-pattern pipeline (_find_Bragg_disks_single and
-// get_maxima_2D) reimplemented from its documented semantics (notes/py4dstem.md section 1.3):
+// get_maxima_2D) reimplemented from its documented semantics (docs/py4dstem.md section 1.3):
 //   pattern -> [sigma_dp smoothing] -> r2c FFT -> x conj(FFT(template)) -> [|m|^p e^{i arg m}]
 //   -> c2r FFT -> clip at 0 -> Gaussian (sigma, reflect) -> local maxima (mixed >= / >) -> edge band
 //   -> sort (intensity, x, y descending) -> absolute / relative / spacing / count filters

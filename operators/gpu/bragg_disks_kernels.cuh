@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Bragg disk detection on the GPU for a whole batch, following the CPU reference
-// (operators/bragg_disks/bragg_disks_cpu.cpp, py4DSTEM 0.14.18's CPU semantics, notes/py4dstem.md 1.3):
+// (operators/bragg_disks/bragg_disks_cpu.cpp, py4DSTEM 0.14.18's CPU semantics, docs/py4dstem.md §1.3):
 //   pixels -> float32 -> batched R2C -> x conj(FFT(template)) [|m|^p e^{i arg m}] (one fused kernel)
 //   -> batched C2R -> clip at 0 + separable Gaussian (scipy 'reflect', truncate 4; one tiled kernel)
 //   -> local maxima (mixed >= / > test) and the edge band, with the absolute threshold, appended as

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Writing EMD 1.0 files as py4DSTEM/emdfile lay them out (../shared/notes/emd-layout.txt): every
+// Writing EMD 1.0 files as py4DSTEM/emdfile lay them out (docs/emd-layout.md): every
 // string attribute a variable-length string, every group tagged with emd_group_type and, for objects,
 // python_class. Errors are thrown as std::runtime_error carrying HDF5's own message.
 #pragma once

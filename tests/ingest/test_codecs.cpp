@@ -40,7 +40,7 @@ std::vector<std::uint8_t> counts_like(std::size_t n_elems, std::size_t es, std::
   return v;
 }
 
-// The transposition written straight from its definition (protocols.md 2.2).
+// The transposition written straight from its definition (docs/protocols.md section 2.2).
 std::vector<std::uint8_t> shuffle_by_definition(const std::vector<std::uint8_t>& in, std::size_t m,
                                                 std::size_t es) {
   std::vector<std::uint8_t> out(m * es, 0);

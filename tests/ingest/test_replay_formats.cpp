@@ -45,7 +45,7 @@ void set_vlen_attr(hid_t obj, const char* name, const char* value) {
   H5Tclose(t);
 }
 
-// An EMD 1.0 file with a DataCube as py4DSTEM writes it (py4dstem.md section 3), gzip-chunked.
+// An EMD 1.0 file with a DataCube as py4DSTEM writes it (docs/py4dstem.md section 3), gzip-chunked.
 void write_emd(const fs::path& path, const std::vector<std::uint16_t>& data, const hsize_t dims[4]) {
   const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   set_vlen_attr(f, "emd_group_type", "file");

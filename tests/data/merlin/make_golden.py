@@ -73,7 +73,8 @@ def raw_bytes(depth, pixels, seed):
 
 
 def header(layout, depth, chips, wire_width, wire_height):
-    """An MQ1 header as Merlin writes it (protocols.md 4.2): 384 bytes for one chip, 768 for four."""
+    """An MQ1 header as Merlin writes it (docs/protocols.md section 4.2): 384 bytes for one chip,
+    768 for four."""
     offset = 384 if chips == 1 else 768
     text = (
         f"MQ1,000001,{offset:05d},{chips:02d},{wire_width:04d},{wire_height:04d},R64,{layout:>6},"

@@ -33,7 +33,7 @@ sim::SynthParams scan_params(std::uint32_t rows, std::uint32_t cols, Dtype dtype
   return p;
 }
 
-//! The benchmark parameters of notes/py4dstem.md section 5, scaled to the frame.
+//! The benchmark parameters of docs/py4dstem.md section 5, scaled to the frame.
 ops::BraggDisksParams bench_params(std::uint32_t q, Subpixel sp) {
   ops::BraggDisksParams p;
   p.corr_power = 1;
