@@ -23,13 +23,20 @@ std::string location(const toml::source_region& src, const std::string& file) {
 
 std::string describe_node(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a bool";
-    default: return "a date/time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a bool";
+    default:
+      return "a date/time";
   }
 }
 
@@ -43,13 +50,18 @@ bool array_all(const toml::node& n, bool (*pred)(const toml::node&)) {
 
 bool matches_type(const toml::node& n, KeyType t) {
   switch (t) {
-    case KeyType::kString: return n.is_string();
-    case KeyType::kBool: return n.is_boolean();
-    case KeyType::kInt: return n.is_integer();
-    case KeyType::kFloat: return is_number(n);
+    case KeyType::kString:
+      return n.is_string();
+    case KeyType::kBool:
+      return n.is_boolean();
+    case KeyType::kInt:
+      return n.is_integer();
+    case KeyType::kFloat:
+      return is_number(n);
     case KeyType::kSize:
       return n.is_integer() || (n.is_string() && parse_size(*n.value<std::string>()).has_value());
-    case KeyType::kFloatArray: return array_all(n, &is_number);
+    case KeyType::kFloatArray:
+      return array_all(n, &is_number);
     case KeyType::kIntArray:
       return array_all(n, [](const toml::node& e) { return e.is_integer(); });
     case KeyType::kStringArray:
@@ -148,8 +160,11 @@ std::string suggestion(std::string_view key, const std::vector<std::string_view>
   return best.empty() ? "" : " (did you mean '" + best + "'?)";
 }
 
-void validate_table(const toml::table& tbl, const SectionSpec& spec, const std::string& path,
-                    const std::string& file, std::vector<std::string>& errors,
+void validate_table(const toml::table& tbl,
+                    const SectionSpec& spec,
+                    const std::string& path,
+                    const std::string& file,
+                    std::vector<std::string>& errors,
                     const std::set<std::string_view>& extra_keys = {}) {
   std::vector<std::string_view> known;
   for (const auto& k : spec.keys) known.push_back(k.name);
@@ -190,17 +205,25 @@ void validate_table(const toml::table& tbl, const SectionSpec& spec, const std::
 }  // namespace
 
 std::optional<std::size_t> parse_size(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   double number = 0;
   const auto* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, number);
   if (ec != std::errc() || number < 0) return std::nullopt;
   std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
   while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
-  static const std::map<std::string_view, double> kUnits = {
-      {"", 1.0},           {"B", 1.0},          {"kB", 1e3},         {"KB", 1e3},
-      {"MB", 1e6},         {"GB", 1e9},         {"TB", 1e12},        {"KiB", 1024.0},
-      {"MiB", 1048576.0},  {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+  static const std::map<std::string_view, double> kUnits = {{"", 1.0},
+                                                            {"B", 1.0},
+                                                            {"kB", 1e3},
+                                                            {"KB", 1e3},
+                                                            {"MB", 1e6},
+                                                            {"GB", 1e9},
+                                                            {"TB", 1e12},
+                                                            {"KiB", 1024.0},
+                                                            {"MiB", 1048576.0},
+                                                            {"GiB", 1073741824.0},
+                                                            {"TiB", 1099511627776.0}};
   auto it = kUnits.find(unit);
   if (it == kUnits.end()) return std::nullopt;
   return static_cast<std::size_t>(std::llround(number * it->second));
@@ -263,8 +286,9 @@ std::vector<std::string> validate(const toml::table& root, const std::string& fi
         const std::string path = "outputs." + std::string(sub.str());
         const SectionSpec* spec = find_section(path);
         if (spec == nullptr) {
-          errors.push_back(location(sub.source(), file) + ": unknown section '[" + path +
-                           "]'" + suggestion(path, {"outputs.hdf5", "outputs.metrics", "outputs.dashboard"}));
+          errors.push_back(
+              location(sub.source(), file) + ": unknown section '[" + path + "]'" +
+              suggestion(path, {"outputs.hdf5", "outputs.metrics", "outputs.dashboard"}));
           continue;
         }
         if (!subnode.is_table()) {
@@ -282,7 +306,8 @@ std::vector<std::string> validate(const toml::table& root, const std::string& fi
       continue;
     }
     if (!node.is_table()) {
-      errors.push_back(location(node.source(), file) + ": '" + k + "' must be a table ([" + k + "])");
+      errors.push_back(location(node.source(), file) + ": '" + k + "' must be a table ([" + k +
+                       "])");
       continue;
     }
     validate_table(*node.as_table(), *spec, k, file, errors);
@@ -312,7 +337,10 @@ std::vector<std::string> validate(const toml::table& root, const std::string& fi
 
 // ---- Params ------------------------------------------------------------------------------------
 
-Params::Params(const SectionSpec* spec, const toml::table* table, std::string file, std::string path)
+Params::Params(const SectionSpec* spec,
+               const toml::table* table,
+               std::string file,
+               std::string path)
     : spec_(spec), table_(table), file_(std::move(file)), path_(std::move(path)) {
   defaults_ = std::make_shared<toml::table>();
   if (spec_ == nullptr) return;
@@ -326,7 +354,8 @@ Params::Params(const SectionSpec* spec, const toml::table* table, std::string fi
 const KeySpec& Params::spec_of(std::string_view key) const {
   const KeySpec* ks = spec_ ? find_key(*spec_, key) : nullptr;
   if (ks == nullptr) {
-    throw std::logic_error("config key '" + path_ + "." + std::string(key) + "' is not in the schema");
+    throw std::logic_error("config key '" + path_ + "." + std::string(key) +
+                           "' is not in the schema");
   }
   return *ks;
 }
@@ -449,7 +478,8 @@ void apply_override(toml::table& root, const std::string& assignment) {
         if (name == parts[1]) tbl = t;
       }
     }
-    if (tbl == nullptr) throw ConfigError("--set " + key + ": no operator named '" + parts[1] + "'");
+    if (tbl == nullptr)
+      throw ConfigError("--set " + key + ": no operator named '" + parts[1] + "'");
     i = 2;
   }
   for (; i + 1 < parts.size(); ++i) {
@@ -475,7 +505,8 @@ Config Config::load(const std::string& path, const std::vector<std::string>& ove
   return c;
 }
 
-Config Config::parse(std::string_view text, const std::string& name,
+Config Config::parse(std::string_view text,
+                     const std::string& name,
                      const std::vector<std::string>& overrides) {
   Config c;
   c.file_ = name;
@@ -511,9 +542,7 @@ void Config::build(const std::vector<std::string>& overrides) {
   }
 }
 
-bool Config::has_section(std::string_view name) const {
-  return root_->at_path(name).is_table();
-}
+bool Config::has_section(std::string_view name) const { return root_->at_path(name).is_table(); }
 
 Params Config::section(std::string_view name) const {
   const SectionSpec* spec = find_section(name);

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Loading and validating a stemflow TOML configuration against the schema (config/schema.hpp).
-// Every problem is reported with the file, line and key; all problems of a file are reported at once.
+// Every problem is reported with the file, line and key; all problems of a file are reported at
+// once.
 #pragma once
+
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <array>
@@ -11,7 +14,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <toml++/toml.h>
 #include <vector>
 
 #include "config/schema.hpp"
@@ -46,14 +48,17 @@ class Params {
     return a;
   }
 
-  //! "file.toml:12: operators.bf.radius" (or the section when the key is absent), for error messages.
+  //! "file.toml:12: operators.bf.radius" (or the section when the key is absent), for error
+  //! messages.
   std::string where(std::string_view key = {}) const;
   const std::string& path() const { return path_; }
 
  private:
   const toml::node* node_or_default(std::string_view key) const;
   const KeySpec& spec_of(std::string_view key) const;
-  [[noreturn]] void throw_count_error(std::string_view key, std::size_t want, std::size_t got) const;
+  [[noreturn]] void throw_count_error(std::string_view key,
+                                      std::size_t want,
+                                      std::size_t got) const;
 
   const SectionSpec* spec_ = nullptr;
   const toml::table* table_ = nullptr;
@@ -72,14 +77,15 @@ struct OperatorConfig {
 //! A loaded configuration. Owns the TOML tree that the Params point into.
 class Config {
  public:
-  //! Parses `path`, applies `--set key=value` overrides, validates. Throws ConfigError listing every
-  //! problem (file:line: key: message).
+  //! Parses `path`, applies `--set key=value` overrides, validates. Throws ConfigError listing
+  //! every problem (file:line: key: message).
   static Config load(const std::string& path, const std::vector<std::string>& overrides = {});
   //! The same from TOML text (tests); `name` stands for the file in messages.
-  static Config parse(std::string_view text, const std::string& name,
+  static Config parse(std::string_view text,
+                      const std::string& name,
                       const std::vector<std::string>& overrides = {});
 
-  Params section(std::string_view name) const;   // always valid (defaults when absent)
+  Params section(std::string_view name) const;    // always valid (defaults when absent)
   bool has_section(std::string_view name) const;  // present in the file (outputs.* enable sinks)
   const std::vector<OperatorConfig>& operators() const { return operators_; }
 

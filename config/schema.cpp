@@ -9,14 +9,22 @@ namespace stemflow::config {
 
 std::string_view key_type_name(KeyType t) {
   switch (t) {
-    case KeyType::kString: return "string";
-    case KeyType::kBool: return "bool";
-    case KeyType::kInt: return "integer";
-    case KeyType::kFloat: return "number";
-    case KeyType::kSize: return "size";
-    case KeyType::kFloatArray: return "array of numbers";
-    case KeyType::kIntArray: return "array of integers";
-    case KeyType::kStringArray: return "string or array of strings";
+    case KeyType::kString:
+      return "string";
+    case KeyType::kBool:
+      return "bool";
+    case KeyType::kInt:
+      return "integer";
+    case KeyType::kFloat:
+      return "number";
+    case KeyType::kSize:
+      return "size";
+    case KeyType::kFloatArray:
+      return "array of numbers";
+    case KeyType::kIntArray:
+      return "array of integers";
+    case KeyType::kStringArray:
+      return "string or array of strings";
   }
   return "?";
 }
@@ -44,7 +52,8 @@ std::string Range::text(KeyType type) const {
   std::string s;
   if (has_min) s += (min_exclusive ? "> " : ">= ") + number_text(min, type);
   if (has_max) {
-    s += (s.empty() ? "" : ", ") + std::string(max_exclusive ? "< " : "<= ") + number_text(max, type);
+    s += (s.empty() ? "" : ", ") + std::string(max_exclusive ? "< " : "<= ") +
+         number_text(max, type);
   }
   return s;
 }
@@ -89,136 +98,288 @@ std::vector<SectionSpec> make_sections() {
       {"input",
        "Where frames come from.",
        {
-           {"source", KeyType::kString, "\"zmq\"", "", "zmq: a detector or stemflow-sim; file: replay",
+           {"source",
+            KeyType::kString,
+            "\"zmq\"",
+            "",
+            "zmq: a detector or stemflow-sim; file: replay",
             {"zmq", "file"}},
-           {"endpoint", KeyType::kString, "-", "",
-            "ZeroMQ endpoint, e.g. \"tcp://127.0.0.1:5555\" (use endpoint or endpoints; one of them "
+           {"endpoint",
+            KeyType::kString,
+            "-",
+            "",
+            "ZeroMQ endpoint, e.g. \"tcp://127.0.0.1:5555\" (use endpoint or endpoints; one of "
+            "them "
             "is required for source = \"zmq\")",
-            {}, {}, &check_endpoint, kEndpointText},
-           {"endpoints", KeyType::kStringArray, "-", "",
+            {},
+            {},
+            &check_endpoint,
+            kEndpointText},
+           {"endpoints",
+            KeyType::kStringArray,
+            "-",
+            "",
             "several ZeroMQ endpoints feeding one series (fair-queued)",
-            {}, {}, &check_endpoint, kEndpointText},
-           {"bind", KeyType::kBool, "false", "",
-            "bind the endpoints instead of connecting (by default the sender binds, as a detector does)"},
-           {"protocol", KeyType::kString, "\"native\"", "",
+            {},
+            {},
+            &check_endpoint,
+            kEndpointText},
+           {"bind",
+            KeyType::kBool,
+            "false",
+            "",
+            "bind the endpoints instead of connecting (by default the sender binds, as a detector "
+            "does)"},
+           {"protocol",
+            KeyType::kString,
+            "\"native\"",
+            "",
             "wire protocol: native (stemflow), dectris-stream2 (SIMPLON stream V2, CBOR), "
             "dectris-stream1 (legacy JSON stream), merlin (Quantum Detectors data port, TCP)",
             {"native", "dectris-stream2", "dectris-stream1", "merlin"}},
-           {"channel", KeyType::kString, "-", "",
+           {"channel",
+            KeyType::kString,
+            "-",
+            "",
             "dectris-stream2: image channel to take, e.g. \"threshold_1\" (default: the first)"},
-           {"image_id_base", KeyType::kInt, "0", "",
-            "dectris-stream2: image_id of the first frame of a series (scan position = image_id - base)",
-            {}, at_least(0)},
-           {"io_threads", KeyType::kInt, "1", "threads",
+           {"image_id_base",
+            KeyType::kInt,
+            "0",
+            "",
+            "dectris-stream2: image_id of the first frame of a series (scan position = image_id - "
+            "base)",
+            {},
+            at_least(0)},
+           {"io_threads",
+            KeyType::kInt,
+            "1",
+            "threads",
             "ZeroMQ I/O threads of the DECTRIS receivers (more for several fast endpoints)",
-            {}, between(1, 256)},
-           {"read_ahead", KeyType::kInt, "64", "frames",
+            {},
+            between(1, 256)},
+           {"read_ahead",
+            KeyType::kInt,
+            "64",
+            "frames",
             "compressed frames (stream or file chunks) held before they are decoded in parallel",
-            {}, between(1, 65536)},
-           {"verify_hash", KeyType::kBool, "false", "",
+            {},
+            between(1, 65536)},
+           {"verify_hash",
+            KeyType::kBool,
+            "false",
+            "",
             "dectris-stream1: check every image blob against the md5 \"hash\" of its message (an "
             "empty hash is accepted) and drop a blob that does not match as hash_mismatch. Off by "
             "default: md5 costs about 1.4 ns per received byte on one core (it runs on the decode "
             "threads), so 10 GB/s of blobs needs about 14 cores; bslz4 blobs are typically 5-7 "
             "times smaller than their frames"},
-           {"reconnect_interval", KeyType::kFloat, "0.2", "s",
-            "merlin: how often to try to reconnect to the detector's data port", {}, positive()},
-           {"series_timeout", KeyType::kFloat, "10.0", "s",
-            "end a started series as incomplete after this long without any message", {},
+           {"reconnect_interval",
+            KeyType::kFloat,
+            "0.2",
+            "s",
+            "merlin: how often to try to reconnect to the detector's data port",
+            {},
+            positive()},
+           {"series_timeout",
+            KeyType::kFloat,
+            "10.0",
+            "s",
+            "end a started series as incomplete after this long without any message",
+            {},
             positive()},
            // 0 would mean "no limit" to ZeroMQ: the socket would queue without bound.
-           {"receive_hwm", KeyType::kInt, "256", "messages",
+           {"receive_hwm",
+            KeyType::kInt,
+            "256",
+            "messages",
             "ZeroMQ receive high-water mark: messages queued in the socket beyond the batch pool",
-            {}, between(1, 1 << 20)},
-           {"path", KeyType::kString, "-", "",
-            "file to replay (required for source = \"file\")"},
-           {"format", KeyType::kString, "-", "",
-            "replay format; default from the file name and content: raw, npy, emd (py4DSTEM/EMD 1.0 "
-            "datacube), dectris (master file with links to data files, or a data file), mib (Merlin)",
+            {},
+            between(1, 1 << 20)},
+           {"path", KeyType::kString, "-", "", "file to replay (required for source = \"file\")"},
+           {"format",
+            KeyType::kString,
+            "-",
+            "",
+            "replay format; default from the file name and content: raw, npy, emd (py4DSTEM/EMD "
+            "1.0 "
+            "datacube), dectris (master file with links to data files, or a data file), mib "
+            "(Merlin)",
             {"raw", "npy", "emd", "dectris", "mib"}},
-           {"dtype", KeyType::kString, "\"u16\"", "", "raw files: pixel type",
+           {"dtype",
+            KeyType::kString,
+            "\"u16\"",
+            "",
+            "raw files: pixel type",
             {"u8", "u16", "u32", "f32"}},
-           {"frame_shape", KeyType::kIntArray, "-", "px", "raw files: [rows, cols] of a frame", {},
+           {"frame_shape",
+            KeyType::kIntArray,
+            "-",
+            "px",
+            "raw files: [rows, cols] of a frame",
+            {},
             between(1, 65536)},
-           {"header_bytes", KeyType::kInt, "0", "bytes", "raw files: bytes to skip at the start",
-            {}, at_least(0)},
-           {"rate", KeyType::kFloat, "0", "frames/s",
-            "replay: pace frames at this rate (0 = as fast as possible)", {}, at_least(0)},
+           {"header_bytes",
+            KeyType::kInt,
+            "0",
+            "bytes",
+            "raw files: bytes to skip at the start",
+            {},
+            at_least(0)},
+           {"rate",
+            KeyType::kFloat,
+            "0",
+            "frames/s",
+            "replay: pace frames at this rate (0 = as fast as possible)",
+            {},
+            at_least(0)},
        }},
       {"scan",
        "The scan. Files without a header need its shape; for a stream, the series header wins and "
        "a different shape here is logged.",
        {
-           {"shape", KeyType::kIntArray, "-", "positions", "[rows, cols] = (Rx, Ry) of the scan",
-            {}, between(1, 1 << 20)},
+           {"shape",
+            KeyType::kIntArray,
+            "-",
+            "positions",
+            "[rows, cols] = (Rx, Ry) of the scan",
+            {},
+            between(1, 1 << 20)},
        }},
       {"pipeline",
        "How batches flow.",
        {
-           {"device", KeyType::kString, "\"auto\"", "",
-            "where operators run: auto (CUDA device 0 when the build has CUDA and a GPU is present), "
-            "cpu, cuda (an error without a GPU). On CUDA, bragg_disks (precision f32), virtual_image, "
-            "center_of_mass, mean_pattern and max_pattern run on the GPU in one pass per batch; the "
+           {"device",
+            KeyType::kString,
+            "\"auto\"",
+            "",
+            "where operators run: auto (CUDA device 0 when the build has CUDA and a GPU is "
+            "present), "
+            "cpu, cuda (an error without a GPU). On CUDA, bragg_disks (precision f32), "
+            "virtual_image, "
+            "center_of_mass, mean_pattern and max_pattern run on the GPU in one pass per batch; "
+            "the "
             "log says which, and the results file records the device",
             {"auto", "cpu", "cuda"}},
-           {"batch_frames", KeyType::kInt, "64", "frames",
-            "frames per batch (reduced automatically so that the pool holds at least 2 batches)", {},
+           {"batch_frames",
+            KeyType::kInt,
+            "64",
+            "frames",
+            "frames per batch (reduced automatically so that the pool holds at least 2 batches)",
+            {},
             between(1, 1 << 20)},
            // The pool must hold two batches of at least one frame; 1 MiB holds two 512x512 u16
            // frames (Merlin quad) or sixteen 128x128 f32 ones (EMPAD): below it no detector's
            // series fits, and every series would be rejected.
-           {"memory_limit", KeyType::kSize, "\"256MiB\"", "bytes",
+           {"memory_limit",
+            KeyType::kSize,
+            "\"256MiB\"",
+            "bytes",
             "size of the batch pool: the bound on frames in flight (e.g. \"256MiB\", \"2GiB\"); at "
             "least two frames must fit, or a series is rejected",
-            {}, at_least(1 << 20)},
-           {"results_limit", KeyType::kSize, "\"4GiB\"", "bytes",
+            {},
+            at_least(1 << 20)},
+           {"results_limit",
+            KeyType::kSize,
+            "\"4GiB\"",
+            "bytes",
             "most memory one series' scan-shaped results may take (maps, coverage, peak index: "
             "about 1.5 x (2 + 8 per scalar output + 12 per peak list) bytes per scan position); a "
             "series header announcing a larger scan is refused (its frames dropped as "
             "series_rejected) before anything is allocated",
-            {}, at_least(1 << 20)},
-           {"batch_timeout", KeyType::kFloat, "0.1", "s",
-            "a partly filled batch is processed after this long (bounds latency on slow scans)", {},
+            {},
+            at_least(1 << 20)},
+           {"batch_timeout",
+            KeyType::kFloat,
+            "0.1",
+            "s",
+            "a partly filled batch is processed after this long (bounds latency on slow scans)",
+            {},
             positive()},
-           {"threads", KeyType::kInt, "0", "threads", "worker threads for operators (0 = one per core)",
-            {}, between(0, 4096)},
+           {"threads",
+            KeyType::kInt,
+            "0",
+            "threads",
+            "worker threads for operators (0 = one per core)",
+            {},
+            between(0, 4096)},
        }},
       {"outputs.hdf5",
        "Results as an EMD 1.0 HDF5 file (py4DSTEM layout). Present = enabled.",
        {
-           {"path", KeyType::kString, "\"stemflow_{series}.h5\"", "",
-            "output file; {series} is replaced by the series id; relative to the working directory"},
-           {"if_exists", KeyType::kString, "\"rename\"", "",
+           {"path",
+            KeyType::kString,
+            "\"stemflow_{series}.h5\"",
+            "",
+            "output file; {series} is replaced by the series id; relative to the working "
+            "directory"},
+           {"if_exists",
+            KeyType::kString,
+            "\"rename\"",
+            "",
             "when the file exists: rename (append _1, _2, ...), error (drop the results and log), "
             "overwrite",
             {"rename", "error", "overwrite"}},
-           {"flush_interval", KeyType::kFloat, "1.0", "s",
+           {"flush_interval",
+            KeyType::kFloat,
+            "1.0",
+            "s",
             "while the scan runs, write the rows done so far at least this often (SWMR: readers "
             "may open the file during acquisition)",
-            {}, positive()},
+            {},
+            positive()},
        }},
       {"outputs.metrics",
        "Prometheus metrics served at http://<listen>/metrics. Present = enabled.",
        {
-           {"listen", KeyType::kString, "\"127.0.0.1:9464\"", "", "host:port to serve /metrics on", {},
-            {}, &check_listen, kListenText},
+           {"listen",
+            KeyType::kString,
+            "\"127.0.0.1:9464\"",
+            "",
+            "host:port to serve /metrics on",
+            {},
+            {},
+            &check_listen,
+            kListenText},
        }},
       {"outputs.dashboard",
-       "Live web dashboard served by the engine at http://<listen>/: the maps filling in as the scan "
+       "Live web dashboard served by the engine at http://<listen>/: the maps filling in as the "
+       "scan "
        "runs, the mean diffraction pattern with the detectors, Bragg peaks under the cursor, "
-       "throughput, latency and drops. Updates are server-sent events (deltas with sequence numbers; "
+       "throughput, latency and drops. Updates are server-sent events (deltas with sequence "
+       "numbers; "
        "a reconnecting browser resumes). Lossy and rate-limited: it never slows the pipeline. "
        "Present = enabled.",
        {
-           {"listen", KeyType::kString, "\"127.0.0.1:8080\"", "", "host:port to serve the dashboard on",
-            {}, {}, &check_listen, kListenText},
-           {"update_interval", KeyType::kFloat, "0.1", "s",
-            "how often browsers get a delta (the pipeline is never waited for)", {}, positive()},
-           {"sample_rate", KeyType::kFloat, "10", "frames/s",
+           {"listen",
+            KeyType::kString,
+            "\"127.0.0.1:8080\"",
+            "",
+            "host:port to serve the dashboard on",
+            {},
+            {},
+            &check_listen,
+            kListenText},
+           {"update_interval",
+            KeyType::kFloat,
+            "0.1",
+            "s",
+            "how often browsers get a delta (the pipeline is never waited for)",
+            {},
+            positive()},
+           {"sample_rate",
+            KeyType::kFloat,
+            "10",
+            "frames/s",
             "frames copied for the running mean pattern (replaced by a mean_pattern operator's "
             "image at series end); 0 = none",
-            {}, at_least(0)},
-           {"max_clients", KeyType::kInt, "8", "browsers", "browsers served at once; more get 503", {},
+            {},
+            at_least(0)},
+           {"max_clients",
+            KeyType::kInt,
+            "8",
+            "browsers",
+            "browsers served at once; more get 503",
+            {},
             between(1, 1024)},
        }},
   };
@@ -292,7 +453,8 @@ std::string schema_markdown() {
     os << "## [" << s.name << "]\n\n";
     table(s);
   }
-  os << "## [[operators]]\n\nEvery operator has `type` (required, one of the types below) and `name` "
+  os << "## [[operators]]\n\nEvery operator has `type` (required, one of the types below) and "
+        "`name` "
         "(default: the type; names its outputs and must be unique).\n\n";
   for (const auto& s : operator_types()) {
     os << "### type = \"" << s.name << "\"\n\n";

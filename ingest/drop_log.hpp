@@ -23,9 +23,13 @@ class DropLog {
     ++counts.dropped[r];
     ++since_log_[r];
     const auto now = std::chrono::steady_clock::now();
-    if (last_log_[r] == std::chrono::steady_clock::time_point{} || now - last_log_[r] >= kInterval) {
-      spdlog::warn("dropped {} frame{} ({}): {}", since_log_[r], since_log_[r] > 1 ? "s" : "",
-                   drop_reason_name(reason), detail);
+    if (last_log_[r] == std::chrono::steady_clock::time_point{} ||
+        now - last_log_[r] >= kInterval) {
+      spdlog::warn("dropped {} frame{} ({}): {}",
+                   since_log_[r],
+                   since_log_[r] > 1 ? "s" : "",
+                   drop_reason_name(reason),
+                   detail);
       last_log_[r] = now;
       since_log_[r] = 0;
     }

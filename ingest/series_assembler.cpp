@@ -35,8 +35,9 @@ Expected<std::byte*> SeriesAssembler::reserve(std::uint64_t index) {
     return make_drop(DropReason::kSeriesRejected, "series rejected");
   }
   if (index >= header_.scan_size()) {
-    drop(DropReason::kIndexOutOfRange, "frame index " + std::to_string(index) + " >= scan size " +
-                                           std::to_string(header_.scan_size()));
+    drop(DropReason::kIndexOutOfRange,
+         "frame index " + std::to_string(index) + " >= scan size " +
+             std::to_string(header_.scan_size()));
     return make_drop(DropReason::kIndexOutOfRange, "frame index outside the scan");
   }
   if (seen_[index]) {
@@ -95,7 +96,9 @@ bool SeriesAssembler::silent_too_long(std::chrono::steady_clock::time_point last
   if (!active_) return false;
   if (std::chrono::steady_clock::now() - last_message > series_timeout) {
     spdlog::warn("series {}: no message for {} ms, ending it as incomplete ({} of {} frames)",
-                 header_.series_id, series_timeout.count(), counts_.frames_accepted,
+                 header_.series_id,
+                 series_timeout.count(),
+                 counts_.frames_accepted,
                  header_.scan_size());
     return true;
   }
@@ -127,7 +130,9 @@ void SeriesAssembler::finish(SeriesEnd how) {
         "missing: another receiver is probably connected to the same sender and took them (a "
         "ZeroMQ sender deals messages round-robin among its receivers). Connect one engine per "
         "sender, or run the engines as one MPI job",
-        header_.series_id, counts_.frames_accepted, header_.scan_size());
+        header_.series_id,
+        counts_.frames_accepted,
+        header_.scan_size());
     counts_.split_suspected = true;
   }
   flush();

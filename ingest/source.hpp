@@ -7,9 +7,9 @@
 #include <exception>
 #include <string>
 
-#include "pipeline/core/source.hpp"
 #include "pipeline/core/expected.hpp"
 #include "pipeline/core/series.hpp"
+#include "pipeline/core/source.hpp"
 
 namespace stemflow::ingest {
 
@@ -30,8 +30,8 @@ inline DropReason drop_reason_of(const Error& e) {
 
 //! Calls a message parser (returning Expected) and turns anything it throws into a "malformed"
 //! error. Parsers report bad input as errors; this is the receivers' boundary for what one lets
-//! escape (CONTRIBUTING.md: nothing escapes a node body), so one malformed message is a counted drop
-//! and never stops an acquisition.
+//! escape (CONTRIBUTING.md: nothing escapes a node body), so one malformed message is a counted
+//! drop and never stops an acquisition.
 template <class Fn>
 auto parse_guarded(Fn&& parse) -> decltype(parse()) {
   try {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The receiving socket every ZeroMQ-based source opens the same way: a PULL socket connected to (or,
-// with bind, bound to) each endpoint, fair-queueing between them.
+// The receiving socket every ZeroMQ-based source opens the same way: a PULL socket connected to
+// (or, with bind, bound to) each endpoint, fair-queueing between them.
 #pragma once
 
 #include <string>
@@ -13,7 +13,9 @@ namespace stemflow::ingest {
 
 //! Sets the receive high-water mark, no linger, and binds or connects every endpoint. Throws
 //! ConfigError naming the endpoint that fails.
-inline void open_pull(zmq::socket_t& socket, const std::vector<std::string>& endpoints, bool bind,
+inline void open_pull(zmq::socket_t& socket,
+                      const std::vector<std::string>& endpoints,
+                      bool bind,
                       int receive_hwm) {
   if (endpoints.empty()) throw ConfigError("input: no endpoint given");
   socket.set(zmq::sockopt::rcvhwm, receive_hwm);
@@ -26,8 +28,8 @@ inline void open_pull(zmq::socket_t& socket, const std::vector<std::string>& end
         socket.connect(ep);
       }
     } catch (const zmq::error_t& e) {
-      throw ConfigError("input endpoint '" + ep + "': cannot " + (bind ? "bind" : "connect") + ": " +
-                        e.what());
+      throw ConfigError("input endpoint '" + ep + "': cannot " + (bind ? "bind" : "connect") +
+                        ": " + e.what());
     }
   }
 }

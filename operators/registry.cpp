@@ -51,11 +51,21 @@ std::vector<std::pair<std::string, std::string>> describe(const config::Operator
     if (!oc.params.has(k.name)) continue;
     std::ostringstream os;
     switch (k.type) {
-      case config::KeyType::kString: os << oc.params.get_string(k.name); break;
-      case config::KeyType::kBool: os << (oc.params.get_bool(k.name) ? "true" : "false"); break;
-      case config::KeyType::kInt: os << oc.params.get_int(k.name); break;
-      case config::KeyType::kFloat: os << oc.params.get_double(k.name); break;
-      case config::KeyType::kSize: os << oc.params.get_size(k.name); break;
+      case config::KeyType::kString:
+        os << oc.params.get_string(k.name);
+        break;
+      case config::KeyType::kBool:
+        os << (oc.params.get_bool(k.name) ? "true" : "false");
+        break;
+      case config::KeyType::kInt:
+        os << oc.params.get_int(k.name);
+        break;
+      case config::KeyType::kFloat:
+        os << oc.params.get_double(k.name);
+        break;
+      case config::KeyType::kSize:
+        os << oc.params.get_size(k.name);
+        break;
       case config::KeyType::kFloatArray:
         for (double v : oc.params.get_doubles(k.name)) os << (os.tellp() ? " " : "") << v;
         break;
@@ -90,7 +100,8 @@ BuiltOperator make_operator(const config::OperatorConfig& oc, const config::Conf
   }
   auto parameters = describe(oc, *type);
   BuiltOperator b = type->build(oc, config);
-  parameters.insert(parameters.end(), std::make_move_iterator(b.parameters.begin()),
+  parameters.insert(parameters.end(),
+                    std::make_move_iterator(b.parameters.begin()),
                     std::make_move_iterator(b.parameters.end()));
   b.parameters = std::move(parameters);
   return b;

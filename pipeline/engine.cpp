@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "pipeline/engine.hpp"
 
-#include <algorithm>
-
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "stemflow_version.hpp"
 
@@ -119,9 +119,7 @@ std::size_t Engine::results_bytes_per_position() const {
   return bytes + bytes / 2;
 }
 
-std::string Engine::describe_input() const {
-  return parts_.input + " " + source_->describe();
-}
+std::string Engine::describe_input() const { return parts_.input + " " + source_->describe(); }
 
 void Engine::stop() {
   stop_.store(true);
@@ -146,12 +144,21 @@ bool Engine::begin_series() {
   if (const auto& s = parts_.scan_shape) {
     if ((*s)[0] != series_.scan_rows || (*s)[1] != series_.scan_cols) {
       spdlog::warn("series {} announces a {}x{} scan; scan.shape says {}x{}: using the series'",
-                   series_.series_id, series_.scan_rows, series_.scan_cols, (*s)[0], (*s)[1]);
+                   series_.series_id,
+                   series_.scan_rows,
+                   series_.scan_cols,
+                   (*s)[0],
+                   (*s)[1]);
     }
   }
-  spdlog::info("series {} started: scan {}x{}, frames {}x{} {}, detector '{}'", series_.series_id,
-               series_.scan_rows, series_.scan_cols, series_.frame_rows, series_.frame_cols,
-               dtype_name(series_.dtype), series_.detector);
+  spdlog::info("series {} started: scan {}x{}, frames {}x{} {}, detector '{}'",
+               series_.series_id,
+               series_.scan_rows,
+               series_.scan_cols,
+               series_.frame_rows,
+               series_.frame_cols,
+               dtype_name(series_.dtype),
+               series_.detector);
   auto reject = [&](std::string_view why) {
     // This series does not fit the configuration or the memory (a mask of another shape, a frame
     // too large for the pool, a scan too large for pipeline.results_limit): count its frames as
@@ -175,7 +182,8 @@ bool Engine::begin_series() {
     }
     const auto per_batch = pool_->configure(series_, batch_frames_, shapes);
     if (per_batch != batch_frames_) {
-      spdlog::info("batches of {} frames ({} slots) to fit pipeline.memory_limit", per_batch,
+      spdlog::info("batches of {} frames ({} slots) to fit pipeline.memory_limit",
+                   per_batch,
                    pool_->slots());
     }
     placement_->start(series_, per_batch);
@@ -205,9 +213,11 @@ void Engine::end_series() {
   rep.counts = source_->counts();
   if (cut_short) rep.counts.end = SeriesEnd::kCutShort;
   if (series_rejected_) {
-    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
+    rep.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
     spdlog::error("series {} ended: {} frames received, all dropped (series_rejected)",
-                  series_.series_id, rep.counts.frames_received);
+                  series_.series_id,
+                  rep.counts.frames_received);
     reports_.push_back(std::move(rep));
     return;
   }
@@ -226,25 +236,37 @@ void Engine::end_series() {
     if (!kept) {
       write_failed_ = true;
       rep.output_error = kept.error().message;
-      spdlog::error("series {}: {} results incomplete or missing: {}", series_.series_id, s->name(),
+      spdlog::error("series {}: {} results incomplete or missing: {}",
+                    series_.series_id,
+                    s->name(),
                     rep.output_error);
     } else if (s->name() == "hdf5") {
       rep.output_path = *kept;
     }
   }
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
+  rep.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - series_t0_).count();
   const auto& c = rep.counts;
   const double fps = rep.seconds > 0 ? double(rep.frames_processed) / rep.seconds : 0.0;
   spdlog::info(
       "series {} {}: {} frames received, {} processed, {} dropped, {} missing of {}; "
       "{:.2f} s, {:.0f} frames/s, {:.1f} MB/s{}{}",
-      series_.series_id, series_end_name(c.end), c.frames_received, rep.frames_processed,
-      c.dropped_total() + rep.frames_failed, series_.scan_size() - rep.frames_processed,
-      series_.scan_size(), rep.seconds, fps, fps * double(series_.frame_bytes()) / 1e6,
-      rep.output_path.empty() ? "" : " -> ", rep.output_path);
+      series_.series_id,
+      series_end_name(c.end),
+      c.frames_received,
+      rep.frames_processed,
+      c.dropped_total() + rep.frames_failed,
+      series_.scan_size() - rep.frames_processed,
+      series_.scan_size(),
+      rep.seconds,
+      fps,
+      fps * double(series_.frame_bytes()) / 1e6,
+      rep.output_path.empty() ? "" : " -> ",
+      rep.output_path);
   for (std::size_t r = 0; r < kDropReasonCount; ++r) {
     if (c.dropped[r] > 0) {
-      spdlog::info("  dropped ({}): {}", drop_reason_name(static_cast<DropReason>(r)), c.dropped[r]);
+      spdlog::info(
+          "  dropped ({}): {}", drop_reason_name(static_cast<DropReason>(r)), c.dropped[r]);
     }
   }
   if (rep.frames_failed > 0) spdlog::info("  dropped (operator_error): {}", rep.frames_failed);
@@ -260,7 +282,8 @@ void Engine::log_outside_counts() const {
   for (std::size_t r = 0; r < kDropReasonCount; ++r) {
     if (c.dropped[r] > 0) {
       spdlog::warn("messages outside any series ({}): {}",
-                   drop_reason_name(static_cast<DropReason>(r)), c.dropped[r]);
+                   drop_reason_name(static_cast<DropReason>(r)),
+                   c.dropped[r]);
     }
   }
 }
@@ -280,7 +303,8 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
     const auto status = source_->next();
     notify([&](Observer& o) {
       o.source_counts(source_->counts(), in_series, source_->outside_counts());
-      if (in_series) o.pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
+      if (in_series)
+        o.pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
     });
     switch (status) {
       case SourceStatus::kSeriesStarted:

@@ -8,18 +8,18 @@
 
 #include <array>
 #include <atomic>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pipeline/core/batch_pool.hpp"
-#include "pipeline/core/operator.hpp"
-#include "pipeline/core/result_store.hpp"
 #include "pipeline/core/observer.hpp"
+#include "pipeline/core/operator.hpp"
 #include "pipeline/core/placement.hpp"
+#include "pipeline/core/result_store.hpp"
 #include "pipeline/core/source.hpp"
 
 namespace stemflow {
@@ -30,8 +30,8 @@ struct SeriesReport {
   SeriesCounts counts;
   std::uint64_t frames_processed = 0;
   std::uint64_t frames_failed = 0;
-  double seconds = 0;          // series start to results written
-  std::string output_path;     // empty if no HDF5 output or it failed
+  double seconds = 0;       // series start to results written
+  std::string output_path;  // empty if no HDF5 output or it failed
   std::string output_error;
 };
 
@@ -44,15 +44,16 @@ struct EngineParts {
   //! Makes the placement over the engine's own operators (it keeps a reference to them).
   std::function<std::unique_ptr<Placement>(const std::vector<std::unique_ptr<Operator>>&)>
       make_placement;
-  std::size_t memory_limit = 0;  // the batch pool, allocated by the engine with the placement's hooks
+  std::size_t memory_limit =
+      0;  // the batch pool, allocated by the engine with the placement's hooks
   //! Makes the source over the engine's pool.
   std::function<std::unique_ptr<Source>(BatchPool&)> make_source;
   std::vector<std::unique_ptr<Observer>> observers;  // results writers, metrics, dashboard
   std::uint32_t batch_frames = 64;
   int threads = 0;  // 0: the CPUs the process may use
   std::size_t results_limit = 0;
-  std::string device = "cpu";           // for the provenance
-  std::string input;                    // "protocol" or "file", for the provenance and the log
+  std::string device = "cpu";            // for the provenance
+  std::string input;                     // "protocol" or "file", for the provenance and the log
   std::string config_toml, config_file;  // for the provenance
   std::optional<std::array<std::uint32_t, 2>> scan_shape;  // configured; the series' header wins
 };
@@ -103,8 +104,8 @@ class Engine {
   std::unique_ptr<Graph> graph_;
   ResultStore store_;
   std::vector<std::unique_ptr<Observer>> observers_;  // results writers, metrics, dashboard
-  Provenance provenance_;  // of the current series
-  SeriesHeader series_;  // the current series; batches point at it
+  Provenance provenance_;                             // of the current series
+  SeriesHeader series_;                               // the current series; batches point at it
   bool series_rejected_ = false;
   std::uint64_t next_sequence_ = 0;
   std::chrono::steady_clock::time_point series_t0_{};

@@ -4,12 +4,13 @@
 //   stemflow validate CONFIG.toml [--set key=value ...]
 //   stemflow schema
 //   stemflow info FILE [--format raw|npy|emd|dectris|mib]
-//   stemflow probe CONFIG.toml [--operator NAME] [--set key=value ...] --out KERNEL.npy [--probe P.npy]
+//   stemflow probe CONFIG.toml [--operator NAME] [--set key=value ...] --out KERNEL.npy [--probe
+//   P.npy]
 // Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written,
 // 130 stopped by a second SIGINT/SIGTERM (results cut short; 3 wins if they could not be written).
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <ctime>
@@ -20,9 +21,9 @@
 #include "ingest/replay/frame_reader.hpp"
 #include "operators/bragg_disks/probe_source.hpp"
 #include "operators/registry.hpp"
+#include "pipeline/core/expected.hpp"
 #include "pipeline/engine.hpp"
 #include "pipeline/plan.hpp"
-#include "pipeline/core/expected.hpp"
 #include "stemflow_version.hpp"
 
 namespace {
@@ -74,9 +75,10 @@ class SignalWatcher {
         if (sig == SIGUSR1) return;
         if (sig > 0) spdlog::warn("signal {}: already stopping", sig);
       }
-      spdlog::error("the results were not closed within {} s of the second signal: exiting now "
-                    "(the file may be left marked open: h5clear -s FILE)",
-                    kCutShortDeadline.count());
+      spdlog::error(
+          "the results were not closed within {} s of the second signal: exiting now "
+          "(the file may be left marked open: h5clear -s FILE)",
+          kCutShortDeadline.count());
       std::_Exit(stemflow::Engine::kExitCutShort);
     });
   }
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("stemflow ") + STEMFLOW_VERSION);
   app.require_subcommand(1);
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
 
   std::string config_path;
   std::vector<std::string> overrides;
@@ -126,8 +129,9 @@ int main(int argc, char** argv) {
   probe->add_option("--out", probe_out, "the corner-centred kernel as .npy")->required();
   probe->add_option("--probe", probe_image_out, "also the masked vacuum probe as .npy");
 
-  auto* info = app.add_subcommand("info", "print what a recorded file holds (shape, dtype, "
-                                          "compression, detector metadata)");
+  auto* info = app.add_subcommand("info",
+                                  "print what a recorded file holds (shape, dtype, "
+                                  "compression, detector metadata)");
   info->add_option("file", info_path, "raw, .npy, EMD/py4DSTEM, DECTRIS master or data file, .mib")
       ->required();
   info->add_option("--format", info_format, "raw, npy, emd, dectris, mib (default: detected)");
@@ -158,7 +162,8 @@ int main(int argc, char** argv) {
     }
     stemflow::Engine engine(stemflow::make_plan(config, stemflow::PlanFor::kRun));
     signals.start(engine);
-    const int rc = engine.run(max_series > 0 ? std::optional<std::uint64_t>(max_series) : std::nullopt);
+    const int rc =
+        engine.run(max_series > 0 ? std::optional<std::uint64_t>(max_series) : std::nullopt);
     std::uint64_t frames = 0;
     for (const auto& r : engine.reports()) frames += r.frames_processed;
     spdlog::info("done: {} series, {} frames processed", engine.reports().size(), frames);

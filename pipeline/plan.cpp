@@ -46,7 +46,8 @@ EngineParts make_plan(const config::Config& config, PlanFor what) {
     }
     return parts;
   }
-  if (parts.operators.empty()) spdlog::warn("no [[operators]] configured: frames will only be counted");
+  if (parts.operators.empty())
+    spdlog::warn("no [[operators]] configured: frames will only be counted");
   if (!config.has_section("outputs.hdf5")) spdlog::warn("no [outputs.hdf5]: results are not saved");
   std::vector<std::string> names;
   for (const auto& op : parts.operators) names.push_back(op->name());

@@ -9,8 +9,9 @@
 
 namespace stemflow {
 
-std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config, const std::vector<std::string>& operator_names,
-                      const std::string& device) {
+std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config,
+                                                  const std::vector<std::string>& operator_names,
+                                                  const std::string& device) {
   std::vector<std::unique_ptr<Observer>> out;
   if (config.has_section("outputs.hdf5")) {
     const auto h5 = config.section("outputs.hdf5");

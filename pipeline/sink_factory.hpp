@@ -14,7 +14,8 @@
 namespace stemflow {
 
 //! Throws ConfigError (with file:line) for bad values or a port that cannot be served.
-std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config, const std::vector<std::string>& operator_names,
-                      const std::string& device);
+std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config,
+                                                  const std::vector<std::string>& operator_names,
+                                                  const std::string& device);
 
 }  // namespace stemflow

@@ -28,7 +28,8 @@ SourceMaker source_maker(const config::Config& config) {
     std::vector<std::string> endpoints;
     if (in.has("endpoint")) endpoints = in.get_strings("endpoint");
     if (in.has("endpoints")) endpoints = in.get_strings("endpoints");
-    if (endpoints.empty()) throw ConfigError(in.where() + ": protocol \"" + protocol + "\" needs 'endpoint'");
+    if (endpoints.empty())
+      throw ConfigError(in.where() + ": protocol \"" + protocol + "\" needs 'endpoint'");
     if (protocol == "merlin") {
       if (endpoints.size() != 1) {
         throw ConfigError(in.where("endpoints") + ": merlin reads one detector data port");
@@ -50,7 +51,8 @@ SourceMaker source_maker(const config::Config& config) {
     o.series_timeout = ms(in.get_double("series_timeout"));
     o.batch_timeout = ms(pipe.get_double("batch_timeout"));
     if (in.has("channel")) o.channel = in.get_string("channel");
-    o.image_id_base = static_cast<std::uint64_t>(std::max<std::int64_t>(in.get_int("image_id_base"), 0));
+    o.image_id_base =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(in.get_int("image_id_base"), 0));
     o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
     o.verify_hash = in.get_bool("verify_hash");
     o.scan_shape = scan_shape;
@@ -85,6 +87,5 @@ SourceMaker source_maker(const config::Config& config) {
   o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
   return [o](BatchPool& pool) { return std::make_unique<ingest::ReplaySource>(pool, o); };
 }
-
 
 }  // namespace stemflow

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Turns [input] (and [scan]) of a configuration into a source: the one place that maps input.source,
-// input.protocol and input.format onto the ingest/ classes.
+// Turns [input] (and [scan]) of a configuration into a source: the one place that maps
+// input.source, input.protocol and input.format onto the ingest/ classes.
 #pragma once
 
 #include <functional>

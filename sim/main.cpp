@@ -10,10 +10,10 @@
 //                      (--connect ENDPOINT | --bind ENDPOINT)
 // The same seed gives the same frames whether they are streamed or written, so a test can stream a
 // scan and compare the engine's results with a direct computation on the written file.
-#include <CLI/CLI.hpp>
 #include <oneapi/tbb/parallel_for.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <fstream>
 #include <mutex>
@@ -41,8 +41,11 @@ std::pair<std::uint32_t, std::uint32_t> parse_shape(const std::string& s, const 
 }
 
 //! Renders frames [first, first + n) of the scan into `out`, in parallel.
-void render_block(const stemflow::sim::SynthScan& scan, std::uint64_t first, std::uint64_t n,
-                  std::size_t frame_bytes, std::vector<std::byte>& out) {
+void render_block(const stemflow::sim::SynthScan& scan,
+                  std::uint64_t first,
+                  std::uint64_t n,
+                  std::size_t frame_bytes,
+                  std::vector<std::byte>& out) {
   tbb::parallel_for(std::uint64_t{0}, n, [&](std::uint64_t i) {
     scan.render(first + i, {out.data() + i * frame_bytes, frame_bytes});
   });
@@ -66,8 +69,10 @@ int main(int argc, char** argv) {
   synth->add_option("--dtype", dtype_s, "u8, u16, u32 or f32")->capture_default_str();
   synth->add_option("--rate", rate, "frames/s (default: as fast as possible)");
   synth->add_option("--seed", seed, "random seed")->capture_default_str();
-  synth->add_option("--series-id", series_id, "series id sent in the stream")->capture_default_str();
-  synth->add_option("--unique", unique,
+  synth->add_option("--series-id", series_id, "series id sent in the stream")
+      ->capture_default_str();
+  synth->add_option("--unique",
+                    unique,
                     "render only this many distinct frames and cycle through them (benchmarks: "
                     "the sender is then not limited by rendering)");
   synth->add_flag("--vacuum", vacuum, "probe only: no sample, no Bragg disks");
@@ -91,17 +96,22 @@ int main(int argc, char** argv) {
   replay->add_option("--format", replay_format, "raw, npy, emd, dectris, mib (default: detected)");
   replay->add_option("--scan", replay_scan, "scan shape RxC when the file does not record it");
   replay->add_option("--frame", replay_frame, "raw files: frame shape QxC");
-  replay->add_option("--dtype", replay_dtype, "raw files: u8, u16, u32 or f32")->capture_default_str();
-  replay->add_option("--header-bytes", replay_header_bytes, "raw files: bytes before the first frame");
+  replay->add_option("--dtype", replay_dtype, "raw files: u8, u16, u32 or f32")
+      ->capture_default_str();
+  replay->add_option(
+      "--header-bytes", replay_header_bytes, "raw files: bytes before the first frame");
   replay->add_option("--rate", rate, "frames/s (default: as fast as possible)");
-  replay->add_option("--series-id", series_id, "series id of the first series")->capture_default_str();
+  replay->add_option("--series-id", series_id, "series id of the first series")
+      ->capture_default_str();
   replay->add_option("--unique", unique, "read and encode this many frames once and cycle them");
   replay->add_option("--hwm", hwm, "ZeroMQ send high-water mark (messages)")->capture_default_str();
-  replay->add_option("--linger-ms", linger_ms, "how long to wait at exit for queued frames to leave")
+  replay
+      ->add_option("--linger-ms", linger_ms, "how long to wait at exit for queued frames to leave")
       ->capture_default_str();
   auto* rdest = replay->add_option_group("destination", "where the scan goes");
   rdest->add_option("--connect", connect, "connect to ENDPOINT (engine binds)");
-  rdest->add_option("--bind", bind, "bind ENDPOINT[,ENDPOINT...] (engine connects); merlin listens");
+  rdest->add_option(
+      "--bind", bind, "bind ENDPOINT[,ENDPOINT...] (engine connects); merlin listens");
   rdest->require_option(1);
   replay_send.add_to(*replay);
   CLI11_PARSE(app, argc, argv);
@@ -137,7 +147,8 @@ int main(int argc, char** argv) {
       }
       if (h.scan_size() > info.frames) {
         throw stemflow::ConfigError("the scan has " + std::to_string(h.scan_size()) +
-                                    " positions, the file " + std::to_string(info.frames) + " frames");
+                                    " positions, the file " + std::to_string(info.frames) +
+                                    " frames");
       }
       // The reader keeps one file position: frames are read one at a time, under a lock, and the
       // encoding around it runs in parallel.
@@ -147,8 +158,15 @@ int main(int argc, char** argv) {
         auto r = reader->read_frame(i, {reinterpret_cast<std::uint8_t*>(out.data()), out.size()});
         if (!r) throw std::runtime_error("frame " + std::to_string(i) + ": " + r.error().message);
       };
-      return stemflow::sim::send_command(replay_send, h, render, bind.empty() ? connect : bind,
-                                         !bind.empty(), hwm, linger_ms, rate, unique);
+      return stemflow::sim::send_command(replay_send,
+                                         h,
+                                         render,
+                                         bind.empty() ? connect : bind,
+                                         !bind.empty(),
+                                         hwm,
+                                         linger_ms,
+                                         rate,
+                                         unique);
     }
     stemflow::sim::SynthParams p;
     std::tie(p.scan_rows, p.scan_cols) = parse_shape(scan_s, "--scan");
@@ -178,7 +196,8 @@ int main(int argc, char** argv) {
       std::ofstream f(out, std::ios::binary);
       if (!f) throw stemflow::ConfigError("cannot write " + out);
       if (out.size() > 4 && out.substr(out.size() - 4) == ".npy") {
-        stemflow::ingest::write_npy_header(f, p.dtype, {p.scan_rows, p.scan_cols, p.frame_rows, p.frame_cols});
+        stemflow::ingest::write_npy_header(
+            f, p.dtype, {p.scan_rows, p.scan_cols, p.frame_rows, p.frame_cols});
       }
       std::vector<std::byte> block(kBlock * fb);
       for (std::uint64_t first = 0; first < total; first += kBlock) {
@@ -193,8 +212,15 @@ int main(int argc, char** argv) {
 
     if (synth_send.needed()) {
       return stemflow::sim::send_command(
-          synth_send, h, [&](std::uint64_t i, std::span<std::byte> o) { scan.render(i, o); },
-          bind.empty() ? connect : bind, !bind.empty(), hwm, linger_ms, rate, unique);
+          synth_send,
+          h,
+          [&](std::uint64_t i, std::span<std::byte> o) { scan.render(i, o); },
+          bind.empty() ? connect : bind,
+          !bind.empty(),
+          hwm,
+          linger_ms,
+          rate,
+          unique);
     }
     // Frames for --unique live as long as the sender (declared first, destroyed last), so they are
     // handed to ZeroMQ without a copy.
@@ -210,8 +236,14 @@ int main(int argc, char** argv) {
     so.send_hwm = hwm;
     so.linger = std::chrono::milliseconds(linger_ms);
     stemflow::sim::NativeSender sender(so);
-    spdlog::info("{} {}: scan {}x{}, frames {}x{} {}{}", so.bind ? "bound to" : "connected to",
-                 so.endpoint, p.scan_rows, p.scan_cols, p.frame_rows, p.frame_cols, dtype_s,
+    spdlog::info("{} {}: scan {}x{}, frames {}x{} {}{}",
+                 so.bind ? "bound to" : "connected to",
+                 so.endpoint,
+                 p.scan_rows,
+                 p.scan_cols,
+                 p.frame_rows,
+                 p.frame_cols,
+                 dtype_s,
                  rate > 0 ? fmt::format(", {} frames/s", rate) : "");
 
     sender.start(h);
@@ -236,7 +268,10 @@ int main(int argc, char** argv) {
     }
     sender.end();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    spdlog::info("sent {} frames in {:.2f} s ({:.0f} frames/s, {:.1f} MB/s)", total, s, total / s,
+    spdlog::info("sent {} frames in {:.2f} s ({:.0f} frames/s, {:.1f} MB/s)",
+                 total,
+                 s,
+                 total / s,
                  total * double(fb) / s / 1e6);
     return 0;
   } catch (const stemflow::ConfigError& e) {

@@ -35,8 +35,8 @@ void NativeSender::frame(std::uint64_t index, std::span<const std::byte> pixels,
   socket_.send(zmq::buffer(buffer_), zmq::send_flags::sndmore);
   if (persistent) {
     // The frame outlives the socket: no copy, nothing to free.
-    zmq::message_t msg(const_cast<std::byte*>(pixels.data()), pixels.size(),
-                       [](void*, void*) {}, nullptr);
+    zmq::message_t msg(
+        const_cast<std::byte*>(pixels.data()), pixels.size(), [](void*, void*) {}, nullptr);
     socket_.send(msg, zmq::send_flags::none);
   } else {
     socket_.send(zmq::const_buffer(pixels.data(), pixels.size()), zmq::send_flags::none);

@@ -50,7 +50,8 @@ class NativeProtocolSender final : public ProtocolSender {
     }
     // A damaged frame: the header announces the series' frame size, the pixel part is shorter.
     std::vector<std::uint8_t> head;
-    ingest::wire::encode_frame({header_.series_id, index, header_.dtype, header_.frame_bytes()}, head);
+    ingest::wire::encode_frame({header_.series_id, index, header_.dtype, header_.frame_bytes()},
+                               head);
     sender_->send_parts({head, std::vector<std::uint8_t>(e.begin(), e.end())});
   }
   void end() override { sender_->end(); }
@@ -79,11 +80,13 @@ class NativeProtocolSender final : public ProtocolSender {
   std::unique_ptr<NativeSender> sender_;
 };
 
-// ---- DECTRIS stream V1 / V2 ----------------------------------------------------------------------
+// ---- DECTRIS stream V1 / V2
+// ----------------------------------------------------------------------
 
 class DectrisSender final : public ProtocolSender {
  public:
-  DectrisSender(const ProtocolOptions& o, int version) : options_(o), version_(version), context_(1) {
+  DectrisSender(const ProtocolOptions& o, int version)
+      : options_(o), version_(version), context_(1) {
     if (version_ == 1 && options_.codec == Codec::kLz4Hdf5) options_.codec = Codec::kLz4Block;
     if (version_ == 2 && options_.codec == Codec::kLz4Block) options_.codec = Codec::kLz4Hdf5;
     if (options_.channels.empty()) options_.channels = {"threshold_1"};
@@ -99,13 +102,16 @@ class DectrisSender final : public ProtocolSender {
     for (auto& s : sockets_) send_start(s);
   }
   void encode(std::span<const std::byte> px, std::vector<std::uint8_t>& out) override {
-    ingest::codecs::compress(options_.codec, dtype_size(header_.dtype),
-                             {reinterpret_cast<const std::uint8_t*>(px.data()), px.size()}, out);
+    ingest::codecs::compress(options_.codec,
+                             dtype_size(header_.dtype),
+                             {reinterpret_cast<const std::uint8_t*>(px.data()), px.size()},
+                             out);
   }
   void send_encoded(std::uint64_t index, std::span<const std::uint8_t> e) override {
     send_image(index, e, e);
   }
-  void send_damaged(std::uint64_t index, std::span<const std::uint8_t> e,
+  void send_damaged(std::uint64_t index,
+                    std::span<const std::uint8_t> e,
                     std::span<const std::uint8_t> damaged) override {
     send_image(index, damaged, e);
   }
@@ -130,7 +136,8 @@ class DectrisSender final : public ProtocolSender {
 
  private:
   //! Sends `e`; a V1 message's hash is the md5 of `hashed` (`e` unless damaged in transit).
-  void send_image(std::uint64_t index, std::span<const std::uint8_t> e,
+  void send_image(std::uint64_t index,
+                  std::span<const std::uint8_t> e,
                   std::span<const std::uint8_t> hashed) {
     zmq::socket_t& s = sockets_[next_socket_++ % sockets_.size()];
     if (version_ == 2) {
@@ -143,7 +150,8 @@ class DectrisSender final : public ProtocolSender {
         if (dec) {
           visit_dtype(header_.dtype, [&]<class T>() {
             auto* p = reinterpret_cast<T*>(other_.data());
-            for (std::size_t i = 0; i < header_.frame_pixels(); ++i) p[i] = static_cast<T>(p[i] + 1);
+            for (std::size_t i = 0; i < header_.frame_pixels(); ++i)
+              p[i] = static_cast<T>(p[i] + 1);
           });
           ingest::codecs::compress(options_.codec, dtype_size(header_.dtype), other_, other_enc_);
           for (std::size_t c = 1; c < options_.channels.size(); ++c) {
@@ -151,16 +159,27 @@ class DectrisSender final : public ProtocolSender {
           }
         }
       }
-      ingest::stream2::encode_image(header_.series_id, unique_id_, index, header_.frame_rows,
-                                    header_.frame_cols, header_.dtype, ch, msg_);
+      ingest::stream2::encode_image(header_.series_id,
+                                    unique_id_,
+                                    index,
+                                    header_.frame_rows,
+                                    header_.frame_cols,
+                                    header_.dtype,
+                                    ch,
+                                    msg_);
       s.send(zmq::buffer(msg_), zmq::send_flags::none);
       return;
     }
     const std::string hash =
         options_.hash ? ingest::codecs::md5_hex(ingest::codecs::md5(hashed)) : "";
-    const auto p = ingest::stream1::encode_image(header_.series_id, index, header_.frame_rows,
-                                                 header_.frame_cols, header_.dtype, options_.codec,
-                                                 e.size(), hash);
+    const auto p = ingest::stream1::encode_image(header_.series_id,
+                                                 index,
+                                                 header_.frame_rows,
+                                                 header_.frame_cols,
+                                                 header_.dtype,
+                                                 options_.codec,
+                                                 e.size(),
+                                                 hash);
     s.send(zmq::buffer(p.part1), zmq::send_flags::sndmore);
     s.send(zmq::buffer(p.part2), zmq::send_flags::sndmore);
     s.send(zmq::const_buffer(e.data(), e.size()), zmq::send_flags::sndmore);
@@ -178,7 +197,8 @@ class DectrisSender final : public ProtocolSender {
           s.connect(ep);
         }
       } catch (const zmq::error_t& e) {
-        throw ConfigError("cannot " + std::string(options_.bind ? "bind " : "connect ") + ep + ": " + e.what());
+        throw ConfigError("cannot " + std::string(options_.bind ? "bind " : "connect ") + ep +
+                          ": " + e.what());
       }
       sockets_.push_back(std::move(s));
     }
@@ -208,7 +228,9 @@ class DectrisSender final : public ProtocolSender {
     h.dtype = header_.dtype;
     h.frames = header_.scan_size();
     h.description = "stemflow-sim (" + header_.detector + ")";
-    h.compression = options_.codec == Codec::kBslz4 ? "bslz4" : options_.codec == Codec::kNone ? "none" : "lz4";
+    h.compression = options_.codec == Codec::kBslz4  ? "bslz4"
+                    : options_.codec == Codec::kNone ? "none"
+                                                     : "lz4";
     h.scan_shape = std::array<std::uint32_t, 2>{header_.scan_rows, header_.scan_cols};
     const auto parts = ingest::stream1::encode_header(h);
     s.send(zmq::buffer(parts[0]), zmq::send_flags::sndmore);
@@ -225,7 +247,8 @@ class DectrisSender final : public ProtocolSender {
   std::vector<std::uint8_t> msg_, other_, other_enc_;
 };
 
-// ---- Merlin ---------------------------------------------------------------------------------------
+// ---- Merlin
+// ---------------------------------------------------------------------------------------
 
 class MerlinSender final : public ProtocolSender {
  public:
@@ -251,14 +274,17 @@ class MerlinSender final : public ProtocolSender {
     const bool ok = listen_fd_ >= 0 && ::bind(listen_fd_, res->ai_addr, res->ai_addrlen) == 0 &&
                     ::listen(listen_fd_, 4) == 0;
     ::freeaddrinfo(res);
-    if (!ok) throw ConfigError("merlin endpoint " + options_.endpoints[0] + ": cannot listen: " + std::strerror(errno));
+    if (!ok)
+      throw ConfigError("merlin endpoint " + options_.endpoints[0] +
+                        ": cannot listen: " + std::strerror(errno));
   }
   ~MerlinSender() override {
     if (fd_ >= 0) ::close(fd_);
     if (listen_fd_ >= 0) ::close(listen_fd_);
   }
   void prepare(const SeriesHeader& h) override {
-    if (h.dtype == Dtype::kF32) throw ConfigError("merlin frames are integer counts (u8, u16, u32)");
+    if (h.dtype == Dtype::kF32)
+      throw ConfigError("merlin frames are integer counts (u8, u16, u32)");
     header_ = h;
     if (options_.merlin_raw_depth == 0) {
       // Counts: the frame as it is, big-endian, its depth the dtype's.
@@ -379,7 +405,8 @@ class MerlinSender final : public ProtocolSender {
       throw std::runtime_error("merlin: no receiver connected within the accept timeout");
     }
     fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd_ < 0) throw std::runtime_error(std::string("merlin: accept failed: ") + std::strerror(errno));
+    if (fd_ < 0)
+      throw std::runtime_error(std::string("merlin: accept failed: ") + std::strerror(errno));
     const int buf = 8 << 20;
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
   }

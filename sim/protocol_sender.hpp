@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // One interface over the wire protocols stemflow-sim speaks: native, DECTRIS stream V2 and V1, and
-// Merlin. Pixels are first encoded in the protocol's pixel format (compressed for DECTRIS, big-endian
-// for Merlin), so a sender can encode a frame once and send it many times (benchmarks), or send a
-// damaged encoding (fault injection).
+// Merlin. Pixels are first encoded in the protocol's pixel format (compressed for DECTRIS,
+// big-endian for Merlin), so a sender can encode a frame once and send it many times (benchmarks),
+// or send a damaged encoding (fault injection).
 #pragma once
 
 #include <chrono>
@@ -62,7 +62,8 @@ class ProtocolSender {
   virtual void send_encoded(std::uint64_t index, std::span<const std::uint8_t> encoded) = 0;
   //! Sends `damaged` in place of `encoded`, as if damaged in transit: a checksum the protocol
   //! carries (stream V1 "hash") is that of `encoded`. Protocols without one send `damaged` as is.
-  virtual void send_damaged(std::uint64_t index, std::span<const std::uint8_t> encoded,
+  virtual void send_damaged(std::uint64_t index,
+                            std::span<const std::uint8_t> encoded,
                             std::span<const std::uint8_t> damaged) {
     (void)encoded;
     send_encoded(index, damaged);

@@ -27,12 +27,15 @@ std::vector<std::string> split(const std::string& s) {
 void SendCli::add_to(CLI::App& app) {
   app.add_option("--protocol", protocol, "native, dectris-stream2, dectris-stream1 or merlin")
       ->capture_default_str();
-  app.add_option("--codec", codec, "DECTRIS pixel encoding: bslz4, lz4 or none")->capture_default_str();
-  app.add_option("--channels", channels,
+  app.add_option("--codec", codec, "DECTRIS pixel encoding: bslz4, lz4 or none")
+      ->capture_default_str();
+  app.add_option("--channels",
+                 channels,
                  "dectris-stream2 channel names, comma-separated; the frame goes to the first, the "
                  "others carry it + 1")
       ->capture_default_str();
-  app.add_flag("--no-hash", no_hash,
+  app.add_flag("--no-hash",
+               no_hash,
                "dectris-stream1: leave each image's md5 \"hash\" empty (computing it costs about "
                "1.4 ns per blob byte on the sending thread and limits the send rate)");
   app.add_option("--merlin-raw",
@@ -50,15 +53,21 @@ void SendCli::add_to(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--loop", loops, "send the scan this many times (series ids counting up)")
       ->capture_default_str();
-  app.add_option("--inject", inject,
+  app.add_option("--inject",
+                 inject,
                  "faults: drop=P,duplicate=P,reorder=P,stall=MS@FRAME,disconnect=FRAME,corrupt=P");
   app.add_option("--inject-log", inject_log, "write the frames each fault touched (JSON) here");
   app.add_option("--fault-seed", fault_seed, "seed of the fault draws")->capture_default_str();
 }
 
-int send_command(const SendCli& cli, const SeriesHeader& header,
+int send_command(const SendCli& cli,
+                 const SeriesHeader& header,
                  const std::function<void(std::uint64_t, std::span<std::byte>)>& render,
-                 const std::string& endpoints, bool bind, int hwm, int linger_ms, double rate,
+                 const std::string& endpoints,
+                 bool bind,
+                 int hwm,
+                 int linger_ms,
+                 double rate,
                  std::uint64_t unique) {
   ProtocolOptions o;
   o.protocol = cli.protocol;
@@ -79,7 +88,8 @@ int send_command(const SendCli& cli, const SeriesHeader& header,
   o.hash = !cli.no_hash;
   o.merlin_raw_depth = cli.merlin_raw;
   o.merlin_layout = cli.merlin_layout;
-  if (o.protocol == "merlin" && !bind) throw ConfigError("merlin: the detector side listens (--bind)");
+  if (o.protocol == "merlin" && !bind)
+    throw ConfigError("merlin: the detector side listens (--bind)");
   if (cli.merlin_raw == 0 && cli.merlin_layout != "auto") {
     throw ConfigError("--merlin-layout needs --merlin-raw (counts are sent as one 1x1 image)");
   }

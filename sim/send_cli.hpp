@@ -4,7 +4,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -38,9 +37,14 @@ struct SendCli {
 
 //! Sends `header`'s scan (frames from `render`) to `endpoints` (comma-separated in one string),
 //! returns the exit code. Throws ConfigError for bad options.
-int send_command(const SendCli& cli, const SeriesHeader& header,
+int send_command(const SendCli& cli,
+                 const SeriesHeader& header,
                  const std::function<void(std::uint64_t, std::span<std::byte>)>& render,
-                 const std::string& endpoints, bool bind, int hwm, int linger_ms, double rate,
+                 const std::string& endpoints,
+                 bool bind,
+                 int hwm,
+                 int linger_ms,
+                 double rate,
                  std::uint64_t unique);
 
 }  // namespace stemflow::sim

@@ -203,9 +203,13 @@ std::vector<SendLog> send_series(ProtocolSender& sender, const SendParams& p) {
           h.series_id,
           log.clamped);
     }
-    spdlog::info("series {}: sent {} frame messages in {:.2f} s ({:.0f} frames/s, {:.1f} MB/s decoded)",
-                 h.series_id, log.sent, log.seconds, double(log.sent) / log.seconds,
-                 double(log.sent) * double(fb) / log.seconds / 1e6);
+    spdlog::info(
+        "series {}: sent {} frame messages in {:.2f} s ({:.0f} frames/s, {:.1f} MB/s decoded)",
+        h.series_id,
+        log.sent,
+        log.seconds,
+        double(log.sent) / log.seconds,
+        double(log.sent) * double(fb) / log.seconds / 1e6);
     logs.push_back(std::move(log));
   }
   return logs;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The sending loop behind `stemflow-sim synth --protocol` and `stemflow-sim replay`: frames from any
-// renderer (the synthetic scan, a recorded file), encoded in parallel, sent in any protocol at a set
-// rate, with deterministic fault injection for tests:
+// The sending loop behind `stemflow-sim synth --protocol` and `stemflow-sim replay`: frames from
+// any renderer (the synthetic scan, a recorded file), encoded in parallel, sent in any protocol at
+// a set rate, with deterministic fault injection for tests:
 //   --inject drop=P,duplicate=P,reorder=P,stall=MS@FRAME,disconnect=FRAME,corrupt=P
 // Each frame's fate is a pure function of (seed, fault, frame index), and the frames each fault
 // touched are written to a JSON log (--inject-log), so a test can predict the coverage map and
@@ -21,7 +21,8 @@
 //              Merlin the acquisition header; "disconnects" in the log says what); FRAME is lost
 //              -> FRAME missing; the scan goes on in the same series, which completes (Merlin,
 //              which sends no end message, times out)
-// A frame is dropped, corrupted or sent intact (then maybe duplicated), in that order of precedence.
+// A frame is dropped, corrupted or sent intact (then maybe duplicated), in that order of
+// precedence.
 #pragma once
 
 #include <chrono>

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// bench_bragg_cpu: throughput of BraggDisksOp (the CPU Bragg disk detector) on frames from a raw file.
+// bench_bragg_cpu: throughput of BraggDisksOp (the CPU Bragg disk detector) on frames from a raw
+// file.
 //
-// The frames go through the operator exactly as the engine calls it: batches of --batch frames, each
-// processed by BraggDisksOp::process (a TBB parallel_for over the batch's frames). The frame set is
-// replayed until --min-seconds have passed; the first pass is a warm-up (per-thread FFTW plans) and
-// is not timed. Prints one line of key=value results, frames/s and GB/s of input pixels included, and
-// optionally writes the peak count of every frame (first pass) as text for comparison with py4DSTEM.
+// The frames go through the operator exactly as the engine calls it: batches of --batch frames,
+// each processed by BraggDisksOp::process (a TBB parallel_for over the batch's frames). The frame
+// set is replayed until --min-seconds have passed; the first pass is a warm-up (per-thread FFTW
+// plans) and is not timed. Prints one line of key=value results, frames/s and GB/s of input pixels
+// included, and optionally writes the peak count of every frame (first pass) as text for comparison
+// with py4DSTEM.
 //
 // Usage: bench_bragg_cpu --data F.raw --frames N --size Q --template T.raw [--dtype u16]
 //          [--subpixel poly|multicorr|pixel] [--precision f32|f64] [--edge-boundary 4]
@@ -13,15 +15,14 @@
 //          [--upsample-factor 16] [--multicorr-method auto|fft|direct] [--threads 0 (all)]
 //          [--fft-planner measure|patient] [--fft-wisdom FILE (loaded if present, saved after)]
 //          [--batch 64] [--min-seconds 3] [--counts-out counts.txt] [--peaks-out peaks.csv]
-#include <tbb/global_control.h>
-
 #include <sys/resource.h>
+#include <tbb/global_control.h>
 #include <tbb/info.h>
 
 #include <chrono>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -52,7 +53,8 @@ std::vector<std::byte> read_file(const std::string& path, std::size_t bytes) {
   std::vector<std::byte> v(bytes);
   f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(bytes));
   if (static_cast<std::size_t>(f.gcount()) != bytes) {
-    throw std::runtime_error(path + " holds fewer than the " + std::to_string(bytes) + " bytes asked");
+    throw std::runtime_error(path + " holds fewer than the " + std::to_string(bytes) +
+                             " bytes asked");
   }
   return v;
 }
@@ -76,11 +78,13 @@ int main(int argc, char** argv) {
   try {
     const std::string data_path = get("data", "");
     const std::string tmpl_path = get("template", "");
-    if (data_path.empty() || tmpl_path.empty()) throw std::runtime_error("--data and --template are required");
+    if (data_path.empty() || tmpl_path.empty())
+      throw std::runtime_error("--data and --template are required");
     const auto frames = static_cast<std::uint32_t>(std::stoul(get("frames", "0")));
     const auto q = static_cast<std::uint32_t>(std::stoul(get("size", "0")));
     const auto dtype = parse_dtype(get("dtype", "u16"));
-    if (!dtype || frames == 0 || q == 0) throw std::runtime_error("need --frames, --size and a valid --dtype");
+    if (!dtype || frames == 0 || q == 0)
+      throw std::runtime_error("need --frames, --size and a valid --dtype");
 
     BraggDisksParams p;
     p.sigma = std::stod(get("sigma", "2"));
@@ -105,7 +109,8 @@ int main(int argc, char** argv) {
     const int threads = std::stoi(get("threads", "0"));
     std::unique_ptr<tbb::global_control> gc;
     if (threads > 0) {
-      gc = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
+      gc = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                 threads);
     }
 
     SeriesHeader h;
@@ -170,15 +175,24 @@ int main(int argc, char** argv) {
     for (auto c : counts) total_peaks += c;
     const double fps = double(done) / elapsed;
     const double gbps = fps * double(h.frame_bytes()) / 1e9;
-    std::printf("size=%u subpixel=%s precision=%s frames=%u timed_frames=%llu seconds=%.3f fps=%.1f "
-                "GBps=%.4f cpu_seconds=%.3f fps_per_cpu_second=%.1f ms_per_frame_per_thread=%.4f "
-                "threads=%d mean_peaks=%.3f failed=%llu\n",
-                q, std::string(subpixel_name(p.subpixel)).c_str(),
-                std::string(precision_name(p.precision)).c_str(), frames,
-                static_cast<unsigned long long>(done), elapsed, fps, gbps, cpu, double(done) / cpu,
-                1e3 / fps * (threads > 0 ? threads : tbb::info::default_concurrency()),
-                threads > 0 ? threads : tbb::info::default_concurrency(),
-                double(total_peaks) / frames, static_cast<unsigned long long>(failed));
+    std::printf(
+        "size=%u subpixel=%s precision=%s frames=%u timed_frames=%llu seconds=%.3f fps=%.1f "
+        "GBps=%.4f cpu_seconds=%.3f fps_per_cpu_second=%.1f ms_per_frame_per_thread=%.4f "
+        "threads=%d mean_peaks=%.3f failed=%llu\n",
+        q,
+        std::string(subpixel_name(p.subpixel)).c_str(),
+        std::string(precision_name(p.precision)).c_str(),
+        frames,
+        static_cast<unsigned long long>(done),
+        elapsed,
+        fps,
+        gbps,
+        cpu,
+        double(done) / cpu,
+        1e3 / fps * (threads > 0 ? threads : tbb::info::default_concurrency()),
+        threads > 0 ? threads : tbb::info::default_concurrency(),
+        double(total_peaks) / frames,
+        static_cast<unsigned long long>(failed));
     if (const auto out = get("counts-out", ""); !out.empty()) {
       std::ofstream f(out);
       for (auto c : counts) f << c << "\n";

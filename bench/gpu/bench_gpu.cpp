@@ -87,8 +87,9 @@ Options parse(int argc, char** argv) {
         if (p.size() == 2) o.dump_frames[std::uint32_t(std::stoul(p[0]))] = std::stoul(p[1]);
       }
     } else {
-      std::fprintf(stderr, "usage: bench_gpu [--sizes 128,256,512] [--seconds S] [--slots N] "
-                           "[--batch N] [--frames N] [--dump DIR] [--dump-frames Q:N,...]\n");
+      std::fprintf(stderr,
+                   "usage: bench_gpu [--sizes 128,256,512] [--seconds S] [--slots N] "
+                   "[--batch N] [--frames N] [--dump DIR] [--dump-frames Q:N,...]\n");
       std::exit(2);
     }
   }
@@ -106,8 +107,9 @@ std::size_t host_frames(std::uint32_t q) {
   return std::max<std::size_t>(512, (std::size_t(256) << 20) / (std::size_t(q) * q * 2));
 }
 
-//! py4DSTEM's 'sigmoid' kernel recipe on an analytic probe (the generator's central disk, R = 0.035 Q,
-//! w = Q / 128, centred at the corner): probe / sum(probe) - s / sum(s), s = cos^2 edge from R to 2R.
+//! py4DSTEM's 'sigmoid' kernel recipe on an analytic probe (the generator's central disk, R = 0.035
+//! Q, w = Q / 128, centred at the corner): probe / sum(probe) - s / sum(s), s = cos^2 edge from R
+//! to 2R.
 std::vector<double> sigmoid_kernel(std::uint32_t q) {
   const double R = 0.035 * q, w = q / 128.0, ri = R, ro = 2 * R;
   std::vector<double> probe(std::size_t(q) * q), s(probe.size());
@@ -155,7 +157,7 @@ std::vector<gpu::DetectorSpec> detectors(std::uint32_t q) {
     for (std::uint32_t j = 0; j < q; ++j) {
       const double r2 = (i - cx) * (i - cx) + (j - cy) * (j - cy);
       const std::size_t k = std::size_t(i) * q + j;
-      d[0].weights[k] = r2 < (1.2 * R) * (1.2 * R);                     // bright field
+      d[0].weights[k] = r2 < (1.2 * R) * (1.2 * R);                            // bright field
       d[1].weights[k] = r2 > (2 * R) * (2 * R) && r2 < (0.3 * q) * (0.3 * q);  // annular dark field
       d[2].weights[k] = i >= q / 4 && i < q / 2 && j >= q / 4 && j < 3 * q / 4;  // rectangle
     }
@@ -194,7 +196,9 @@ void check(bool ok, const std::string& what) {
 
 //! Host-to-device bandwidth from the pinned ring: one bulk copy of `bytes`, and copies of one batch
 //! each (what the pipeline does); 10 timed repetitions after 2 warm-ups, CUDA events.
-std::pair<double, double> h2d_bandwidth(const std::byte* host, std::size_t bytes, std::size_t batch_bytes) {
+std::pair<double, double> h2d_bandwidth(const std::byte* host,
+                                        std::size_t bytes,
+                                        std::size_t batch_bytes) {
   void* dev = nullptr;
   STEMFLOW_CUDA_CHECK(cudaMalloc(&dev, bytes));
   cudaStream_t s;
@@ -206,8 +210,8 @@ std::pair<double, double> h2d_bandwidth(const std::byte* host, std::size_t bytes
     for (int rep = 0; rep < 12; ++rep) {
       if (rep == 2) STEMFLOW_CUDA_CHECK(cudaEventRecord(a, s));
       for (std::size_t off = 0; off + chunk <= bytes; off += chunk) {
-        STEMFLOW_CUDA_CHECK(cudaMemcpyAsync(static_cast<std::byte*>(dev) + off, host + off, chunk,
-                                            cudaMemcpyHostToDevice, s));
+        STEMFLOW_CUDA_CHECK(cudaMemcpyAsync(
+            static_cast<std::byte*>(dev) + off, host + off, chunk, cudaMemcpyHostToDevice, s));
       }
     }
     STEMFLOW_CUDA_CHECK(cudaEventRecord(b, s));
@@ -241,11 +245,16 @@ int main(int argc, char** argv) {
     return 3;
   }
   const auto dev = gpu::cuda_device_info(0);
-  std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", dev.name.c_str(), dev.cc_major,
-              dev.cc_minor, dev.multiprocessors, double(dev.memory_bytes) / double(1ull << 30));
-  std::printf("workload: u16 frames of the reference generator, Bragg disks (poly, sigma 2, "
-              "template correlation) + 3 virtual detectors + centre of mass, from pinned host "
-              "memory to results in host memory\n\n");
+  std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB)\n",
+              dev.name.c_str(),
+              dev.cc_major,
+              dev.cc_minor,
+              dev.multiprocessors,
+              double(dev.memory_bytes) / double(1ull << 30));
+  std::printf(
+      "workload: u16 frames of the reference generator, Bragg disks (poly, sigma 2, "
+      "template correlation) + 3 virtual detectors + centre of mass, from pinned host "
+      "memory to results in host memory\n\n");
 
   for (const std::uint32_t q : opt.sizes) {
     const std::uint32_t batch = opt.batch ? opt.batch : default_batch(q);
@@ -268,7 +277,8 @@ int main(int argc, char** argv) {
       std::vector<std::thread> pool;
       for (unsigned t = 0; t < nt; ++t) {
         pool.emplace_back([&, t] {
-          for (std::size_t i = t; i < n_host; i += nt) scan.render(i, {host + i * frame_bytes, frame_bytes});
+          for (std::size_t i = t; i < n_host; i += nt)
+            scan.render(i, {host + i * frame_bytes, frame_bytes});
         });
       }
       for (auto& th : pool) th.join();
@@ -317,8 +327,8 @@ int main(int argc, char** argv) {
       // Calibrate the batch count to ~opt.seconds.
       const double probe = run_batches(4 * slots_used);
       const double per_batch = probe / double(4 * slots_used);
-      const std::size_t n_batches =
-          std::max<std::size_t>(4 * slots_used, std::size_t(opt.seconds / std::max(per_batch, 1e-6)));
+      const std::size_t n_batches = std::max<std::size_t>(
+          4 * slots_used, std::size_t(opt.seconds / std::max(per_batch, 1e-6)));
       const double secs = run_batches(n_batches);
       fps = double(n_batches) * batch / secs;
       const auto& last = results[(done - 1) % slots_used].r[0];
@@ -356,31 +366,60 @@ int main(int argc, char** argv) {
       st.batches = all.batches - warm.batches;
     }
     const double nb = double(std::max<std::uint64_t>(st.batches, 1));
-    const double stage_ms[5] = {st.copy_in / nb, st.frame_pass / nb, st.fft / nb, st.peaks / nb,
-                                st.copy_out / nb};
+    const double stage_ms[5] = {
+        st.copy_in / nb, st.frame_pass / nb, st.fft / nb, st.peaks / nb, st.copy_out / nb};
     const double total_ms = stage_ms[0] + stage_ms[1] + stage_ms[2] + stage_ms[3] + stage_ms[4];
-    const char* names[5] = {"copy in", "virtual imaging + CoM", "FFT (convert, R2C, multiply, C2R)",
-                            "peak finding (smooth, maxima, sort, filters, poly)", "results copy"};
+    const char* names[5] = {"copy in",
+                            "virtual imaging + CoM",
+                            "FFT (convert, R2C, multiply, C2R)",
+                            "peak finding (smooth, maxima, sort, filters, poly)",
+                            "results copy"};
 
-    std::printf("== %ux%u u16: batches of %u frames (%.1f MiB), %zu stream slots, %zu MiB on the GPU\n",
-                q, q, batch, double(batch * frame_bytes) / double(1 << 20), slots_used, device_mib);
+    std::printf(
+        "== %ux%u u16: batches of %u frames (%.1f MiB), %zu stream slots, %zu MiB on the GPU\n",
+        q,
+        q,
+        batch,
+        double(batch * frame_bytes) / double(1 << 20),
+        slots_used,
+        device_mib);
     std::printf("   end-to-end        %10.0f frames/s  (%.1f GB/s of frames), %.1f peaks/frame\n",
-                fps, fps * double(frame_bytes) / 1e9, peaks_per_frame);
-    std::printf("   H2D pinned        %10.2f GB/s bulk, %.2f GB/s in batch-sized copies\n", bw_bulk,
+                fps,
+                fps * double(frame_bytes) / 1e9,
+                peaks_per_frame);
+    std::printf("   H2D pinned        %10.2f GB/s bulk, %.2f GB/s in batch-sized copies\n",
+                bw_bulk,
                 bw_batch);
-    std::printf("   PCIe-bound rate   %10.0f frames/s  -> pipeline at %.0f %% of it\n", pcie_fps,
+    std::printf("   PCIe-bound rate   %10.0f frames/s  -> pipeline at %.0f %% of it\n",
+                pcie_fps,
                 100.0 * fps / pcie_fps);
     std::printf("   GPU time per batch, serialised (%.2f ms = %.0f frames/s on one stream):\n",
-                total_ms, total_ms > 0 ? batch / (total_ms * 1e-3) : 0.0);
+                total_ms,
+                total_ms > 0 ? batch / (total_ms * 1e-3) : 0.0);
     for (int k = 0; k < 5; ++k) {
-      std::printf("     %-52s %8.3f ms  %5.1f %%\n", names[k], stage_ms[k],
+      std::printf("     %-52s %8.3f ms  %5.1f %%\n",
+                  names[k],
+                  stage_ms[k],
                   total_ms > 0 ? 100.0 * stage_ms[k] / total_ms : 0.0);
     }
-    std::printf("RESULT size=%u batch=%u slots=%zu fps=%.0f pcie_gbs=%.2f pcie_batch_gbs=%.2f "
-                "pcie_fps=%.0f ratio=%.3f copy_ms=%.4f vimg_ms=%.4f fft_ms=%.4f peaks_ms=%.4f "
-                "out_ms=%.4f peaks_per_frame=%.2f\n\n",
-                q, batch, slots_used, fps, bw_bulk, bw_batch, pcie_fps, fps / pcie_fps, stage_ms[0],
-                stage_ms[1], stage_ms[2], stage_ms[3], stage_ms[4], peaks_per_frame);
+    std::printf(
+        "RESULT size=%u batch=%u slots=%zu fps=%.0f pcie_gbs=%.2f pcie_batch_gbs=%.2f "
+        "pcie_fps=%.0f ratio=%.3f copy_ms=%.4f vimg_ms=%.4f fft_ms=%.4f peaks_ms=%.4f "
+        "out_ms=%.4f peaks_per_frame=%.2f\n\n",
+        q,
+        batch,
+        slots_used,
+        fps,
+        bw_bulk,
+        bw_batch,
+        pcie_fps,
+        fps / pcie_fps,
+        stage_ms[0],
+        stage_ms[1],
+        stage_ms[2],
+        stage_ms[3],
+        stage_ms[4],
+        peaks_per_frame);
     std::fflush(stdout);
 
     // ---- frames, template and stemflow's counts for the py4DSTEM peer ----

@@ -4,14 +4,13 @@
 // each pixel part into a fixed buffer as the engine does. No decoding, no analysis.
 //   zmq_bare push ENDPOINT FRAMES BYTES     (binds, sends zero-copy from one persistent buffer)
 //   zmq_bare pull ENDPOINT FRAMES BYTES     (connects, prints frames/s and GB/s)
-#include <zmq.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
+#include <zmq.hpp>
 
 int main(int argc, char** argv) {
   if (argc != 5) {
@@ -31,7 +30,8 @@ int main(int argc, char** argv) {
     s.bind(endpoint);
     for (std::uint64_t i = 0; i < frames; ++i) {
       s.send(zmq::buffer(header), zmq::send_flags::sndmore);
-      zmq::message_t m(pixels.data(), pixels.size(), [](void*, void*) {}, nullptr);
+      zmq::message_t m(
+          pixels.data(), pixels.size(), [](void*, void*) {}, nullptr);
       s.send(m, zmq::send_flags::none);
     }
     return 0;
@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     (void)s.recv(zmq::mutable_buffer(pixels.data(), pixels.size()), zmq::recv_flags::none);
   }
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("frames/s %.0f GB/s %.3f\n", (frames - 1) / sec, (frames - 1) * double(bytes) / sec / 1e9);
+  std::printf(
+      "frames/s %.0f GB/s %.3f\n", (frames - 1) / sec, (frames - 1) * double(bytes) / sec / 1e9);
   return 0;
 }

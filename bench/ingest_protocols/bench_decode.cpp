@@ -136,10 +136,13 @@ int main(int argc, char** argv) {
     packed_bytes += packed[i].size();
   }
   std::vector<std::uint8_t> out(kBytes);
-  std::printf("frames: %zu distinct 256x256 u16 (%.0f KiB), bslz4 ratio %.2f; SIMD level: %s\n\n", n,
-              kBytes / 1024.0, double(n * kBytes) / double(packed_bytes),
+  std::printf("frames: %zu distinct 256x256 u16 (%.0f KiB), bslz4 ratio %.2f; SIMD level: %s\n\n",
+              n,
+              kBytes / 1024.0,
+              double(n * kBytes) / double(packed_bytes),
               std::string(simd_level_name(simd_level())).c_str());
-  std::printf("| %-58s | %10s | %7s |\n|---|---:|---:|\n", "one core unless noted", "frames/s", "GB/s");
+  std::printf(
+      "| %-58s | %10s | %7s |\n|---|---:|---:|\n", "one core unless noted", "frames/s", "GB/s");
 
   row("stemflow bslz4_decompress (LZ4 + bit transposition)", rate(seconds, n, [&](std::size_t i) {
         if (!bslz4_decompress(packed[i], out, kEs)) std::abort();
@@ -168,7 +171,8 @@ int main(int argc, char** argv) {
   if (ref != nullptr) {
     auto dec = reinterpret_cast<Fn>(dlsym(ref, "bshuf_decompress_lz4"));
     auto unshuf = reinterpret_cast<Fn>(dlsym(ref, "bshuf_bitunshuffle"));
-    row("reference bshuf_decompress_lz4 (Debian bitshuffle 0.3.5)", rate(seconds, n, [&](std::size_t i) {
+    row("reference bshuf_decompress_lz4 (Debian bitshuffle 0.3.5)",
+        rate(seconds, n, [&](std::size_t i) {
           if (dec(packed[i].data() + 12, out.data(), kBytes / kEs, kEs, 0) <= 0) std::abort();
         }));
     std::vector<std::uint8_t> shuffled(kBytes);
@@ -176,11 +180,13 @@ int main(int argc, char** argv) {
           unshuf(raw[i].data(), out.data(), kBytes / kEs, kEs, 0);
         }));
   } else {
-    std::printf("| %-58s | %10s | %7s |\n", "reference library not installed (apt bitshuffle)", "-", "-");
+    std::printf(
+        "| %-58s | %10s | %7s |\n", "reference library not installed (apt bitshuffle)", "-", "-");
   }
   const std::size_t block = bslz4_default_block_elems(kEs);
   for (auto level : {SimdLevel::kScalar, SimdLevel::kSse2, SimdLevel::kAvx2}) {
-    const std::string what = "stemflow bit transposition alone, " + std::string(simd_level_name(level));
+    const std::string what =
+        "stemflow bit transposition alone, " + std::string(simd_level_name(level));
     row(what.c_str(), rate(seconds, n, [&](std::size_t i) {
           for (std::size_t off = 0; off < kBytes; off += block * kEs) {
             bitunshuffle_block(raw[i].data() + off, out.data() + off, block, kEs, level);
@@ -195,7 +201,11 @@ int main(int argc, char** argv) {
                            std::to_string(cores) + " cores";
   const double batches = rate(seconds, 1, [&](std::size_t) {
     for (std::size_t i = 0; i < n; ++i) {
-      jobs[i] = {Codec::kBslz4, kEs, packed[i], {batch.data() + i * kBytes, kBytes}, std::nullopt,
+      jobs[i] = {Codec::kBslz4,
+                 kEs,
+                 packed[i],
+                 {batch.data() + i * kBytes, kBytes},
+                 std::nullopt,
                  std::nullopt};
     }
     decode_frames(jobs);
@@ -204,7 +214,11 @@ int main(int argc, char** argv) {
   const std::string what_md5 = "the same with the md5 check (input.verify_hash)";
   const double batches_md5 = rate(seconds, 1, [&](std::size_t) {
     for (std::size_t i = 0; i < n; ++i) {
-      jobs[i] = {Codec::kBslz4, kEs, packed[i], {batch.data() + i * kBytes, kBytes}, digests[i],
+      jobs[i] = {Codec::kBslz4,
+                 kEs,
+                 packed[i],
+                 {batch.data() + i * kBytes, kBytes},
+                 digests[i],
                  std::nullopt};
     }
     decode_frames(jobs);

@@ -74,8 +74,8 @@ class Reader {
 };
 
 struct Result {
-  double cpu = 0;            // process CPU seconds
-  double sink_seconds = 0;   // summed batch_consumed time
+  double cpu = 0;           // process CPU seconds
+  double sink_seconds = 0;  // summed batch_consumed time
   std::uint64_t batches = 0;
   double seconds = 0;
   std::size_t stream_bytes = 0;
@@ -146,15 +146,19 @@ Result feed(std::uint32_t q, double fps, double seconds, bool dashboard) {
 
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
-  std::printf("| frame | frames/s | sink node per batch of 64 | sink node, share of a core | "
-              "all dashboard threads, share of a core | event stream to 2 clients |\n");
+  std::printf(
+      "| frame | frames/s | sink node per batch of 64 | sink node, share of a core | "
+      "all dashboard threads, share of a core | event stream to 2 clients |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (std::uint32_t q : {128u, 256u}) {
     for (double fps : {10000.0, 40000.0}) {
       const Result base = feed(q, fps, seconds, false);
       const Result dash = feed(q, fps, seconds, true);
-      std::printf("| %ux%u u16 | %.0f | %.2f us | %.3f %% | %.2f %% | %.0f kB/s |\n", q, q,
-                  double(dash.batches * 64) / dash.seconds, 1e6 * dash.sink_seconds / double(dash.batches),
+      std::printf("| %ux%u u16 | %.0f | %.2f us | %.3f %% | %.2f %% | %.0f kB/s |\n",
+                  q,
+                  q,
+                  double(dash.batches * 64) / dash.seconds,
+                  1e6 * dash.sink_seconds / double(dash.batches),
                   100.0 * dash.sink_seconds / dash.seconds,
                   100.0 * (dash.cpu / dash.seconds - base.cpu / base.seconds),
                   double(dash.stream_bytes) / dash.seconds / 1e3);

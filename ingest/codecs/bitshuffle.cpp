@@ -25,8 +25,12 @@ inline std::uint64_t transpose8(std::uint64_t x) {
 }
 
 // Groups [g0, g1) of a block with `groups` groups of 8 elements, scalar.
-void unshuffle_scalar(const std::uint8_t* in, std::uint8_t* out, std::size_t groups,
-                      std::size_t es, std::size_t g0, std::size_t g1) {
+void unshuffle_scalar(const std::uint8_t* in,
+                      std::uint8_t* out,
+                      std::size_t groups,
+                      std::size_t es,
+                      std::size_t g0,
+                      std::size_t g1) {
   for (std::size_t g = g0; g < g1; ++g) {
     for (std::size_t j = 0; j < es; ++j) {
       std::uint64_t x = 0;
@@ -43,7 +47,8 @@ void unshuffle_scalar(const std::uint8_t* in, std::uint8_t* out, std::size_t gro
 
 #ifdef STEMFLOW_X86
 
-// ---- SSE2: 16 groups (128 elements) per step -----------------------------------------------------
+// ---- SSE2: 16 groups (128 elements) per step
+// -----------------------------------------------------
 
 // One byte plane j of 16 groups: loads the 8 bit-rows, transposes bytes so that vector v holds the
 // 8 row bytes of groups 2v and 2v+1 (one per 64-bit lane), then transposes the bits of each lane.
@@ -89,7 +94,10 @@ inline void store16(std::uint8_t* p, __m128i v) {
 
 // 16 groups starting at group g.
 template <std::size_t ES>
-inline void sse2_step(const std::uint8_t* in, std::uint8_t* out, std::size_t groups, std::size_t g) {
+inline void sse2_step(const std::uint8_t* in,
+                      std::uint8_t* out,
+                      std::size_t groups,
+                      std::size_t g) {
   __m128i p[ES][8];
   for (std::size_t j = 0; j < ES; ++j) plane_sse2(in + j * 8 * groups + g, groups, p[j]);
   for (int v = 0; v < 8; ++v) {
@@ -100,8 +108,10 @@ inline void sse2_step(const std::uint8_t* in, std::uint8_t* out, std::size_t gro
       store16(o, _mm_unpacklo_epi8(p[0][v], p[1][v]));
       store16(o + 16, _mm_unpackhi_epi8(p[0][v], p[1][v]));
     } else {
-      const __m128i a = _mm_unpacklo_epi8(p[0][v], p[1][v]), b = _mm_unpackhi_epi8(p[0][v], p[1][v]);
-      const __m128i c = _mm_unpacklo_epi8(p[2][v], p[3][v]), d = _mm_unpackhi_epi8(p[2][v], p[3][v]);
+      const __m128i a = _mm_unpacklo_epi8(p[0][v], p[1][v]),
+                    b = _mm_unpackhi_epi8(p[0][v], p[1][v]);
+      const __m128i c = _mm_unpacklo_epi8(p[2][v], p[3][v]),
+                    d = _mm_unpackhi_epi8(p[2][v], p[3][v]);
       store16(o, _mm_unpacklo_epi16(a, c));
       store16(o + 16, _mm_unpackhi_epi16(a, c));
       store16(o + 32, _mm_unpacklo_epi16(b, d));
@@ -118,12 +128,14 @@ void unshuffle_sse2(const std::uint8_t* in, std::uint8_t* out, std::size_t m) {
   unshuffle_scalar(in, out, groups, ES, g, groups);
 }
 
-// ---- AVX2: 32 groups (256 elements) per step ------------------------------------------------------
-// The same steps; every unpack works within a 128-bit lane, so the low lane handles groups 0..15 and
-// the high lane groups 16..31 of the step, and the stores put each lane in its place.
+// ---- AVX2: 32 groups (256 elements) per step
+// ------------------------------------------------------ The same steps; every unpack works within
+// a 128-bit lane, so the low lane handles groups 0..15 and the high lane groups 16..31 of the step,
+// and the stores put each lane in its place.
 
 __attribute__((target("avx2"))) inline void plane_avx2(const std::uint8_t* rows,
-                                                       std::size_t groups, __m256i w[8]) {
+                                                       std::size_t groups,
+                                                       __m256i w[8]) {
   __m256i r[8];
   for (int k = 0; k < 8; ++k) {
     r[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows + k * groups));
@@ -160,7 +172,8 @@ __attribute__((target("avx2"))) inline void plane_avx2(const std::uint8_t* rows,
 
 // Stores the two lanes of each vector: lane 0 at `lo`, lane 1 at `hi`, 16 bytes apart per vector.
 template <int N>
-__attribute__((target("avx2"))) inline void store_lanes(std::uint8_t* lo, std::uint8_t* hi,
+__attribute__((target("avx2"))) inline void store_lanes(std::uint8_t* lo,
+                                                        std::uint8_t* hi,
                                                         const __m256i (&v)[N]) {
   for (int i = 0; i < N; ++i) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(lo + 16 * i), _mm256_castsi256_si128(v[i]));
@@ -169,7 +182,8 @@ __attribute__((target("avx2"))) inline void store_lanes(std::uint8_t* lo, std::u
 }
 
 template <std::size_t ES>
-__attribute__((target("avx2"))) void unshuffle_avx2(const std::uint8_t* in, std::uint8_t* out,
+__attribute__((target("avx2"))) void unshuffle_avx2(const std::uint8_t* in,
+                                                    std::uint8_t* out,
                                                     std::size_t m) {
   const std::size_t groups = m / 8;
   std::size_t g = 0;
@@ -178,7 +192,7 @@ __attribute__((target("avx2"))) void unshuffle_avx2(const std::uint8_t* in, std:
     for (std::size_t j = 0; j < ES; ++j) plane_avx2(in + j * 8 * groups + g, groups, p[j]);
     for (int v = 0; v < 8; ++v) {
       std::uint8_t* lo = out + (8 * g + 16 * v) * ES;  // 16 elements of lane 0
-      std::uint8_t* hi = lo + 128 * ES;                 // 16 elements of lane 1
+      std::uint8_t* hi = lo + 128 * ES;                // 16 elements of lane 1
       if constexpr (ES == 1) {
         const __m256i s[1] = {p[0][v]};
         store_lanes(lo, hi, s);
@@ -191,8 +205,10 @@ __attribute__((target("avx2"))) void unshuffle_avx2(const std::uint8_t* in, std:
         const __m256i b = _mm256_unpackhi_epi8(p[0][v], p[1][v]);
         const __m256i c = _mm256_unpacklo_epi8(p[2][v], p[3][v]);
         const __m256i d = _mm256_unpackhi_epi8(p[2][v], p[3][v]);
-        const __m256i s[4] = {_mm256_unpacklo_epi16(a, c), _mm256_unpackhi_epi16(a, c),
-                              _mm256_unpacklo_epi16(b, d), _mm256_unpackhi_epi16(b, d)};
+        const __m256i s[4] = {_mm256_unpacklo_epi16(a, c),
+                              _mm256_unpackhi_epi16(a, c),
+                              _mm256_unpacklo_epi16(b, d),
+                              _mm256_unpackhi_epi16(b, d)};
         store_lanes(lo, hi, s);
       }
     }
@@ -223,32 +239,42 @@ SimdLevel simd_level() {
 
 std::string_view simd_level_name(SimdLevel level) {
   switch (level) {
-    case SimdLevel::kScalar: return "scalar";
-    case SimdLevel::kSse2: return "sse2";
-    case SimdLevel::kAvx2: return "avx2";
+    case SimdLevel::kScalar:
+      return "scalar";
+    case SimdLevel::kSse2:
+      return "sse2";
+    case SimdLevel::kAvx2:
+      return "avx2";
   }
   return "?";
 }
 
-void bitunshuffle_block(const std::uint8_t* in, std::uint8_t* out, std::size_t m, std::size_t es,
-                        SimdLevel level) {
+void bitunshuffle_block(
+    const std::uint8_t* in, std::uint8_t* out, std::size_t m, std::size_t es, SimdLevel level) {
   const std::size_t groups = m / 8;
   if (level > simd_level()) level = simd_level();
 #ifdef STEMFLOW_X86
-  // The vector kernels cover the element sizes of detector pixels; anything else is rare and scalar.
+  // The vector kernels cover the element sizes of detector pixels; anything else is rare and
+  // scalar.
   const bool vector_es = es == 1 || es == 2 || es == 4;
   if (vector_es && level == SimdLevel::kAvx2) {
     switch (es) {
-      case 1: return unshuffle_avx2<1>(in, out, m);
-      case 2: return unshuffle_avx2<2>(in, out, m);
-      case 4: return unshuffle_avx2<4>(in, out, m);
+      case 1:
+        return unshuffle_avx2<1>(in, out, m);
+      case 2:
+        return unshuffle_avx2<2>(in, out, m);
+      case 4:
+        return unshuffle_avx2<4>(in, out, m);
     }
   }
   if (vector_es && level == SimdLevel::kSse2) {
     switch (es) {
-      case 1: return unshuffle_sse2<1>(in, out, m);
-      case 2: return unshuffle_sse2<2>(in, out, m);
-      case 4: return unshuffle_sse2<4>(in, out, m);
+      case 1:
+        return unshuffle_sse2<1>(in, out, m);
+      case 2:
+        return unshuffle_sse2<2>(in, out, m);
+      case 4:
+        return unshuffle_sse2<4>(in, out, m);
     }
   }
 #endif

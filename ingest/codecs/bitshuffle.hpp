@@ -22,8 +22,8 @@ std::string_view simd_level_name(SimdLevel level);
 void bitunshuffle_block(const std::uint8_t* in, std::uint8_t* out, std::size_t m, std::size_t es);
 //! The same with a chosen implementation (tests and benchmarks compare them). A level the CPU lacks
 //! falls back to the best one it has.
-void bitunshuffle_block(const std::uint8_t* in, std::uint8_t* out, std::size_t m, std::size_t es,
-                        SimdLevel level);
+void bitunshuffle_block(
+    const std::uint8_t* in, std::uint8_t* out, std::size_t m, std::size_t es, SimdLevel level);
 //! Transposes one block (the encoder, used by the simulator and the tests).
 void bitshuffle_block(const std::uint8_t* in, std::uint8_t* out, std::size_t m, std::size_t es);
 

@@ -50,10 +50,14 @@ std::vector<std::uint8_t>& scratch(std::size_t bytes) {
 
 std::string_view codec_name(Codec c) {
   switch (c) {
-    case Codec::kNone: return "none";
-    case Codec::kBslz4: return "bslz4";
-    case Codec::kLz4Hdf5: return "lz4";
-    case Codec::kLz4Block: return "lz4-block";
+    case Codec::kNone:
+      return "none";
+    case Codec::kBslz4:
+      return "bslz4";
+    case Codec::kLz4Hdf5:
+      return "lz4";
+    case Codec::kLz4Block:
+      return "lz4-block";
   }
   return "?";
 }
@@ -72,7 +76,8 @@ Expected<FramedHeader> read_framed_header(std::span<const std::uint8_t> in) {
   return FramedHeader{read_be64(in.data()), read_be32(in.data() + 8)};
 }
 
-Expected<void> bslz4_decompress(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
+Expected<void> bslz4_decompress(std::span<const std::uint8_t> in,
+                                std::span<std::uint8_t> out,
                                 std::size_t es) {
   auto h = read_framed_header(in);
   if (!h) return tl::unexpected(h.error());
@@ -82,8 +87,10 @@ Expected<void> bslz4_decompress(std::span<const std::uint8_t> in, std::span<std:
   }
   if (es == 0 || out.size() % es != 0) return fail("bslz4: size is not a whole number of elements");
   if (h->block_bytes % es != 0) return fail("bslz4: block size is not a whole number of elements");
-  const std::size_t block = h->block_bytes == 0 ? bslz4_default_block_elems(es) : h->block_bytes / es;
-  if (block == 0 || block % 8 != 0) return fail("bslz4: block size is not a multiple of 8 elements");
+  const std::size_t block =
+      h->block_bytes == 0 ? bslz4_default_block_elems(es) : h->block_bytes / es;
+  if (block == 0 || block % 8 != 0)
+    return fail("bslz4: block size is not a multiple of 8 elements");
 
   const std::size_t n = out.size() / es;
   const std::size_t full = n / block;
@@ -102,7 +109,9 @@ Expected<void> bslz4_decompress(std::span<const std::uint8_t> in, std::span<std:
       return fail("bslz4: block of " + std::to_string(c) + " bytes runs past the stream");
     }
     const int r = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data() + pos),
-                                      reinterpret_cast<char*>(tmp.data()), int(c), int(bytes));
+                                      reinterpret_cast<char*>(tmp.data()),
+                                      int(c),
+                                      int(bytes));
     if (r != int(bytes)) return fail("bslz4: corrupt LZ4 block at byte " + std::to_string(pos));
     pos += c;
     bitunshuffle_block(tmp.data(), out.data() + off, m, es);
@@ -143,7 +152,9 @@ Expected<void> lz4_hdf5_decompress(std::span<const std::uint8_t> in, std::span<s
       std::memcpy(out.data() + off, in.data() + pos, bytes);
     } else {
       const int r = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data() + pos),
-                                        reinterpret_cast<char*>(out.data() + off), int(c), int(bytes));
+                                        reinterpret_cast<char*>(out.data() + off),
+                                        int(c),
+                                        int(bytes));
       if (r != int(bytes)) return fail("lz4: corrupt LZ4 block at byte " + std::to_string(pos));
     }
     pos += c;
@@ -157,7 +168,8 @@ Expected<void> lz4_hdf5_decompress(std::span<const std::uint8_t> in, std::span<s
 
 Expected<void> lz4_block_decompress(std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
   const int r = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()),
-                                    reinterpret_cast<char*>(out.data()), int(in.size()),
+                                    reinterpret_cast<char*>(out.data()),
+                                    int(in.size()),
                                     int(out.size()));
   if (r != int(out.size())) {
     return fail("lz4 block: corrupt, or decodes to " + std::to_string(r) + " bytes instead of " +
@@ -166,7 +178,9 @@ Expected<void> lz4_block_decompress(std::span<const std::uint8_t> in, std::span<
   return {};
 }
 
-Expected<void> decompress(Codec codec, std::size_t elem_size, std::span<const std::uint8_t> in,
+Expected<void> decompress(Codec codec,
+                          std::size_t elem_size,
+                          std::span<const std::uint8_t> in,
                           std::span<std::uint8_t> out) {
   switch (codec) {
     case Codec::kNone:
@@ -176,14 +190,19 @@ Expected<void> decompress(Codec codec, std::size_t elem_size, std::span<const st
       }
       if (!in.empty()) std::memcpy(out.data(), in.data(), in.size());
       return {};
-    case Codec::kBslz4: return bslz4_decompress(in, out, elem_size);
-    case Codec::kLz4Hdf5: return lz4_hdf5_decompress(in, out);
-    case Codec::kLz4Block: return lz4_block_decompress(in, out);
+    case Codec::kBslz4:
+      return bslz4_decompress(in, out, elem_size);
+    case Codec::kLz4Hdf5:
+      return lz4_hdf5_decompress(in, out);
+    case Codec::kLz4Block:
+      return lz4_block_decompress(in, out);
   }
   return fail("unknown codec");
 }
 
-void bslz4_compress(std::span<const std::uint8_t> in, std::size_t es, std::vector<std::uint8_t>& out,
+void bslz4_compress(std::span<const std::uint8_t> in,
+                    std::size_t es,
+                    std::vector<std::uint8_t>& out,
                     std::size_t block) {
   if (block == 0) block = bslz4_default_block_elems(es);
   const std::size_t n = in.size() / es;
@@ -201,7 +220,8 @@ void bslz4_compress(std::span<const std::uint8_t> in, std::size_t es, std::vecto
     const std::size_t bytes = m * es;
     bitshuffle_block(in.data() + off, tmp.data(), m, es);
     const int c = LZ4_compress_default(reinterpret_cast<const char*>(tmp.data()),
-                                       reinterpret_cast<char*>(out.data() + pos + 4), int(bytes),
+                                       reinterpret_cast<char*>(out.data() + pos + 4),
+                                       int(bytes),
                                        int(out.size() - pos - 4));
     write_be32(out.data() + pos, static_cast<std::uint32_t>(c));
     pos += 4 + std::size_t(c);
@@ -213,7 +233,8 @@ void bslz4_compress(std::span<const std::uint8_t> in, std::size_t es, std::vecto
   out.resize(pos + leftover);
 }
 
-void lz4_hdf5_compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
+void lz4_hdf5_compress(std::span<const std::uint8_t> in,
+                       std::vector<std::uint8_t>& out,
                        std::size_t block) {
   if (block == 0) block = std::min(std::max<std::size_t>(in.size(), 1), kLz4FilterMaxBlock);
   const std::size_t blocks = (in.size() + block - 1) / block;
@@ -224,7 +245,8 @@ void lz4_hdf5_compress(std::span<const std::uint8_t> in, std::vector<std::uint8_
   for (std::size_t off = 0; off < in.size(); off += block) {
     const std::size_t bytes = std::min(block, in.size() - off);
     int c = LZ4_compress_default(reinterpret_cast<const char*>(in.data() + off),
-                                 reinterpret_cast<char*>(out.data() + pos + 4), int(bytes),
+                                 reinterpret_cast<char*>(out.data() + pos + 4),
+                                 int(bytes),
                                  int(out.size() - pos - 4));
     // A block that does not shrink is stored as it is; its length then equals its size, which is
     // how the decoder recognises it.
@@ -241,18 +263,29 @@ void lz4_hdf5_compress(std::span<const std::uint8_t> in, std::vector<std::uint8_
 void lz4_block_compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
   out.resize(std::size_t(LZ4_compressBound(int(in.size()))));
   const int c = LZ4_compress_default(reinterpret_cast<const char*>(in.data()),
-                                     reinterpret_cast<char*>(out.data()), int(in.size()),
+                                     reinterpret_cast<char*>(out.data()),
+                                     int(in.size()),
                                      int(out.size()));
   out.resize(std::size_t(std::max(c, 0)));
 }
 
-void compress(Codec codec, std::size_t elem_size, std::span<const std::uint8_t> in,
+void compress(Codec codec,
+              std::size_t elem_size,
+              std::span<const std::uint8_t> in,
               std::vector<std::uint8_t>& out) {
   switch (codec) {
-    case Codec::kNone: out.assign(in.begin(), in.end()); return;
-    case Codec::kBslz4: bslz4_compress(in, elem_size, out); return;
-    case Codec::kLz4Hdf5: lz4_hdf5_compress(in, out); return;
-    case Codec::kLz4Block: lz4_block_compress(in, out); return;
+    case Codec::kNone:
+      out.assign(in.begin(), in.end());
+      return;
+    case Codec::kBslz4:
+      bslz4_compress(in, elem_size, out);
+      return;
+    case Codec::kLz4Hdf5:
+      lz4_hdf5_compress(in, out);
+      return;
+    case Codec::kLz4Block:
+      lz4_block_compress(in, out);
+      return;
   }
 }
 

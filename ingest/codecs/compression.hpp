@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The compressed pixel formats of DECTRIS detectors and files (docs/protocols.md section
-// 2): bitshuffle + LZ4 ("bslz4", HDF5 filter 32008) and LZ4 in HDF5 framing (filter 32004, stream V2
-// "lz4"), both with the 12-byte header (uint64 BE size, uint32 BE block bytes), and the raw LZ4 block
-// of stream V1 "lz4<". Decoders write straight into the caller's frame buffer and check every length
-// against it: a corrupt stream is an error, never a shifted or partly written frame that passes.
+// 2): bitshuffle + LZ4 ("bslz4", HDF5 filter 32008) and LZ4 in HDF5 framing (filter 32004, stream
+// V2 "lz4"), both with the 12-byte header (uint64 BE size, uint32 BE block bytes), and the raw LZ4
+// block of stream V1 "lz4<". Decoders write straight into the caller's frame buffer and check every
+// length against it: a corrupt stream is an error, never a shifted or partly written frame that
+// passes.
 #pragma once
 
 #include <cstddef>
@@ -41,22 +42,30 @@ Expected<FramedHeader> read_framed_header(std::span<const std::uint8_t> in);
 //! Each decoder fills exactly out.size() bytes or returns an error with code "decode_error" (the
 //! stream is corrupt or truncated, or announces another size than `out`). `elem_size` is the pixel
 //! size in bytes (bslz4 needs it; the others ignore it).
-Expected<void> bslz4_decompress(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
+Expected<void> bslz4_decompress(std::span<const std::uint8_t> in,
+                                std::span<std::uint8_t> out,
                                 std::size_t elem_size);
 Expected<void> lz4_hdf5_decompress(std::span<const std::uint8_t> in, std::span<std::uint8_t> out);
 Expected<void> lz4_block_decompress(std::span<const std::uint8_t> in, std::span<std::uint8_t> out);
-Expected<void> decompress(Codec codec, std::size_t elem_size, std::span<const std::uint8_t> in,
+Expected<void> decompress(Codec codec,
+                          std::size_t elem_size,
+                          std::span<const std::uint8_t> in,
                           std::span<std::uint8_t> out);
 
 //! Encoders (the simulator, tests). `out` is overwritten; its capacity is reused across calls.
 //! block_elems = 0: the default block size, as DECTRIS writes.
-void bslz4_compress(std::span<const std::uint8_t> in, std::size_t elem_size,
-                    std::vector<std::uint8_t>& out, std::size_t block_elems = 0);
+void bslz4_compress(std::span<const std::uint8_t> in,
+                    std::size_t elem_size,
+                    std::vector<std::uint8_t>& out,
+                    std::size_t block_elems = 0);
 //! block_bytes = 0: one block for the whole input (what the HDF5 LZ4 filter does for a frame).
-void lz4_hdf5_compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
+void lz4_hdf5_compress(std::span<const std::uint8_t> in,
+                       std::vector<std::uint8_t>& out,
                        std::size_t block_bytes = 0);
 void lz4_block_compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
-void compress(Codec codec, std::size_t elem_size, std::span<const std::uint8_t> in,
+void compress(Codec codec,
+              std::size_t elem_size,
+              std::span<const std::uint8_t> in,
               std::vector<std::uint8_t>& out);
 
 //! One frame to decode: from `src` into `dst` (exactly the frame's bytes).

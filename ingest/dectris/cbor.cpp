@@ -93,7 +93,8 @@ void on_map(void* c, std::size_t len) {
   n.kind = Kind::kMap;
   n.u = len;
   // Guard the doubling: a hostile length must not wrap.
-  Builder::of(c).add(n, len > (std::uint64_t{1} << 40) ? (std::uint64_t{1} << 41) : 2 * std::uint64_t{len});
+  Builder::of(c).add(
+      n, len > (std::uint64_t{1} << 40) ? (std::uint64_t{1} << 41) : 2 * std::uint64_t{len});
 }
 void on_tag(void* c, std::uint64_t t) {
   Node n;
@@ -233,7 +234,8 @@ std::vector<std::uint32_t> CborDocument::children(std::uint32_t i) const {
   return out;
 }
 
-// ---- writer ---------------------------------------------------------------------------------------
+// ---- writer
+// ---------------------------------------------------------------------------------------
 
 CborWriter::CborWriter(std::vector<std::uint8_t>& out) : out_(out) { out_.clear(); }
 
@@ -260,7 +262,8 @@ CborWriter& CborWriter::text(std::string_view t) {
   return *this;
 }
 CborWriter& CborWriter::bytes_header(std::size_t n) {
-  return put([&](unsigned char* p, std::size_t s) { return cbor_encode_bytestring_start(n, p, s); });
+  return put(
+      [&](unsigned char* p, std::size_t s) { return cbor_encode_bytestring_start(n, p, s); });
 }
 CborWriter& CborWriter::bytes(std::span<const std::uint8_t> b) {
   bytes_header(b.size());

@@ -15,7 +15,17 @@
 namespace stemflow::ingest::cbor {
 
 enum class Kind : std::uint8_t {
-  kUint, kNegint, kBytes, kText, kArray, kMap, kTag, kFloat, kBool, kNull, kUndefined
+  kUint,
+  kNegint,
+  kBytes,
+  kText,
+  kArray,
+  kMap,
+  kTag,
+  kFloat,
+  kBool,
+  kNull,
+  kUndefined
 };
 
 struct Node {

@@ -43,8 +43,12 @@ void DecodeQueue::assemble(SeriesAssembler& assembler, std::size_t frame_bytes) 
     Frame& f = at(taken++);
     auto dst = assembler.reserve(f.index);
     if (!dst) continue;  // counted by the assembler
-    jobs_.push_back({f.codec, f.elem_size, f.data,
-                     {reinterpret_cast<std::uint8_t*>(*dst), frame_bytes}, f.md5, std::nullopt});
+    jobs_.push_back({f.codec,
+                     f.elem_size,
+                     f.data,
+                     {reinterpret_cast<std::uint8_t*>(*dst), frame_bytes},
+                     f.md5,
+                     std::nullopt});
     job_index_.push_back(f.index);
     assembler.commit(f.index, frame_bytes);
   }

@@ -18,15 +18,20 @@ std::optional<Dtype> dtype_of(hid_t type) {
   if (H5Tget_class(type) != H5T_INTEGER) return std::nullopt;
   if (H5Tget_order(type) != H5T_ORDER_LE && H5Tget_size(type) > 1) return std::nullopt;
   switch (H5Tget_size(type)) {
-    case 1: return Dtype::kU8;
-    case 2: return Dtype::kU16;
-    case 4: return Dtype::kU32;
+    case 1:
+      return Dtype::kU8;
+    case 2:
+      return Dtype::kU16;
+    case 4:
+      return Dtype::kU32;
   }
   return std::nullopt;
 }
 
 // Scalar datasets of a group, as metadata "<prefix><name>".
-void read_group_scalars(hid_t file, const std::string& group, const std::string& prefix,
+void read_group_scalars(hid_t file,
+                        const std::string& group,
+                        const std::string& prefix,
                         std::map<std::string, std::string>& out) {
   if (h5::object_type(file, group) != H5O_TYPE_GROUP) return;
   h5::Handle g(H5Gopen2(file, group.c_str(), H5P_DEFAULT));
@@ -38,7 +43,10 @@ void read_group_scalars(hid_t file, const std::string& group, const std::string&
   } ctx{g.get(), &prefix, &out};
   H5E_BEGIN_TRY {
     H5Literate(
-        g.get(), H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
+        g.get(),
+        H5_INDEX_NAME,
+        H5_ITER_NATIVE,
+        nullptr,
         [](hid_t, const char* name, const H5L_info_t* info, void* data) -> herr_t {
           auto* c = static_cast<Ctx*>(data);
           if (info->type != H5L_TYPE_HARD) return 0;
@@ -91,8 +99,8 @@ DectrisFileReader::DectrisFileReader(const std::string& path) {
       add_segment(h5::Handle(ds), path + ":" + name, n == 1);
       char target[4096] = {0};
       H5L_info_t li{};
-      if (H5Lget_info(file_.get(), name.c_str(), &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL &&
-          li.u.val_size < sizeof(target) &&
+      if (H5Lget_info(file_.get(), name.c_str(), &li, H5P_DEFAULT) >= 0 &&
+          li.type == H5L_TYPE_EXTERNAL && li.u.val_size < sizeof(target) &&
           H5Lget_val(file_.get(), name.c_str(), target, sizeof(target), H5P_DEFAULT) >= 0) {
         const char* file_name = nullptr;
         const char* obj_name = nullptr;
@@ -105,7 +113,8 @@ DectrisFileReader::DectrisFileReader(const std::string& path) {
       }
     }
     if (segments_.empty()) {
-      throw ConfigError("'" + path + "': neither /entry/data/data nor a resolvable /entry/data/data_000001 "
+      throw ConfigError("'" + path +
+                        "': neither /entry/data/data nor a resolvable /entry/data/data_000001 "
                         "(are the data files beside the master file?)");
     }
   }
@@ -153,8 +162,8 @@ void DectrisFileReader::add_segment(h5::Handle ds, const std::string& where, boo
     unsigned cd[8] = {0};
     char name[256] = {0};
     unsigned config = 0;
-    const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(k), &flags, &n, cd,
-                                           sizeof(name), name, &config);
+    const H5Z_filter_t id = H5Pget_filter2(
+        dcpl.get(), static_cast<unsigned>(k), &flags, &n, cd, sizeof(name), name, &config);
     filter_names += (filter_names.empty() ? "" : "+") + std::to_string(id);
     if (nfilters == 1 && id == kBitshuffleFilter && n > 4 && cd[4] == kBitshuffleLz4) {
       codec = codecs::Codec::kBslz4;
@@ -211,7 +220,9 @@ Expected<std::pair<codecs::Codec, std::uint32_t>> DectrisFileReader::read_encode
   }
   buf.resize(nbytes);
   std::uint32_t filter_mask = 0;
-  H5E_BEGIN_TRY { r = H5Dread_chunk(s->dataset.get(), H5P_DEFAULT, offset, &filter_mask, buf.data()); }
+  H5E_BEGIN_TRY {
+    r = H5Dread_chunk(s->dataset.get(), H5P_DEFAULT, offset, &filter_mask, buf.data());
+  }
   H5E_END_TRY;
   if (r < 0) {
     return make_drop(DropReason::kMalformed, "cannot read the chunk of image " + std::to_string(i));

@@ -22,18 +22,19 @@ DectrisStreamSource::DectrisStreamSource(BatchPool& pool, DectrisStreamOptions o
       socket_(context_, zmq::socket_type::pull),
       queue_(options_.read_ahead),
       parts_(kMaxParts) {
-  if (options_.version != 1 && options_.version != 2) throw ConfigError("DECTRIS stream version 1 or 2");
+  if (options_.version != 1 && options_.version != 2)
+    throw ConfigError("DECTRIS stream version 1 or 2");
   if (options_.verify_hash && options_.version != 1) {
     spdlog::warn("input.verify_hash: stream V2 messages carry no checksum; nothing is verified");
   }
   open_pull(socket_, options_.endpoints, options_.bind, options_.receive_hwm);
-  spdlog::info("DECTRIS stream V{} receiver {} {}", options_.version,
-               options_.bind ? "bound to" : "connected to", describe());
+  spdlog::info("DECTRIS stream V{} receiver {} {}",
+               options_.version,
+               options_.bind ? "bound to" : "connected to",
+               describe());
 }
 
-std::string DectrisStreamSource::describe() const {
-  return join_endpoints(options_.endpoints);
-}
+std::string DectrisStreamSource::describe() const { return join_endpoints(options_.endpoints); }
 
 void DectrisStreamSource::place() {
   queue_.assemble(assembler(), assembler().header().frame_bytes());
@@ -101,15 +102,19 @@ Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
     if (n_parts_ != 1) {
       return make_drop(DropReason::kMalformed, "stream V2 message with several parts");
     }
-    auto m = stream2::decode({parts_[0].data<std::uint8_t>(), parts_[0].size()}, doc_,
-                             options_.channel);
+    auto m =
+        stream2::decode({parts_[0].data<std::uint8_t>(), parts_[0].size()}, doc_, options_.channel);
     if (!m) return tl::unexpected(m.error());
     if (auto* s = std::get_if<stream2::Start>(&*m)) {
       p.kind = Parsed::Kind::kStart;
       p.series_id = s->series_id;
       p.unique_id = s->series_unique_id;
-      p.header = make_header(s->series_id, s->image_size_y, s->image_size_x, s->dtype,
-                             s->number_of_images, s->scan_shape);
+      p.header = make_header(s->series_id,
+                             s->image_size_y,
+                             s->image_size_x,
+                             s->dtype,
+                             s->number_of_images,
+                             s->scan_shape);
       p.header.detector = s->detector_description.empty() ? "DECTRIS" : s->detector_description;
       p.header.metadata = s->metadata;
       p.header.metadata["protocol"] = "dectris-stream2";
@@ -140,7 +145,8 @@ Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
     return p;
   }
   std::array<std::span<const std::uint8_t>, kMaxParts> views;
-  for (std::size_t i = 0; i < n_parts_; ++i) views[i] = {parts_[i].data<std::uint8_t>(), parts_[i].size()};
+  for (std::size_t i = 0; i < n_parts_; ++i)
+    views[i] = {parts_[i].data<std::uint8_t>(), parts_[i].size()};
   auto m = stream1::decode({views.data(), n_parts_});
   if (!m) return tl::unexpected(m.error());
   if (auto* h = std::get_if<stream1::Header>(&*m)) {
@@ -174,8 +180,12 @@ Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
 }
 
 SeriesHeader DectrisStreamSource::make_header(
-    std::uint64_t series_id, std::uint32_t rows, std::uint32_t cols, Dtype dtype,
-    std::uint64_t images, const std::optional<std::array<std::uint32_t, 2>>& stream_scan) const {
+    std::uint64_t series_id,
+    std::uint32_t rows,
+    std::uint32_t cols,
+    Dtype dtype,
+    std::uint64_t images,
+    const std::optional<std::array<std::uint32_t, 2>>& stream_scan) const {
   SeriesHeader h;
   h.series_id = series_id;
   h.frame_rows = rows;
@@ -194,8 +204,12 @@ SeriesHeader DectrisStreamSource::make_header(
     // The detector knows only the number of images; without a scan shape that fits, the scan is
     // one line.
     if (options_.scan_shape[0] != 0) {
-      spdlog::warn("series {}: {} images do not fill scan.shape {}x{}; taking a 1x{} scan", series_id,
-                   images, options_.scan_shape[0], options_.scan_shape[1], images);
+      spdlog::warn("series {}: {} images do not fill scan.shape {}x{}; taking a 1x{} scan",
+                   series_id,
+                   images,
+                   options_.scan_shape[0],
+                   options_.scan_shape[1],
+                   images);
     }
     h.scan_rows = 1;
     h.scan_cols = static_cast<std::uint32_t>(std::min<std::uint64_t>(images, 0xFFFFFFFFu));
@@ -250,42 +264,45 @@ void DectrisStreamSource::handle_end(const Parsed& p) {
 
 void DectrisStreamSource::handle_image(Parsed& p) {
   if (!assembler().active()) {
-    count_drop(DropReason::kNoSeries, "image of series " + std::to_string(p.series_id) +
-                                          " arrived outside any started series" +
-                                          std::string(kNoSeriesHint));
+    count_drop(DropReason::kNoSeries,
+               "image of series " + std::to_string(p.series_id) +
+                   " arrived outside any started series" + std::string(kNoSeriesHint));
     return;
   }
   ++assembler().counts().frames_received;
   const auto& h = assembler().header();
   if (p.series_id != h.series_id ||
       (!p.unique_id.empty() && !unique_id_.empty() && p.unique_id != unique_id_)) {
-    count_drop(DropReason::kWrongSeries, "image of series " + std::to_string(p.series_id) +
-                                             " during series " + std::to_string(h.series_id));
+    count_drop(DropReason::kWrongSeries,
+               "image of series " + std::to_string(p.series_id) + " during series " +
+                   std::to_string(h.series_id));
     return;
   }
   if (p.dtype != h.dtype) {
-    count_drop(DropReason::kWrongDtype, "image dtype " + std::string(dtype_name(p.dtype)) +
-                                            ", series dtype " + std::string(dtype_name(h.dtype)));
+    count_drop(DropReason::kWrongDtype,
+               "image dtype " + std::string(dtype_name(p.dtype)) + ", series dtype " +
+                   std::string(dtype_name(h.dtype)));
     return;
   }
   if (p.rows != h.frame_rows || p.cols != h.frame_cols) {
-    count_drop(DropReason::kWrongSize, "image of " + std::to_string(p.rows) + "x" +
-                                           std::to_string(p.cols) + ", series frames are " +
-                                           std::to_string(h.frame_rows) + "x" +
-                                           std::to_string(h.frame_cols));
+    count_drop(DropReason::kWrongSize,
+               "image of " + std::to_string(p.rows) + "x" + std::to_string(p.cols) +
+                   ", series frames are " + std::to_string(h.frame_rows) + "x" +
+                   std::to_string(h.frame_cols));
     return;
   }
   const std::uint64_t base = options_.version == 2 ? options_.image_id_base : 0;
   if (p.image_id < base || p.image_id - base >= h.scan_size()) {
-    count_drop(DropReason::kIndexOutOfRange, "image id " + std::to_string(p.image_id) +
-                                                 " outside the series' " +
-                                                 std::to_string(h.scan_size()) + " images");
+    count_drop(DropReason::kIndexOutOfRange,
+               "image id " + std::to_string(p.image_id) + " outside the series' " +
+                   std::to_string(h.scan_size()) + " images");
     return;
   }
   // Cheap checks before the frame waits for decoding: the announced size must be the frame's.
   if (p.codec == codecs::Codec::kNone && p.data.size() != h.frame_bytes()) {
-    count_drop(DropReason::kWrongSize, "uncompressed image of " + std::to_string(p.data.size()) +
-                                           " bytes, expected " + std::to_string(h.frame_bytes()));
+    count_drop(DropReason::kWrongSize,
+               "uncompressed image of " + std::to_string(p.data.size()) + " bytes, expected " +
+                   std::to_string(h.frame_bytes()));
     return;
   }
   if (p.codec == codecs::Codec::kBslz4 || p.codec == codecs::Codec::kLz4Hdf5) {
@@ -295,8 +312,9 @@ void DectrisStreamSource::handle_image(Parsed& p) {
       return;
     }
     if (fh->orig_size != h.frame_bytes()) {
-      count_drop(DropReason::kWrongSize, "compressed image of " + std::to_string(fh->orig_size) +
-                                             " bytes, expected " + std::to_string(h.frame_bytes()));
+      count_drop(DropReason::kWrongSize,
+                 "compressed image of " + std::to_string(fh->orig_size) + " bytes, expected " +
+                     std::to_string(h.frame_bytes()));
       return;
     }
   }

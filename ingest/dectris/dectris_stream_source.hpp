@@ -34,10 +34,10 @@ struct DectrisStreamOptions {
   std::chrono::milliseconds batch_timeout{100};
   std::chrono::milliseconds poll_interval{50};
   std::chrono::milliseconds drain_limit{2000};
-  std::string channel;                      // V2: image channel by name; empty = the first
+  std::string channel;                        // V2: image channel by name; empty = the first
   std::array<std::uint32_t, 2> scan_shape{};  // used when the stream does not give one
-  std::uint64_t image_id_base = 0;          // image id of the first frame (V2; V1 frames are 0-based)
-  std::size_t read_ahead = 64;              // compressed frames held before decoding
+  std::uint64_t image_id_base = 0;  // image id of the first frame (V2; V1 frames are 0-based)
+  std::size_t read_ahead = 64;      // compressed frames held before decoding
   //! V1: check each image blob against the md5 in its message ("hash"; an empty one is accepted),
   //! on the decode threads; a blob that does not match is dropped as hash_mismatch.
   bool verify_hash = false;
@@ -55,8 +55,8 @@ class DectrisStreamSource final : public Receiver {
   //! A decoded message, protocol independent. `data` points into parts_[data_part].
   struct Parsed {
     enum class Kind { kStart, kImage, kEnd } kind = Kind::kImage;
-    SeriesHeader header;        // kStart
-    std::string unique_id;      // kStart, kImage, kEnd (V2; empty for V1)
+    SeriesHeader header;    // kStart
+    std::string unique_id;  // kStart, kImage, kEnd (V2; empty for V1)
     std::uint64_t series_id = 0;
     std::uint64_t image_id = 0;  // kImage: frame number as sent
     std::uint32_t rows = 0, cols = 0;
@@ -80,8 +80,11 @@ class DectrisStreamSource final : public Receiver {
   void handle_start(Parsed& p);
   void handle_image(Parsed& p);
   void handle_end(const Parsed& p);
-  SeriesHeader make_header(std::uint64_t series_id, std::uint32_t rows, std::uint32_t cols,
-                           Dtype dtype, std::uint64_t images,
+  SeriesHeader make_header(std::uint64_t series_id,
+                           std::uint32_t rows,
+                           std::uint32_t cols,
+                           Dtype dtype,
+                           std::uint64_t images,
                            const std::optional<std::array<std::uint32_t, 2>>& stream_scan) const;
 
   DectrisStreamOptions options_;

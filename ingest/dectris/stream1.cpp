@@ -34,15 +34,20 @@ std::optional<std::uint64_t> get_uint(const json& j, const char* key) {
 
 std::string type_name(Dtype d) {
   switch (d) {
-    case Dtype::kU8: return "uint8";
-    case Dtype::kU16: return "uint16";
-    case Dtype::kU32: return "uint32";
-    case Dtype::kF32: return "float32";
+    case Dtype::kU8:
+      return "uint8";
+    case Dtype::kU16:
+      return "uint16";
+    case Dtype::kU32:
+      return "uint32";
+    case Dtype::kF32:
+      return "float32";
   }
   return "?";
 }
 
-Expected<Message> decode_header(const json& h1, std::span<const std::span<const std::uint8_t>> parts) {
+Expected<Message> decode_header(const json& h1,
+                                std::span<const std::span<const std::uint8_t>> parts) {
   Header h;
   h.series = get_uint(h1, "series").value_or(0);
   auto detail = get_text(h1, "header_detail", "basic");
@@ -65,9 +70,15 @@ Expected<Message> decode_header(const json& h1, std::span<const std::span<const 
   h.x_pixels = static_cast<std::uint32_t>(*x);
   h.y_pixels = static_cast<std::uint32_t>(*y);
   switch (*bits) {
-    case 8: h.dtype = Dtype::kU8; break;
-    case 16: h.dtype = Dtype::kU16; break;
-    case 32: h.dtype = Dtype::kU32; break;
+    case 8:
+      h.dtype = Dtype::kU8;
+      break;
+    case 16:
+      h.dtype = Dtype::kU16;
+      break;
+    case 32:
+      h.dtype = Dtype::kU32;
+      break;
     default:
       return make_drop(DropReason::kWrongDtype, "bit_depth_image " + std::to_string(*bits));
   }
@@ -82,18 +93,21 @@ Expected<Message> decode_header(const json& h1, std::span<const std::span<const 
   h.frames = (*trigger == "exte" || *trigger == "inte") ? ntrigger : nimages * ntrigger;
   h.description = std::move(*description);
   h.compression = std::move(*compression);
-  if (auto s = cfg->find("stemflow_scan_shape");
-      s != cfg->end() && s->is_array() && s->size() == 2 && (*s)[0].is_number_unsigned() &&
-      (*s)[1].is_number_unsigned()) {
-    h.scan_shape = std::array<std::uint32_t, 2>{(*s)[0].get<std::uint32_t>(), (*s)[1].get<std::uint32_t>()};
+  if (auto s = cfg->find("stemflow_scan_shape"); s != cfg->end() && s->is_array() &&
+                                                 s->size() == 2 && (*s)[0].is_number_unsigned() &&
+                                                 (*s)[1].is_number_unsigned()) {
+    h.scan_shape =
+        std::array<std::uint32_t, 2>{(*s)[0].get<std::uint32_t>(), (*s)[1].get<std::uint32_t>()};
   }
   for (const auto& [k, v] : cfg->items()) {
-    if (v.is_primitive() && !v.is_null()) h.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    if (v.is_primitive() && !v.is_null())
+      h.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
   }
   return h;
 }
 
-Expected<Message> decode_image(const json& h1, std::span<const std::span<const std::uint8_t>> parts) {
+Expected<Message> decode_image(const json& h1,
+                               std::span<const std::span<const std::uint8_t>> parts) {
   Image im;
   const auto series = get_uint(h1, "series");
   const auto frame = get_uint(h1, "frame");
@@ -124,8 +138,10 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
       !(*shape)[0].is_number_unsigned() || !(*shape)[1].is_number_unsigned()) {
     return make_drop(DropReason::kMalformed, "dimage_d-1.0 without shape [x, y]");
   }
-  im.x = static_cast<std::uint32_t>(std::min<std::uint64_t>((*shape)[0].get<std::uint64_t>(), 1u << 30));
-  im.y = static_cast<std::uint32_t>(std::min<std::uint64_t>((*shape)[1].get<std::uint64_t>(), 1u << 30));
+  im.x = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>((*shape)[0].get<std::uint64_t>(), 1u << 30));
+  im.y = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>((*shape)[1].get<std::uint64_t>(), 1u << 30));
   const auto type = get_text(*d, "type");
   if (!type) return tl::unexpected(type.error());
   const auto dtype = parse_dtype(*type);
@@ -149,7 +165,7 @@ Expected<Message> decode_image(const json& h1, std::span<const std::span<const s
 }  // namespace
 
 Expected<std::pair<codecs::Codec, std::uint32_t>> parse_encoding(std::string_view e,
-                                                                  std::size_t elem_size) {
+                                                                 std::size_t elem_size) {
   if (!e.empty() && e.back() == '>') {
     return make_drop(DropReason::kWrongDtype, "big-endian pixels ('" + std::string(e) + "')");
   }
@@ -172,9 +188,12 @@ Expected<std::pair<codecs::Codec, std::uint32_t>> parse_encoding(std::string_vie
 
 std::string encoding_name(codecs::Codec codec, std::size_t elem_size) {
   switch (codec) {
-    case codecs::Codec::kBslz4: return "bs" + std::to_string(elem_size * 8) + "-lz4<";
-    case codecs::Codec::kLz4Block: return "lz4<";
-    default: return "<";
+    case codecs::Codec::kBslz4:
+      return "bs" + std::to_string(elem_size * 8) + "-lz4<";
+    case codecs::Codec::kLz4Block:
+      return "lz4<";
+    default:
+      return "<";
   }
 }
 
@@ -207,9 +226,14 @@ std::vector<std::string> encode_header(const Header& h) {
   return {p1.dump(), cfg.dump()};
 }
 
-ImageParts encode_image(std::uint64_t series, std::uint64_t frame, std::uint32_t rows,
-                        std::uint32_t cols, Dtype dtype, codecs::Codec codec,
-                        std::size_t blob_bytes, std::string_view md5_hex) {
+ImageParts encode_image(std::uint64_t series,
+                        std::uint64_t frame,
+                        std::uint32_t rows,
+                        std::uint32_t cols,
+                        Dtype dtype,
+                        codecs::Codec codec,
+                        std::size_t blob_bytes,
+                        std::string_view md5_hex) {
   ImageParts p;
   p.part1 =
       json{{"htype", "dimage-1.0"}, {"series", series}, {"frame", frame}, {"hash", md5_hex}}.dump();
@@ -219,7 +243,8 @@ ImageParts encode_image(std::uint64_t series, std::uint64_t frame, std::uint32_t
                  {"encoding", encoding_name(codec, dtype_size(dtype))},
                  {"size", blob_bytes}}
                 .dump();
-  p.part4 = json{{"htype", "dconfig-1.0"}, {"start_time", 0}, {"stop_time", 0}, {"real_time", 0}}.dump();
+  p.part4 =
+      json{{"htype", "dconfig-1.0"}, {"start_time", 0}, {"stop_time", 0}, {"real_time", 0}}.dump();
   return p;
 }
 

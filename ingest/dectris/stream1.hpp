@@ -56,10 +56,10 @@ struct End {
 
 using Message = std::variant<Header, Image, End>;
 
-//! The codec and element size of an encoding string ([bs<BITS>][[-]lz4][<|>]). Errors: "wrong_dtype"
-//! for big-endian data, "decode_error" for an encoding we do not know.
+//! The codec and element size of an encoding string ([bs<BITS>][[-]lz4][<|>]). Errors:
+//! "wrong_dtype" for big-endian data, "decode_error" for an encoding we do not know.
 Expected<std::pair<codecs::Codec, std::uint32_t>> parse_encoding(std::string_view encoding,
-                                                                  std::size_t elem_size);
+                                                                 std::size_t elem_size);
 //! The encoding string of a codec for pixels of `elem_size` bytes ("bs16-lz4<", "lz4<", "<").
 std::string encoding_name(codecs::Codec codec, std::size_t elem_size);
 
@@ -74,9 +74,14 @@ struct ImageParts {
 };
 //! `md5_hex`: part 1's "hash", the md5 of the blob as 32 hex digits (codecs::md5_hex), or empty
 //! for a sender that does not hash.
-ImageParts encode_image(std::uint64_t series, std::uint64_t frame, std::uint32_t rows,
-                        std::uint32_t cols, Dtype dtype, codecs::Codec codec,
-                        std::size_t blob_bytes, std::string_view md5_hex);
+ImageParts encode_image(std::uint64_t series,
+                        std::uint64_t frame,
+                        std::uint32_t rows,
+                        std::uint32_t cols,
+                        Dtype dtype,
+                        codecs::Codec codec,
+                        std::size_t blob_bytes,
+                        std::string_view md5_hex);
 std::string encode_end(std::uint64_t series);
 
 }  // namespace stemflow::ingest::stream1

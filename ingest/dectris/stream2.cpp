@@ -12,10 +12,14 @@ using cbor::Kind;
 
 std::optional<Dtype> dtype_of_tag(std::uint64_t tag) {
   switch (tag) {
-    case 64: return Dtype::kU8;
-    case 69: return Dtype::kU16;
-    case 70: return Dtype::kU32;
-    case 85: return Dtype::kF32;
+    case 64:
+      return Dtype::kU8;
+    case 69:
+      return Dtype::kU16;
+    case 70:
+      return Dtype::kU32;
+    case 85:
+      return Dtype::kF32;
   }
   return std::nullopt;
 }
@@ -25,12 +29,18 @@ std::string scalar_text(const CborDocument& doc, std::uint32_t i) {
   i = doc.untag(i);
   const auto& n = doc[i];
   switch (n.kind) {
-    case Kind::kUint: return std::to_string(n.u);
-    case Kind::kNegint: return "-" + std::to_string(n.u + 1);
-    case Kind::kFloat: return fmt::format("{}", n.f);
-    case Kind::kBool: return n.b ? "true" : "false";
-    case Kind::kText: return std::string(*doc.as_text(i));
-    default: return {};
+    case Kind::kUint:
+      return std::to_string(n.u);
+    case Kind::kNegint:
+      return "-" + std::to_string(n.u + 1);
+    case Kind::kFloat:
+      return fmt::format("{}", n.f);
+    case Kind::kBool:
+      return n.b ? "true" : "false";
+    case Kind::kText:
+      return std::string(*doc.as_text(i));
+    default:
+      return {};
   }
 }
 
@@ -77,8 +87,9 @@ Expected<Message> decode_start(const CborDocument& doc, std::uint32_t root) {
       if (auto sh = doc.find(doc.untag(*st), "scan_shape")) {
         const auto kids = doc.children(doc.untag(*sh));
         if (kids.size() == 2 && doc.as_uint(kids[0]) && doc.as_uint(kids[1])) {
-          s.scan_shape = std::array<std::uint32_t, 2>{static_cast<std::uint32_t>(*doc.as_uint(kids[0])),
-                                                      static_cast<std::uint32_t>(*doc.as_uint(kids[1]))};
+          s.scan_shape =
+              std::array<std::uint32_t, 2>{static_cast<std::uint32_t>(*doc.as_uint(kids[0])),
+                                           static_cast<std::uint32_t>(*doc.as_uint(kids[1]))};
         }
       }
     }
@@ -104,7 +115,9 @@ Expected<Message> decode_start(const CborDocument& doc, std::uint32_t root) {
   return s;
 }
 
-Expected<Message> decode_image(const CborDocument& doc, std::uint32_t root, std::string_view channel) {
+Expected<Message> decode_image(const CborDocument& doc,
+                               std::uint32_t root,
+                               std::string_view channel) {
   Image im;
   const auto id = doc.find(root, "series_id");
   const auto img = doc.find(root, "image_id");
@@ -182,7 +195,8 @@ Expected<Message> decode_image(const CborDocument& doc, std::uint32_t root, std:
   const auto alg = *doc.as_text(comp[0]);
   if (alg == "bslz4") {
     im.codec = codecs::Codec::kBslz4;
-    im.elem_size = static_cast<std::uint32_t>(std::min<std::uint64_t>(*doc.as_uint(comp[1]), 1u << 16));
+    im.elem_size =
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(*doc.as_uint(comp[1]), 1u << 16));
   } else if (alg == "lz4") {
     im.codec = codecs::Codec::kLz4Hdf5;
   } else {
@@ -197,15 +211,20 @@ Expected<Message> decode_image(const CborDocument& doc, std::uint32_t root, std:
 
 std::uint64_t typed_array_tag(Dtype d) {
   switch (d) {
-    case Dtype::kU8: return 64;
-    case Dtype::kU16: return 69;
-    case Dtype::kU32: return 70;
-    case Dtype::kF32: return 85;
+    case Dtype::kU8:
+      return 64;
+    case Dtype::kU16:
+      return 69;
+    case Dtype::kU32:
+      return 70;
+    case Dtype::kF32:
+      return 85;
   }
   return 64;
 }
 
-Expected<Message> decode(std::span<const std::uint8_t> bytes, CborDocument& doc,
+Expected<Message> decode(std::span<const std::uint8_t> bytes,
+                         CborDocument& doc,
                          std::string_view channel) {
   if (auto r = doc.parse(bytes); !r) return tl::unexpected(r.error());
   std::uint32_t root = 0;
@@ -249,10 +268,11 @@ void encode_start(const Start& s, std::vector<std::uint8_t>& out) {
   w.text("series_unique_id").text(s.series_unique_id);
   w.text("channels").array(s.channels.size());
   for (const auto& c : s.channels) w.text(c);
-  w.text("image_dtype").text(s.dtype == Dtype::kU8    ? "uint8"
-                             : s.dtype == Dtype::kU16 ? "uint16"
-                             : s.dtype == Dtype::kU32 ? "uint32"
-                                                      : "float32");
+  w.text("image_dtype")
+      .text(s.dtype == Dtype::kU8    ? "uint8"
+            : s.dtype == Dtype::kU16 ? "uint16"
+            : s.dtype == Dtype::kU32 ? "uint32"
+                                     : "float32");
   w.text("image_size_x").uint(s.image_size_x);
   w.text("image_size_y").uint(s.image_size_y);
   w.text("number_of_images").uint(s.number_of_images);
@@ -264,9 +284,14 @@ void encode_start(const Start& s, std::vector<std::uint8_t>& out) {
   }
 }
 
-void encode_image(std::uint64_t series_id, std::string_view unique_id, std::uint64_t image_id,
-                  std::uint32_t rows, std::uint32_t cols, Dtype dtype,
-                  std::span<const ChannelData> channels, std::vector<std::uint8_t>& out) {
+void encode_image(std::uint64_t series_id,
+                  std::string_view unique_id,
+                  std::uint64_t image_id,
+                  std::uint32_t rows,
+                  std::uint32_t cols,
+                  Dtype dtype,
+                  std::span<const ChannelData> channels,
+                  std::vector<std::uint8_t>& out) {
   cbor::CborWriter w(out);
   w.tag(kSelfDescribedTag).map(6);
   w.text("type").text("image");

@@ -68,7 +68,8 @@ using Message = std::variant<Start, Image, End>;
 //! Decodes a message. `channel` selects the image channel (empty: the only or the first one).
 //! Error codes are drop reason names: "malformed", "unknown_message", "wrong_dtype", "wrong_size",
 //! "decode_error" (unknown compression).
-Expected<Message> decode(std::span<const std::uint8_t> bytes, cbor::CborDocument& doc,
+Expected<Message> decode(std::span<const std::uint8_t> bytes,
+                         cbor::CborDocument& doc,
                          std::string_view channel);
 
 //! Encoders for the simulator. `out` is overwritten.
@@ -79,9 +80,14 @@ struct ChannelData {
   codecs::Codec codec = codecs::Codec::kNone;
   std::span<const std::uint8_t> bytes;
 };
-void encode_image(std::uint64_t series_id, std::string_view unique_id, std::uint64_t image_id,
-                  std::uint32_t rows, std::uint32_t cols, Dtype dtype,
-                  std::span<const ChannelData> channels, std::vector<std::uint8_t>& out);
+void encode_image(std::uint64_t series_id,
+                  std::string_view unique_id,
+                  std::uint64_t image_id,
+                  std::uint32_t rows,
+                  std::uint32_t cols,
+                  Dtype dtype,
+                  std::span<const ChannelData> channels,
+                  std::vector<std::uint8_t>& out);
 void encode_end(const End& e, std::vector<std::uint8_t>& out);
 
 }  // namespace stemflow::ingest::stream2

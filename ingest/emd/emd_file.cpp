@@ -33,7 +33,9 @@ std::string find_datacube(hid_t file) {
   } pair{file, &ctx};
   H5E_BEGIN_TRY {
     H5Ovisit(
-        file, H5_INDEX_NAME, H5_ITER_NATIVE,
+        file,
+        H5_INDEX_NAME,
+        H5_ITER_NATIVE,
         [](hid_t obj, const char* name, const H5O_info_t* info, void* data) -> herr_t {
           auto* p = static_cast<Pair*>(data);
           if (info->type != H5O_TYPE_GROUP || name[0] == '.') return 0;
@@ -42,7 +44,8 @@ std::string find_datacube(hid_t file) {
           const std::string path = std::string("/") + name;
           if (!has_4d_data(p->file, path)) return 0;
           const auto cls = h5::read_attribute_text(g.get(), "python_class");
-          (cls && *cls == "DataCube" ? p->ctx->datacubes : p->ctx->arrays).push_back(path + "/data");
+          (cls && *cls == "DataCube" ? p->ctx->datacubes : p->ctx->arrays)
+              .push_back(path + "/data");
           return 0;
         },
         &pair);
@@ -63,7 +66,8 @@ bool EmdFileReader::probe(const std::string& path) {
   H5E_END_TRY;
   if (f < 0) return false;
   h5::Handle file(f);
-  if (auto t = h5::read_attribute_text(file.get(), "emd_group_type"); t && *t == "file") return true;
+  if (auto t = h5::read_attribute_text(file.get(), "emd_group_type"); t && *t == "file")
+    return true;
   return !find_datacube(file.get()).empty();
 }
 
@@ -118,10 +122,12 @@ EmdFileReader::EmdFileReader(const std::string& path, const std::string& dataset
     std::size_t n = 0;
     char name[128] = {0};
     unsigned config = 0;
-    H5Pget_filter2(dcpl.get(), static_cast<unsigned>(k), &flags, &n, nullptr, sizeof(name), name, &config);
+    H5Pget_filter2(
+        dcpl.get(), static_cast<unsigned>(k), &flags, &n, nullptr, sizeof(name), name, &config);
     info_.compression = (k == 0 ? "" : info_.compression + "+") + (name[0] ? name : "filter");
   }
-  if (auto v = h5::read_attribute_text(file_.get(), "version_major")) info_.metadata["emd_version_major"] = *v;
+  if (auto v = h5::read_attribute_text(file_.get(), "version_major"))
+    info_.metadata["emd_version_major"] = *v;
   const hsize_t count[4] = {1, 1, dims[2], dims[3]};
   mem_space_ = h5::Handle(H5Screate_simple(4, count, nullptr));
 }
@@ -136,7 +142,8 @@ Expected<void> EmdFileReader::read_frame(std::uint64_t i, std::span<std::uint8_t
   H5Sselect_hyperslab(file_space_.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
   herr_t r = -1;
   H5E_BEGIN_TRY {
-    r = H5Dread(dataset_.get(), mem_type_, mem_space_.get(), file_space_.get(), H5P_DEFAULT, dst.data());
+    r = H5Dread(
+        dataset_.get(), mem_type_, mem_space_.get(), file_space_.get(), H5P_DEFAULT, dst.data());
   }
   H5E_END_TRY;
   if (r < 0) {

@@ -153,7 +153,8 @@ bool MerlinSource::read_message(std::chrono::milliseconds wait) {
       auto n = merlin::parse_mpx_prefix(prefix_);
       if (!n || *n > kMaxPayload) {
         // Framing is lost: nothing after this point can be trusted on this connection.
-        count_drop(DropReason::kMalformed, n ? "message larger than any Merlin frame" : n.error().message);
+        count_drop(DropReason::kMalformed,
+                   n ? "message larger than any Merlin frame" : n.error().message);
         disconnect("framing lost");
         return false;
       }
@@ -174,7 +175,8 @@ bool MerlinSource::read_message(std::chrono::milliseconds wait) {
 void MerlinSource::handle_message() {
   message_ready_ = false;
   message_arrived();
-  const std::string_view head(reinterpret_cast<const char*>(buf_.data()), std::min<std::size_t>(buf_.size(), 4));
+  const std::string_view head(reinterpret_cast<const char*>(buf_.data()),
+                              std::min<std::size_t>(buf_.size(), 4));
   if (head == "HDR,") {
     handle_acquisition_header();
   } else if (head == "MQ1,") {
@@ -250,9 +252,9 @@ void MerlinSource::handle_frame() {
   }
   const auto& s = assembler().header();
   if (h->sequence == 0 || h->sequence > s.scan_size()) {
-    count_drop(DropReason::kIndexOutOfRange, "frame sequence number " + std::to_string(h->sequence) +
-                                                 " outside the acquisition's " +
-                                                 std::to_string(s.scan_size()) + " frames");
+    count_drop(DropReason::kIndexOutOfRange,
+               "frame sequence number " + std::to_string(h->sequence) +
+                   " outside the acquisition's " + std::to_string(s.scan_size()) + " frames");
     return;
   }
   const std::uint64_t index = h->sequence - 1;
@@ -267,11 +269,13 @@ void MerlinSource::handle_frame() {
   } else if (h->width != s.frame_cols || h->height != s.frame_rows) {
     count_drop(DropReason::kWrongSize, "frame of another shape than the series'");
   } else if (buf_.size() < h->data_offset || buf_.size() - h->data_offset != h->pixel_bytes) {
-    count_drop(DropReason::kWrongSize, "frame " + std::to_string(h->sequence) + " with " +
-                                           std::to_string(buf_.size() - std::min(buf_.size(), h->data_offset)) +
-                                           " pixel bytes, expected " + std::to_string(h->pixel_bytes));
+    count_drop(DropReason::kWrongSize,
+               "frame " + std::to_string(h->sequence) + " with " +
+                   std::to_string(buf_.size() - std::min(buf_.size(), h->data_offset)) +
+                   " pixel bytes, expected " + std::to_string(h->pixel_bytes));
   } else if (auto dst = assembler().reserve(index)) {
-    auto r = merlin::decode_pixels(*h, {buf_.data() + h->data_offset, h->pixel_bytes},
+    auto r = merlin::decode_pixels(*h,
+                                   {buf_.data() + h->data_offset, h->pixel_bytes},
                                    {reinterpret_cast<std::uint8_t*>(*dst), s.frame_bytes()});
     if (r) {
       assembler().commit(index, s.frame_bytes());

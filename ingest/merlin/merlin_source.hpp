@@ -28,7 +28,8 @@ struct MerlinOptions {
   std::chrono::milliseconds batch_timeout{100};
   std::chrono::milliseconds poll_interval{50};
   std::chrono::milliseconds reconnect_interval{200};
-  std::chrono::milliseconds drain_limit{2000};  // on stop: read what is queued for at most this long
+  std::chrono::milliseconds drain_limit{
+      2000};                                  // on stop: read what is queued for at most this long
   std::array<std::uint32_t, 2> scan_shape{};  // used when the header has no ScanX/ScanY
 };
 

@@ -39,7 +39,8 @@ MibFileReader::MibFileReader(const std::string& path) {
   info_.frame_rows = first_.height;
   info_.frame_cols = first_.width;
   info_.dtype = first_.dtype;
-  info_.compression = first_.raw ? "raw R64 " + std::to_string(first_.counter_depth) + "-bit" : "none";
+  info_.compression =
+      first_.raw ? "raw R64 " + std::to_string(first_.counter_depth) + "-bit" : "none";
   info_.metadata["pixel_type"] = first_.pixel_type;
   info_.metadata["counter_depth"] = std::to_string(first_.counter_depth);
   info_.metadata["chips"] = std::to_string(first_.chips);
@@ -60,7 +61,8 @@ MibFileReader::MibFileReader(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     const std::string text = ss.str();
-    auto a = merlin::parse_acquisition_header({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+    auto a = merlin::parse_acquisition_header(
+        {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
     if (a) {
       info_.files.push_back(hdr.string());
       for (const auto& [k, v] : a->fields) info_.metadata["hdr." + k] = v;

@@ -403,7 +403,8 @@ std::string encode_acquisition_header(std::uint64_t frames,
 }
 
 Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
-  std::string_view text(reinterpret_cast<const char*>(bytes.data()), std::min<std::size_t>(bytes.size(), 4096));
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()),
+                        std::min<std::size_t>(bytes.size(), 4096));
   if (text.substr(0, 4) != "MQ1,") {
     return make_drop(DropReason::kMalformed, "frame header without MQ1,");
   }
@@ -433,7 +434,8 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
   h.height = h.wire_height = *ht;
   h.pixel_type = std::string(trim(f[6]));
   h.layout = std::string(trim(f[7]));
-  // Counter depth: after MQ1A (extended timestamp, shutter, depth), else the last field that is one.
+  // Counter depth: after MQ1A (extended timestamp, shutter, depth), else the last field that is
+  // one.
   for (std::size_t i = 0; i < f.size(); ++i) {
     if (trim(f[i]) == "MQ1A" && i + 3 < f.size()) {
       h.counter_depth = number<std::uint32_t>(f[i + 3]).value_or(0);
@@ -512,8 +514,11 @@ Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes) {
   return h;
 }
 
-std::string encode_frame_header(std::uint64_t sequence, std::uint32_t width, std::uint32_t height,
-                                Dtype dtype, std::uint32_t depth) {
+std::string encode_frame_header(std::uint64_t sequence,
+                                std::uint32_t width,
+                                std::uint32_t height,
+                                Dtype dtype,
+                                std::uint32_t depth) {
   constexpr std::size_t kOffset = 384;  // one chip
   const char* type = dtype == Dtype::kU8 ? "U08" : dtype == Dtype::kU16 ? "U16" : "U32";
   return header_text(sequence, kOffset, 1, width, height, type, "1x1", depth);
@@ -556,7 +561,8 @@ std::string encode_raw_frame_header(std::uint64_t sequence,
       sequence, 768, 4, 4 * kChipPixels * double_width, kChipPixels, "R64", layout, depth);
 }
 
-Expected<void> decode_pixels(const FrameHeader& h, std::span<const std::uint8_t> in,
+Expected<void> decode_pixels(const FrameHeader& h,
+                             std::span<const std::uint8_t> in,
                              std::span<std::uint8_t> out) {
   if (in.size() != h.pixel_bytes) {
     return make_drop(DropReason::kWrongSize,
@@ -594,7 +600,8 @@ void encode_pixels(Dtype dtype, std::span<const std::uint8_t> in, std::span<std:
   }
 }
 
-std::string encode_raw_pixels(std::uint32_t depth, std::span<const std::uint8_t> pixels,
+std::string encode_raw_pixels(std::uint32_t depth,
+                              std::span<const std::uint8_t> pixels,
                               std::size_t n) {
   std::string out;
   const auto raw12 = [&](auto value_of, std::string& dst) {
@@ -615,7 +622,8 @@ std::string encode_raw_pixels(std::uint32_t depth, std::span<const std::uint8_t>
       for (std::size_t s = 0; s < n / 64; ++s) {
         for (std::size_t b = 0; b < 8; ++b) {
           std::uint8_t byte = 0;
-          for (std::size_t p = 0; p < 8; ++p) byte |= static_cast<std::uint8_t>((pixels[64 * s + 8 * b + p] & 1u) << p);
+          for (std::size_t p = 0; p < 8; ++p)
+            byte |= static_cast<std::uint8_t>((pixels[64 * s + 8 * b + p] & 1u) << p);
           out[(s + 1) * 8 - (b + 1)] = static_cast<char>(byte);
         }
       }
@@ -623,15 +631,34 @@ std::string encode_raw_pixels(std::uint32_t depth, std::span<const std::uint8_t>
     case 6:
       out.assign(n, '\0');
       for (std::size_t g = 0; g < n / 8; ++g) {
-        for (std::size_t k = 0; k < 8; ++k) out[8 * g + 7 - k] = static_cast<char>(pixels[8 * g + k]);
+        for (std::size_t k = 0; k < 8; ++k)
+          out[8 * g + 7 - k] = static_cast<char>(pixels[8 * g + k]);
       }
       break;
     case 12:
-      raw12([&](std::size_t i) { std::uint16_t v; std::memcpy(&v, pixels.data() + 2 * i, 2); return v; }, out);
+      raw12(
+          [&](std::size_t i) {
+            std::uint16_t v;
+            std::memcpy(&v, pixels.data() + 2 * i, 2);
+            return v;
+          },
+          out);
       break;
     case 24:
-      raw12([&](std::size_t i) { std::uint32_t v; std::memcpy(&v, pixels.data() + 4 * i, 4); return v >> 12; }, out);
-      raw12([&](std::size_t i) { std::uint32_t v; std::memcpy(&v, pixels.data() + 4 * i, 4); return v; }, out);
+      raw12(
+          [&](std::size_t i) {
+            std::uint32_t v;
+            std::memcpy(&v, pixels.data() + 4 * i, 4);
+            return v >> 12;
+          },
+          out);
+      raw12(
+          [&](std::size_t i) {
+            std::uint32_t v;
+            std::memcpy(&v, pixels.data() + 4 * i, 4);
+            return v;
+          },
+          out);
       break;
   }
   return out;

@@ -67,20 +67,20 @@ enum class ChipLayout {
 };
 
 struct FrameHeader {
-  std::uint64_t sequence = 0;     // 1-based
-  std::size_t data_offset = 0;    // header bytes before the pixels
+  std::uint64_t sequence = 0;   // 1-based
+  std::size_t data_offset = 0;  // header bytes before the pixels
   std::uint32_t chips = 1;
-  std::uint32_t width = 0;        // columns of the decoded frame (raw quads: 512 or 514)
-  std::uint32_t height = 0;       // rows of the decoded frame
-  std::uint32_t wire_width = 0;   // the header's width and height as sent (raw quads: 1024 x 256,
-  std::uint32_t wire_height = 0;  // width doubled at 24 bit)
-  std::string pixel_type;         // U08, U16, U32, U64, R64
-  std::string layout;             // 1x1, 2x2, 2x2G, Nx1, ...
+  std::uint32_t width = 0;          // columns of the decoded frame (raw quads: 512 or 514)
+  std::uint32_t height = 0;         // rows of the decoded frame
+  std::uint32_t wire_width = 0;     // the header's width and height as sent (raw quads: 1024 x 256,
+  std::uint32_t wire_height = 0;    // width doubled at 24 bit)
+  std::string pixel_type;           // U08, U16, U32, U64, R64
+  std::string layout;               // 1x1, 2x2, 2x2G, Nx1, ...
   std::uint32_t counter_depth = 0;  // 1, 6, 12, 24 (from MQ1A; 0 if absent)
-  bool raw = false;               // R64
+  bool raw = false;                 // R64
   ChipLayout chip_layout = ChipLayout::kSingle;  // raw frames only
-  Dtype dtype = Dtype::kU16;      // what the frame becomes
-  std::size_t pixel_bytes = 0;    // bytes of pixel data after the header
+  Dtype dtype = Dtype::kU16;                     // what the frame becomes
+  std::size_t pixel_bytes = 0;                   // bytes of pixel data after the header
 
   std::size_t frame_bytes() const { return std::size_t{width} * height * dtype_size(dtype); }
 };
@@ -89,8 +89,11 @@ struct FrameHeader {
 //! raw Nx1, or a 2x2 without all four chips).
 Expected<FrameHeader> parse_frame_header(std::span<const std::uint8_t> bytes);
 //! An MQ1 header of `data_offset` bytes (384 for one chip), NUL-padded, for the simulator.
-std::string encode_frame_header(std::uint64_t sequence, std::uint32_t width, std::uint32_t height,
-                                Dtype dtype, std::uint32_t counter_depth);
+std::string encode_frame_header(std::uint64_t sequence,
+                                std::uint32_t width,
+                                std::uint32_t height,
+                                Dtype dtype,
+                                std::uint32_t counter_depth);
 //! Rewrites in place the sequence number of an MQ1 header made by encode_frame_header or
 //! encode_raw_frame_header (the simulator makes one header per series and renumbers it per frame).
 //! False, and `header` unchanged, when the number does not fit the field's digits: make it anew.
@@ -107,13 +110,15 @@ std::string encode_raw_frame_header(std::uint64_t sequence,
 
 //! Converts the pixel bytes of a frame into little-endian `out` (frame_bytes()). `in` must be
 //! exactly pixel_bytes long. Raw quads are assembled (gap pixels set to 0). Allocates nothing.
-Expected<void> decode_pixels(const FrameHeader& h, std::span<const std::uint8_t> in,
+Expected<void> decode_pixels(const FrameHeader& h,
+                             std::span<const std::uint8_t> in,
                              std::span<std::uint8_t> out);
 //! The inverse for count types (U08/U16/U32): little-endian pixels to big-endian bytes.
 void encode_pixels(Dtype dtype, std::span<const std::uint8_t> in, std::span<std::uint8_t> out);
 //! Raw (R64) encodings of one chip, for tests: pixels (u8 for 1/6 bit, u16 for 12, u32 for 24) to
 //! the byte layout Merlin sends.
-std::string encode_raw_pixels(std::uint32_t counter_depth, std::span<const std::uint8_t> pixels,
+std::string encode_raw_pixels(std::uint32_t counter_depth,
+                              std::span<const std::uint8_t> pixels,
                               std::size_t n_pixels);
 //! The inverse of decode_pixels for a raw frame of any layout `h` describes (as parsed from
 //! encode_raw_frame_header): the decoded frame's pixels (frame_bytes(), gap pixels ignored) to the

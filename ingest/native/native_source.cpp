@@ -31,9 +31,7 @@ NativeZmqSource::NativeZmqSource(BatchPool& pool, NativeOptions options)
   spdlog::info("native receiver {} {}", options_.bind ? "bound to" : "connected to", describe());
 }
 
-std::string NativeZmqSource::describe() const {
-  return join_endpoints(options_.endpoints);
-}
+std::string NativeZmqSource::describe() const { return join_endpoints(options_.endpoints); }
 
 void NativeZmqSource::discard_rest() {
   while (socket_.get(zmq::sockopt::rcvmore)) {
@@ -51,14 +49,15 @@ bool NativeZmqSource::receive(std::chrono::milliseconds wait) {
 }
 
 bool NativeZmqSource::receive_one() {
-  const auto r = socket_.recv(zmq::mutable_buffer(part1_.data(), part1_.size()),
-                              zmq::recv_flags::dontwait);
+  const auto r =
+      socket_.recv(zmq::mutable_buffer(part1_.data(), part1_.size()), zmq::recv_flags::dontwait);
   if (!r) return false;
   message_arrived();
   const bool more = socket_.get(zmq::sockopt::rcvmore);
   if (r->truncated()) {
-    count_drop(DropReason::kMalformed, "message part of " + std::to_string(r->untruncated_size) +
-                                           " bytes is too large for a native header");
+    count_drop(DropReason::kMalformed,
+               "message part of " + std::to_string(r->untruncated_size) +
+                   " bytes is too large for a native header");
     discard_rest();
     return true;
   }
@@ -102,9 +101,9 @@ bool NativeZmqSource::receive_one() {
 
 void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
   if (!assembler().active()) {
-    count_drop(DropReason::kNoSeries, "frame of series " + std::to_string(f.series_id) +
-                                          " arrived outside any started series" +
-                                          std::string(kNoSeriesHint));
+    count_drop(DropReason::kNoSeries,
+               "frame of series " + std::to_string(f.series_id) +
+                   " arrived outside any started series" + std::string(kNoSeriesHint));
     discard_rest();
     return;
   }
@@ -112,21 +111,23 @@ void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
   ++counts.frames_received;
   const auto& h = assembler().header();
   if (f.series_id != h.series_id) {
-    count_drop(DropReason::kWrongSeries, "frame of series " + std::to_string(f.series_id) +
-                                             " during series " + std::to_string(h.series_id));
+    count_drop(DropReason::kWrongSeries,
+               "frame of series " + std::to_string(f.series_id) + " during series " +
+                   std::to_string(h.series_id));
     discard_rest();
     return;
   }
   if (f.dtype != h.dtype) {
-    count_drop(DropReason::kWrongDtype, "frame dtype " + std::string(dtype_name(f.dtype)) +
-                                            ", series dtype " + std::string(dtype_name(h.dtype)));
+    count_drop(DropReason::kWrongDtype,
+               "frame dtype " + std::string(dtype_name(f.dtype)) + ", series dtype " +
+                   std::string(dtype_name(h.dtype)));
     discard_rest();
     return;
   }
   if (f.pixel_bytes != h.frame_bytes()) {
-    count_drop(DropReason::kWrongSize, "frame header announces " + std::to_string(f.pixel_bytes) +
-                                           " bytes, series frames have " +
-                                           std::to_string(h.frame_bytes()));
+    count_drop(DropReason::kWrongSize,
+               "frame header announces " + std::to_string(f.pixel_bytes) +
+                   " bytes, series frames have " + std::to_string(h.frame_bytes()));
     discard_rest();
     return;
   }

@@ -22,7 +22,8 @@ struct NativeOptions {
   std::chrono::milliseconds series_timeout{10000};
   std::chrono::milliseconds batch_timeout{100};
   std::chrono::milliseconds poll_interval{50};
-  std::chrono::milliseconds drain_limit{2000};  // on stop: read what is queued for at most this long
+  std::chrono::milliseconds drain_limit{
+      2000};  // on stop: read what is queued for at most this long
 };
 
 class NativeZmqSource final : public Receiver {

@@ -13,20 +13,28 @@ namespace {
 
 fbw::PixelType to_wire(Dtype d) {
   switch (d) {
-    case Dtype::kU8: return fbw::PixelType::U8;
-    case Dtype::kU16: return fbw::PixelType::U16;
-    case Dtype::kU32: return fbw::PixelType::U32;
-    case Dtype::kF32: return fbw::PixelType::F32;
+    case Dtype::kU8:
+      return fbw::PixelType::U8;
+    case Dtype::kU16:
+      return fbw::PixelType::U16;
+    case Dtype::kU32:
+      return fbw::PixelType::U32;
+    case Dtype::kF32:
+      return fbw::PixelType::F32;
   }
   return fbw::PixelType::U16;
 }
 
 Expected<Dtype> from_wire(fbw::PixelType p) {
   switch (p) {
-    case fbw::PixelType::U8: return Dtype::kU8;
-    case fbw::PixelType::U16: return Dtype::kU16;
-    case fbw::PixelType::U32: return Dtype::kU32;
-    case fbw::PixelType::F32: return Dtype::kF32;
+    case fbw::PixelType::U8:
+      return Dtype::kU8;
+    case fbw::PixelType::U16:
+      return Dtype::kU16;
+    case fbw::PixelType::U32:
+      return Dtype::kU32;
+    case fbw::PixelType::F32:
+      return Dtype::kF32;
   }
   return make_drop(DropReason::kUnknownMessage, "unknown pixel type " + std::to_string(int(p)));
 }
@@ -38,7 +46,9 @@ flatbuffers::FlatBufferBuilder& builder() {
   return b;
 }
 
-void finish(flatbuffers::FlatBufferBuilder& b, fbw::Body type, flatbuffers::Offset<void> body,
+void finish(flatbuffers::FlatBufferBuilder& b,
+            fbw::Body type,
+            flatbuffers::Offset<void> body,
             std::vector<std::uint8_t>& out) {
   auto msg = fbw::CreateMessage(b, kProtocolVersion, type, body);
   fbw::FinishMessageBuffer(b, msg);
@@ -55,8 +65,15 @@ void encode_start(const SeriesHeader& h, std::vector<std::uint8_t>& out) {
   }
   auto md = b.CreateVectorOfSortedTables(&kv);
   auto det = b.CreateString(h.detector);
-  auto start = fbw::CreateSeriesStart(b, h.series_id, h.scan_rows, h.scan_cols, h.frame_rows,
-                                      h.frame_cols, to_wire(h.dtype), det, md);
+  auto start = fbw::CreateSeriesStart(b,
+                                      h.series_id,
+                                      h.scan_rows,
+                                      h.scan_cols,
+                                      h.frame_rows,
+                                      h.frame_cols,
+                                      to_wire(h.dtype),
+                                      det,
+                                      md);
   finish(b, fbw::Body::SeriesStart, start.Union(), out);
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Encoding and decoding of the native wire protocol (ingest/schema/stemflow_wire.fbs). Shared by the
-// engine's receiver and stemflow-sim's sender.
+// Encoding and decoding of the native wire protocol (ingest/schema/stemflow_wire.fbs). Shared by
+// the engine's receiver and stemflow-sim's sender.
 #pragma once
 
 #include <cstddef>

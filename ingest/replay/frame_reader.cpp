@@ -2,10 +2,10 @@
 #include "ingest/replay/frame_reader.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fmt/format.h>
 #include <sstream>
 
 #include "ingest/dectris/dectris_file.hpp"
@@ -30,7 +30,8 @@ class FlatFileReader final : public FrameReader {
     offset_ = raw.header_bytes;
     if (format == "npy") {
       auto h = read_npy_header(path);
-      if (!h && h.error().code != "npy_truncated") throw ConfigError("'" + path + "': " + h.error().message);
+      if (!h && h.error().code != "npy_truncated")
+        throw ConfigError("'" + path + "': " + h.error().message);
       if (!h) {
         // Replayed as far as it goes, as the engine's .npy replay does.
         std::vector<std::byte> head(std::min<std::uintmax_t>(size, 1 << 20));
@@ -44,7 +45,8 @@ class FlatFileReader final : public FrameReader {
         if (!h) throw ConfigError("'" + path + "': " + h.error().message);
       }
       const auto dt = dtype_from_npy_descr(h->descr);
-      if (!dt) throw ConfigError("'" + path + "': .npy dtype " + h->descr + " is not u8/u16/u32/f32");
+      if (!dt)
+        throw ConfigError("'" + path + "': .npy dtype " + h->descr + " is not u8/u16/u32/f32");
       info_.dtype = *dt;
       const auto& s = h->shape;
       if (s.size() == 4) {
@@ -69,7 +71,8 @@ class FlatFileReader final : public FrameReader {
     const std::uint64_t data = size > offset_ ? size - offset_ : 0;
     info_.frames = (data + info_.frame_bytes() - 1) / info_.frame_bytes();
     if (data % info_.frame_bytes() != 0) {
-      info_.metadata["truncated"] = "the file ends inside frame " + std::to_string(info_.frames - 1);
+      info_.metadata["truncated"] =
+          "the file ends inside frame " + std::to_string(info_.frames - 1);
     }
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw ConfigError("'" + path + "': cannot open");
@@ -117,14 +120,16 @@ std::string detect_format(const std::string& path) {
   return "raw";
 }
 
-std::unique_ptr<FrameReader> open_frame_reader(const std::string& path, std::string format,
+std::unique_ptr<FrameReader> open_frame_reader(const std::string& path,
+                                               std::string format,
                                                const RawLayout& raw) {
   if (!std::filesystem::exists(path)) throw ConfigError("'" + path + "': no such file");
   if (format.empty()) format = detect_format(path);
   if (format == "dectris") return std::make_unique<DectrisFileReader>(path);
   if (format == "emd") return std::make_unique<EmdFileReader>(path);
   if (format == "mib") return std::make_unique<MibFileReader>(path);
-  if (format == "raw" || format == "npy") return std::make_unique<FlatFileReader>(path, format, raw);
+  if (format == "raw" || format == "npy")
+    return std::make_unique<FlatFileReader>(path, format, raw);
   throw ConfigError("file format '" + format + "' is not supported (raw, npy, emd, dectris, mib)");
 }
 
@@ -134,7 +139,8 @@ std::string describe(const FileInfo& i) {
   os << "format:      " << i.format << "\n";
   if (i.files.size() > 1 || (i.files.size() == 1 && i.files[0] != i.path)) {
     os << "files:       ";
-    for (std::size_t k = 0; k < i.files.size(); ++k) os << (k ? "\n             " : "") << i.files[k];
+    for (std::size_t k = 0; k < i.files.size(); ++k)
+      os << (k ? "\n             " : "") << i.files[k];
     os << "\n";
   }
   os << "frames:      " << i.frames << "\n";
@@ -146,8 +152,8 @@ std::string describe(const FileInfo& i) {
   } else {
     os << "scan shape:  not recorded (set scan.shape)\n";
   }
-  os << "frame bytes: " << i.frame_bytes() << " (" << fmt::format("{:.1f}", double(i.frame_bytes()) * double(i.frames) / 1e6)
-     << " MB decoded)\n";
+  os << "frame bytes: " << i.frame_bytes() << " ("
+     << fmt::format("{:.1f}", double(i.frame_bytes()) * double(i.frames) / 1e6) << " MB decoded)\n";
   if (!i.metadata.empty()) {
     os << "metadata:\n";
     for (const auto& [k, v] : i.metadata) os << "  " << k << ": " << v << "\n";

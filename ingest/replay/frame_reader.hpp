@@ -20,14 +20,14 @@ namespace stemflow::ingest {
 
 //! What a recorded file holds (printed by `stemflow info`).
 struct FileInfo {
-  std::string format;     // raw, npy, emd, dectris, mib
+  std::string format;  // raw, npy, emd, dectris, mib
   std::string path;
   std::vector<std::string> files;  // every file read (a DECTRIS master lists its data files)
   std::uint64_t frames = 0;
   std::uint32_t frame_rows = 0;
   std::uint32_t frame_cols = 0;
   Dtype dtype = Dtype::kU16;
-  std::string compression = "none";       // as stored: none, bslz4, lz4, gzip, ...
+  std::string compression = "none";           // as stored: none, bslz4, lz4, gzip, ...
   std::array<std::uint32_t, 2> scan_shape{};  // from the file; {0, 0} when it does not say
   std::map<std::string, std::string> metadata;
 
@@ -57,13 +57,14 @@ class FrameReader {
   virtual bool encoded() const { return false; }
   //! Frame i as stored; `buf` is overwritten (its capacity reused). Returns the codec of the bytes
   //! and the element size to decode them with.
-  virtual Expected<std::pair<codecs::Codec, std::uint32_t>> read_encoded(std::uint64_t i,
-                                                                         std::vector<std::uint8_t>& buf);
+  virtual Expected<std::pair<codecs::Codec, std::uint32_t>> read_encoded(
+      std::uint64_t i, std::vector<std::uint8_t>& buf);
 };
 
 //! Opens `path` as `format` ("" = from the extension and content: .npy, .emd/.h5 with an EMD root,
 //! a DECTRIS master or data file, .mib, else raw). Throws ConfigError when it cannot.
-std::unique_ptr<FrameReader> open_frame_reader(const std::string& path, std::string format,
+std::unique_ptr<FrameReader> open_frame_reader(const std::string& path,
+                                               std::string format,
                                                const RawLayout& raw = {});
 
 //! The format open_frame_reader would pick for `path` with format "".

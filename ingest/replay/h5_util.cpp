@@ -49,7 +49,8 @@ std::optional<std::string> scalar_text(hid_t type, hid_t space, ReadFn read) {
       if (read(mem.get(), buf.data()) < 0) return std::nullopt;
       return std::string(buf.data());
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -101,8 +102,8 @@ std::optional<std::string> read_attribute_text(hid_t obj, const std::string& nam
   Handle space(H5Aget_space(a.get()));
   std::optional<std::string> out;
   H5E_BEGIN_TRY {
-    out = scalar_text(type.get(), space.get(),
-                      [&](hid_t mem, void* buf) { return H5Aread(a.get(), mem, buf); });
+    out = scalar_text(
+        type.get(), space.get(), [&](hid_t mem, void* buf) { return H5Aread(a.get(), mem, buf); });
   }
   H5E_END_TRY;
   return out;

@@ -29,8 +29,12 @@ ReplaySource::ReplaySource(BatchPool& pool, ReplayOptions options)
     header_.scan_rows = info.scan_shape[0];
     header_.scan_cols = info.scan_shape[1];
     if (cfg[0] != 0 && (cfg[0] != info.scan_shape[0] || cfg[1] != info.scan_shape[1])) {
-      spdlog::warn("{} records a {}x{} scan; scan.shape {}x{} is ignored", options_.path,
-                   info.scan_shape[0], info.scan_shape[1], cfg[0], cfg[1]);
+      spdlog::warn("{} records a {}x{} scan; scan.shape {}x{} is ignored",
+                   options_.path,
+                   info.scan_shape[0],
+                   info.scan_shape[1],
+                   cfg[0],
+                   cfg[1]);
     }
   } else if (cfg[0] != 0) {
     header_.scan_rows = cfg[0];
@@ -39,7 +43,8 @@ ReplaySource::ReplaySource(BatchPool& pool, ReplayOptions options)
     throw ConfigError("'" + options_.path + "': a raw file needs scan.shape");
   } else {
     spdlog::warn("{} records no scan shape and scan.shape is not set: replaying it as 1 x {}",
-                 options_.path, info.frames);
+                 options_.path,
+                 info.frames);
     header_.scan_rows = 1;
     header_.scan_cols = static_cast<std::uint32_t>(info.frames);
   }
@@ -48,9 +53,12 @@ ReplaySource::ReplaySource(BatchPool& pool, ReplayOptions options)
   }
   frames_ = std::min<std::uint64_t>(info.frames, header_.scan_size());
   if (info.frames != header_.scan_size()) {
-    spdlog::warn("{} holds {} frames for a scan of {}: {}", options_.path, info.frames,
-                 header_.scan_size(),
-                 info.frames < header_.scan_size() ? "the rest are missing" : "the rest are ignored");
+    spdlog::warn(
+        "{} holds {} frames for a scan of {}: {}",
+        options_.path,
+        info.frames,
+        header_.scan_size(),
+        info.frames < header_.scan_size() ? "the rest are missing" : "the rest are ignored");
   }
 }
 
@@ -116,8 +124,8 @@ SourceStatus ReplaySource::next() {
           if (r) {
             assembler_.commit(next_, fb);
           } else {
-            assembler_.drop(drop_reason_of(r.error()), "frame " + std::to_string(next_) + ": " +
-                                                           r.error().message);
+            assembler_.drop(drop_reason_of(r.error()),
+                            "frame " + std::to_string(next_) + ": " + r.error().message);
           }
         }
         ++next_;

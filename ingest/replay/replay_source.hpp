@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Replay of a recorded scan in any format of open_frame_reader (emd, dectris, mib, and raw/npy):
-// one series, frames read ahead in a bounded window. Compressed DECTRIS chunks wait in a DecodeQueue
-// and are decoded in parallel straight into the batch; other formats are read (and converted) one
-// frame at a time straight into the batch slot. Optionally paced at a frame rate.
+// one series, frames read ahead in a bounded window. Compressed DECTRIS chunks wait in a
+// DecodeQueue and are decoded in parallel straight into the batch; other formats are read (and
+// converted) one frame at a time straight into the batch slot. Optionally paced at a frame rate.
 #pragma once
 
 #include <array>

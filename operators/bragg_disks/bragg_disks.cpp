@@ -2,12 +2,12 @@
 // BraggDisksOp: parameter validation and the wiring of the CPU detector into the operator contract.
 #include "operators/bragg_disks/bragg_disks.hpp"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <cmath>
 #include <limits>
 #include <string>
-
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
 
 namespace stemflow::ops {
 namespace {
@@ -24,22 +24,28 @@ constexpr int kMaxUpsampleFactor = 1024;
 }  // namespace
 
 void validate(const BraggDisksParams& p) {
-  require(std::isfinite(p.corr_power) && p.corr_power >= 0, "corr_power",
+  require(std::isfinite(p.corr_power) && p.corr_power >= 0,
+          "corr_power",
           "must be a finite number >= 0 (1 = cross correlation, 0 = phase correlation)");
   require(std::isfinite(p.sigma) && p.sigma >= 0, "sigma", "must be >= 0 (0 disables smoothing)");
-  require(std::isfinite(p.sigma_dp) && p.sigma_dp >= 0, "sigma_dp",
+  require(std::isfinite(p.sigma_dp) && p.sigma_dp >= 0,
+          "sigma_dp",
           "must be >= 0 (0 disables smoothing)");
   require(p.edge_boundary >= 0, "edge_boundary", "must be >= 0 (values below 1 act as 1)");
   require(std::isfinite(p.min_absolute_intensity) && p.min_absolute_intensity >= 0,
-          "min_absolute_intensity", "must be >= 0");
+          "min_absolute_intensity",
+          "must be >= 0");
   require(std::isfinite(p.min_relative_intensity) && p.min_relative_intensity >= 0,
-          "min_relative_intensity", "must be >= 0");
+          "min_relative_intensity",
+          "must be >= 0");
   require(p.relative_to_peak >= 0, "relative_to_peak", "must be >= 0");
-  require(std::isfinite(p.min_peak_spacing) && p.min_peak_spacing >= 0, "min_peak_spacing",
+  require(std::isfinite(p.min_peak_spacing) && p.min_peak_spacing >= 0,
+          "min_peak_spacing",
           "must be >= 0");
   require(p.max_num_peaks >= 1, "max_num_peaks", "must be >= 1");
   require(p.upsample_factor > 2, "upsample_factor", "must be > 2 (py4DSTEM asserts this)");
-  require(p.upsample_factor <= kMaxUpsampleFactor, "upsample_factor",
+  require(p.upsample_factor <= kMaxUpsampleFactor,
+          "upsample_factor",
           "must be <= " + std::to_string(kMaxUpsampleFactor));
 }
 
@@ -71,22 +77,24 @@ std::optional<FftPlanner> parse_fft_planner(std::string_view s) {
 
 std::string_view subpixel_name(Subpixel s) {
   switch (s) {
-    case Subpixel::kPixel: return "pixel";
-    case Subpixel::kPoly: return "poly";
-    case Subpixel::kMulticorr: return "multicorr";
+    case Subpixel::kPixel:
+      return "pixel";
+    case Subpixel::kPoly:
+      return "poly";
+    case Subpixel::kMulticorr:
+      return "multicorr";
   }
   return "?";
 }
 
-std::string_view precision_name(Precision p) {
-  return p == Precision::kF64 ? "f64" : "f32";
-}
+std::string_view precision_name(Precision p) { return p == Precision::kF64 ? "f64" : "f32"; }
 
 BraggDisksOp::BraggDisksOp(std::string name, BraggDisksParams params, ProbeKernel kernel)
     : Operator(std::move(name)), params_(params), kernel_(std::move(kernel)) {
   validate(params_);
   if (!kernel_.empty()) {
-    require(kernel_.values.size() == std::size_t{kernel_.rows} * kernel_.cols, "template",
+    require(kernel_.values.size() == std::size_t{kernel_.rows} * kernel_.cols,
+            "template",
             "has " + std::to_string(kernel_.values.size()) + " values, expected rows x cols = " +
                 std::to_string(std::size_t{kernel_.rows} * kernel_.cols));
     for (double v : kernel_.values) require(std::isfinite(v), "template", "contains NaN or inf");
@@ -98,12 +106,12 @@ void BraggDisksOp::start(const SeriesHeader& series) {
   // spectrum and tables once; workspaces from a previous series no longer fit and are dropped.
   workspaces_.clear();
   detector_.reset();
-  detector_ = std::make_unique<BraggDiskDetector>(params_, kernel_, series.frame_rows,
-                                                  series.frame_cols);
+  detector_ =
+      std::make_unique<BraggDiskDetector>(params_, kernel_, series.frame_rows, series.frame_cols);
   dtype_ = series.dtype;
   failed_.store(0, std::memory_order_relaxed);
-  // Plan this thread's FFTs now: FFTW's measured plans land in its wisdom, so the workers' own plans
-  // on their first frame are cheap.
+  // Plan this thread's FFTs now: FFTW's measured plans land in its wisdom, so the workers' own
+  // plans on their first frame are cheap.
   workspaces_.local() = detector_->make_workspace();
 }
 
@@ -134,7 +142,8 @@ void BraggDisksOp::process(const FrameBatch& batch, OperatorResults& out) const 
                       for (std::uint32_t i = range.begin(); i != range.end(); ++i) {
                         try {
                           if (!ws) ws = det->make_workspace();
-                          auto n = det->detect(batch.frame_data(i), dtype_, *ws, out.frame_peaks(i));
+                          auto n =
+                              det->detect(batch.frame_data(i), dtype_, *ws, out.frame_peaks(i));
                           if (!n) {
                             fail(i);
                             continue;

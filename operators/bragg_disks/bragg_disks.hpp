@@ -18,13 +18,13 @@
 //              frame and kept for the series, so nothing is allocated per frame.
 #pragma once
 
+#include <tbb/enumerable_thread_specific.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <tbb/enumerable_thread_specific.h>
 
 #include "operators/bragg_disks/bragg_disks_cpu.hpp"
 #include "operators/bragg_disks/bragg_disks_params.hpp"
@@ -37,7 +37,8 @@ class BraggDisksOp final : public Operator {
  public:
   static constexpr std::string_view kType = "bragg_disks";
 
-  //! Validates params (throws ConfigError naming the field); the template shape is checked in start().
+  //! Validates params (throws ConfigError naming the field); the template shape is checked in
+  //! start().
   BraggDisksOp(std::string name, BraggDisksParams params, ProbeKernel kernel);
 
   std::string_view type() const override { return kType; }

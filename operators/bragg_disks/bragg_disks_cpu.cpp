@@ -2,11 +2,12 @@
 // The CPU detector: py4DSTEM 0.14.18's per-pattern pipeline (_find_Bragg_disks_single and
 // get_maxima_2D) reimplemented from its documented semantics (docs/py4dstem.md section 1.3):
 //   pattern -> [sigma_dp smoothing] -> r2c FFT -> x conj(FFT(template)) -> [|m|^p e^{i arg m}]
-//   -> c2r FFT -> clip at 0 -> Gaussian (sigma, reflect) -> local maxima (mixed >= / >) -> edge band
+//   -> c2r FFT -> clip at 0 -> Gaussian (sigma, reflect) -> local maxima (mixed >= / >) -> edge
+//   band
 //   -> sort (intensity, x, y descending) -> absolute / relative / spacing / count filters
 //   -> pixel | poly | multicorr.
-// Real-input FFTs (r2c/c2r) replace numpy's complex fft2: the spectra of real signals are Hermitian,
-// so the half spectrum carries everything and real(ifft2(.)) is exactly the c2r output.
+// Real-input FFTs (r2c/c2r) replace numpy's complex fft2: the spectra of real signals are
+// Hermitian, so the half spectrum carries everything and real(ifft2(.)) is exactly the c2r output.
 #include "operators/bragg_disks/bragg_disks_cpu.hpp"
 
 #include <algorithm>
@@ -23,11 +24,14 @@
 namespace stemflow::ops {
 namespace {
 
-// ---- hot loops (compiled per x86-64 level, see simd_clones.hpp) -----------------------------------
+// ---- hot loops (compiled per x86-64 level, see simd_clones.hpp)
+// -----------------------------------
 
 // Converts pixels to Real; returns false if any pixel is NaN or inf (only floats can be).
 template <class P, class T>
-[[gnu::always_inline]] inline bool convert_impl(const P* __restrict in, T* __restrict out, std::size_t n) {
+[[gnu::always_inline]] inline bool convert_impl(const P* __restrict in,
+                                                T* __restrict out,
+                                                std::size_t n) {
   if constexpr (std::is_same_v<P, float>) {
     // Non-finite floats have an all-ones exponent; an integer OR-reduction vectorises.
     std::uint32_t bad = 0;
@@ -44,9 +48,9 @@ template <class P, class T>
   }
 }
 
-#define STEMFLOW_CONVERT(P, T)                                                          \
-  STEMFLOW_SIMD_CLONES bool convert_pixels(const P* in, T* out, std::size_t n) {        \
-    return convert_impl(in, out, n);                                                    \
+#define STEMFLOW_CONVERT(P, T)                                                   \
+  STEMFLOW_SIMD_CLONES bool convert_pixels(const P* in, T* out, std::size_t n) { \
+    return convert_impl(in, out, n);                                             \
   }
 STEMFLOW_CONVERT(std::uint8_t, float)
 STEMFLOW_CONVERT(std::uint16_t, float)
@@ -60,7 +64,9 @@ STEMFLOW_CONVERT(float, double)
 
 // spec[i] *= tmpl[i] (interleaved complex; written out so that no NaN-aware libgcc call is made).
 template <class T>
-[[gnu::always_inline]] inline void multiply_impl(T* __restrict spec, const T* __restrict tmpl, std::size_t n) {
+[[gnu::always_inline]] inline void multiply_impl(T* __restrict spec,
+                                                 const T* __restrict tmpl,
+                                                 std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const T a = spec[2 * i], b = spec[2 * i + 1];
     const T c = tmpl[2 * i], d = tmpl[2 * i + 1];
@@ -84,14 +90,19 @@ STEMFLOW_SIMD_CLONES void clip_negative(double* a, std::size_t n) { clip_impl(a,
 
 // scipy.ndimage.correlate1d with a symmetric kernel, along axis 0 (rows), mode 'reflect':
 //   out = in[i] w0 + sum_{t=r..1} (in[i-t] + in[i+t]) w_t      (scipy's order of operations).
-// rowmap[i + r + t] = reflect(i + t). Output rows [i0, i1) go to out (row i0 first). The partial sum
-// of a vector of columns stays in a register across all taps; lo / hi (r + 1 entries each) hold the
-// rows at -t / +t.
+// rowmap[i + r + t] = reflect(i + t). Output rows [i0, i1) go to out (row i0 first). The partial
+// sum of a vector of columns stays in a register across all taps; lo / hi (r + 1 entries each) hold
+// the rows at -t / +t.
 template <class T>
-[[gnu::always_inline]] inline void gauss_rows_impl(const T* __restrict in, T* __restrict out,
-                                                   long i0, long i1, long cols,
-                                                   const T* __restrict w, int r,
-                                                   const long* __restrict rowmap, const T** lo,
+[[gnu::always_inline]] inline void gauss_rows_impl(const T* __restrict in,
+                                                   T* __restrict out,
+                                                   long i0,
+                                                   long i1,
+                                                   long cols,
+                                                   const T* __restrict w,
+                                                   int r,
+                                                   const long* __restrict rowmap,
+                                                   const T** lo,
                                                    const T** hi) {
   using S = Simd<T>;
   for (long i = i0; i < i1; ++i) {
@@ -118,9 +129,13 @@ template <class T>
 
 // The same along axis 1 (columns), through a reflect-padded copy of each row.
 template <class T>
-[[gnu::always_inline]] inline void gauss_cols_impl(const T* __restrict in, T* __restrict out,
-                                                   long rows, long cols, const T* __restrict w,
-                                                   int r, const long* __restrict colmap,
+[[gnu::always_inline]] inline void gauss_cols_impl(const T* __restrict in,
+                                                   T* __restrict out,
+                                                   long rows,
+                                                   long cols,
+                                                   const T* __restrict w,
+                                                   int r,
+                                                   const long* __restrict colmap,
                                                    T* __restrict pad) {
   using S = Simd<T>;
   for (long i = 0; i < rows; ++i) {
@@ -147,22 +162,48 @@ template <class T>
   }
 }
 
-STEMFLOW_SIMD_CLONES void gauss_rows(const float* in, float* out, long i0, long i1, long cols,
-                                     const float* w, int r, const long* rowmap, const float** lo,
+STEMFLOW_SIMD_CLONES void gauss_rows(const float* in,
+                                     float* out,
+                                     long i0,
+                                     long i1,
+                                     long cols,
+                                     const float* w,
+                                     int r,
+                                     const long* rowmap,
+                                     const float** lo,
                                      const float** hi) {
   gauss_rows_impl(in, out, i0, i1, cols, w, r, rowmap, lo, hi);
 }
-STEMFLOW_SIMD_CLONES void gauss_rows(const double* in, double* out, long i0, long i1, long cols,
-                                     const double* w, int r, const long* rowmap, const double** lo,
+STEMFLOW_SIMD_CLONES void gauss_rows(const double* in,
+                                     double* out,
+                                     long i0,
+                                     long i1,
+                                     long cols,
+                                     const double* w,
+                                     int r,
+                                     const long* rowmap,
+                                     const double** lo,
                                      const double** hi) {
   gauss_rows_impl(in, out, i0, i1, cols, w, r, rowmap, lo, hi);
 }
-STEMFLOW_SIMD_CLONES void gauss_cols(const float* in, float* out, long rows, long cols,
-                                     const float* w, int r, const long* colmap, float* pad) {
+STEMFLOW_SIMD_CLONES void gauss_cols(const float* in,
+                                     float* out,
+                                     long rows,
+                                     long cols,
+                                     const float* w,
+                                     int r,
+                                     const long* colmap,
+                                     float* pad) {
   gauss_cols_impl(in, out, rows, cols, w, r, colmap, pad);
 }
-STEMFLOW_SIMD_CLONES void gauss_cols(const double* in, double* out, long rows, long cols,
-                                     const double* w, int r, const long* colmap, double* pad) {
+STEMFLOW_SIMD_CLONES void gauss_cols(const double* in,
+                                     double* out,
+                                     long rows,
+                                     long cols,
+                                     const double* w,
+                                     int r,
+                                     const long* colmap,
+                                     double* pad) {
   gauss_cols_impl(in, out, rows, cols, w, r, colmap, pad);
 }
 
@@ -170,8 +211,11 @@ STEMFLOW_SIMD_CLONES void gauss_cols(const double* in, double* out, long rows, l
 // >= against the neighbours below/right (and below-right, above-right), > against the others.
 // mask[j] != 0 for a maximum. The mask has the pixels' width so that the loop vectorises.
 template <class T, class MaskT>
-[[gnu::always_inline]] inline void maxima_row_impl(const T* __restrict up, const T* __restrict c,
-                                                   const T* __restrict dn, long j0, long j1,
+[[gnu::always_inline]] inline void maxima_row_impl(const T* __restrict up,
+                                                   const T* __restrict c,
+                                                   const T* __restrict dn,
+                                                   long j0,
+                                                   long j1,
                                                    MaskT* __restrict mask) {
   for (long j = j0; j < j1; ++j) {
     const T v = c[j];
@@ -180,18 +224,18 @@ template <class T, class MaskT>
     mask[j] = m ? MaskT(-1) : MaskT(0);
   }
 }
-STEMFLOW_SIMD_CLONES void maxima_row(const float* up, const float* c, const float* dn, long j0,
-                                     long j1, std::int32_t* mask) {
+STEMFLOW_SIMD_CLONES void maxima_row(
+    const float* up, const float* c, const float* dn, long j0, long j1, std::int32_t* mask) {
   maxima_row_impl(up, c, dn, j0, j1, mask);
 }
-STEMFLOW_SIMD_CLONES void maxima_row(const double* up, const double* c, const double* dn, long j0,
-                                     long j1, std::int64_t* mask) {
+STEMFLOW_SIMD_CLONES void maxima_row(
+    const double* up, const double* c, const double* dn, long j0, long j1, std::int64_t* mask) {
   maxima_row_impl(up, c, dn, j0, j1, mask);
 }
 
-// The hybrid correlation: numpy's |m|^p exp(i angle(m)), written as m |m|^(p-1) = m (|m|^2)^((p-1)/2)
-// (one pow per element, in Real), then numpy's 1/N of ifft2. |m| = 0 gives 0^p (1 for p = 0, as
-// numpy's 0**0) times exp(i angle(0)) = 1.
+// The hybrid correlation: numpy's |m|^p exp(i angle(m)), written as m |m|^(p-1) = m
+// (|m|^2)^((p-1)/2) (one pow per element, in Real), then numpy's 1/N of ifft2. |m| = 0 gives 0^p (1
+// for p = 0, as numpy's 0**0) times exp(i angle(0)) = 1.
 template <class T>
 void power_spectrum(T* s, std::size_t n, double p, double inv_n) {
   const T scale = static_cast<T>(inv_n);
@@ -228,8 +272,8 @@ struct Cand {
   std::int32_t y;
 };
 
-// numpy: np.sort(maxima, order="intensity")[::-1] with fields (x, y, intensity): the remaining fields
-// break ties in dtype order, and the reversal makes all three descending.
+// numpy: np.sort(maxima, order="intensity")[::-1] with fields (x, y, intensity): the remaining
+// fields break ties in dtype order, and the reversal makes all three descending.
 inline bool cand_before(const Cand& a, const Cand& b) {
   if (a.intensity != b.intensity) return a.intensity > b.intensity;
   if (a.x != b.x) return a.x > b.x;
@@ -254,8 +298,10 @@ void select_peaks(std::vector<Cand>& c, const BraggDisksParams& p, std::vector<P
   }
   const std::size_t rtp = static_cast<std::size_t>(p.relative_to_peak);
   if (p.min_relative_intensity > 0 && c.size() > rtp) {
-    std::nth_element(c.begin(), c.begin() + static_cast<long>(rtp), c.end(),
-                     [](const Cand& a, const Cand& b) { return a.intensity > b.intensity; });
+    std::nth_element(
+        c.begin(), c.begin() + static_cast<long>(rtp), c.end(), [](const Cand& a, const Cand& b) {
+          return a.intensity > b.intensity;
+        });
     const double ref = c[rtp].intensity;
     const double lim = p.min_relative_intensity;
     std::erase_if(c, [ref, lim](const Cand& a) { return a.intensity / ref < lim; });
@@ -270,11 +316,13 @@ void select_peaks(std::vector<Cand>& c, const BraggDisksParams& p, std::vector<P
       const std::size_t chunk = std::max<std::size_t>(64, 4 * max_keep);
       const std::size_t next = std::min(n, sorted + std::max(chunk, sorted));
       if (next < n) {
-        std::nth_element(c.begin() + static_cast<long>(sorted), c.begin() + static_cast<long>(next),
-                         c.end(), cand_before);
+        std::nth_element(c.begin() + static_cast<long>(sorted),
+                         c.begin() + static_cast<long>(next),
+                         c.end(),
+                         cand_before);
       }
-      std::sort(c.begin() + static_cast<long>(sorted), c.begin() + static_cast<long>(next),
-                cand_before);
+      std::sort(
+          c.begin() + static_cast<long>(sorted), c.begin() + static_cast<long>(next), cand_before);
       sorted = next;
     }
     const double x = c[i].x, y = c[i].y;
@@ -292,18 +340,19 @@ void select_peaks(std::vector<Cand>& c, const BraggDisksParams& p, std::vector<P
   }
 }
 
-// ---- the detector ---------------------------------------------------------------------------------
+// ---- the detector
+// ---------------------------------------------------------------------------------
 
 template <class Real>
 struct Work final : DetectorWorkspace {
   using Complex = typename fft::Api<Real>::Complex;
-  fft::Buffer<Real, Real> in;      // the pattern as Real, rows x cols
+  fft::Buffer<Real, Real> in;       // the pattern as Real, rows x cols
   fft::Buffer<Complex, Real> spec;  // r2c output, rows x (cols/2+1)
-  fft::Buffer<Real, Real> cc;      // c2r output
+  fft::Buffer<Real, Real> cc;       // c2r output
   fft::Buffer<Complex, Real> keep;  // multicorr spectrum (half, or full in no-template mode)
   fft::Plan<Real> r2c, c2r;
   std::vector<Real> sm, tmp, pad;
-  std::vector<const Real*> taps_lo, taps_hi;      // gauss_rows' row pointers
+  std::vector<const Real*> taps_lo, taps_hi;  // gauss_rows' row pointers
   std::vector<const double*> dtaps_lo, dtaps_hi;
   std::vector<double> dp, dp_tmp, dp_pad;  // sigma_dp smoothing, in float64 like scipy
   // maxima_row's output: one integer of the pixel's width per pixel of a row
@@ -318,8 +367,11 @@ struct Work final : DetectorWorkspace {
 struct BraggDiskDetector::ImplBase {
   virtual ~ImplBase() = default;
   virtual std::unique_ptr<DetectorWorkspace> make_workspace() const = 0;
-  virtual Expected<std::uint32_t> detect(const std::byte* frame, Dtype dtype, DetectorWorkspace& ws,
-                                         std::span<Peak> out, DetectorStages* stages) const = 0;
+  virtual Expected<std::uint32_t> detect(const std::byte* frame,
+                                         Dtype dtype,
+                                         DetectorWorkspace& ws,
+                                         std::span<Peak> out,
+                                         DetectorStages* stages) const = 0;
 };
 
 namespace {
@@ -333,12 +385,18 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
   using Api = fft::Api<Real>;
   using Complex = typename Api::Complex;
 
-  DetectorImpl(const BraggDisksParams& p, const ProbeKernel& kernel, std::uint32_t rows,
+  DetectorImpl(const BraggDisksParams& p,
+               const ProbeKernel& kernel,
+               std::uint32_t rows,
                std::uint32_t cols)
-      : p_(p), rows_(rows), cols_(cols), half_(cols / 2 + 1),
-        npx_(std::size_t{rows} * cols), nspec_(std::size_t{rows} * (cols / 2 + 1)) {
-    // py4DSTEM without a template: cc = the pattern, then still ifft2 (see README); the corrected mode
-    // correlates with a delta, which is what a "no template" user means.
+      : p_(p),
+        rows_(rows),
+        cols_(cols),
+        half_(cols / 2 + 1),
+        npx_(std::size_t{rows} * cols),
+        nspec_(std::size_t{rows} * (cols / 2 + 1)) {
+    // py4DSTEM without a template: cc = the pattern, then still ifft2 (see README); the corrected
+    // mode correlates with a delta, which is what a "no template" user means.
     compat_no_template_ = kernel.empty() && p_.no_template_applies_ifft;
     build_template_spectrum(kernel);
     gauss_w_d_ = npc::gaussian_weights(p_.sigma);
@@ -352,10 +410,13 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
     }
     eb_ = std::max(p_.edge_boundary, 1);
     if (p_.subpixel == Subpixel::kMulticorr) {
-      mc_ = std::make_unique<UpsampledDft<Real>>(rows_, cols_, p_.upsample_factor,
+      mc_ = std::make_unique<UpsampledDft<Real>>(rows_,
+                                                 cols_,
+                                                 p_.upsample_factor,
                                                  !compat_no_template_,
                                                  static_cast<std::uint32_t>(p_.max_num_peaks),
-                                                 p_.multicorr_method, planner_flags(p_.fft_planner));
+                                                 p_.multicorr_method,
+                                                 planner_flags(p_.fft_planner));
     }
   }
 
@@ -366,8 +427,10 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
     w->cc = fft::Buffer<Real, Real>(npx_);
     const int r = static_cast<int>(rows_), c = static_cast<int>(cols_);
     const unsigned flags = planner_flags(p_.fft_planner);
-    w->r2c = fft::Plan<Real>([&] { return Api::r2c_2d(r, c, w->in.data(), w->spec.data(), flags); });
-    w->c2r = fft::Plan<Real>([&] { return Api::c2r_2d(r, c, w->spec.data(), w->cc.data(), flags); });
+    w->r2c =
+        fft::Plan<Real>([&] { return Api::r2c_2d(r, c, w->in.data(), w->spec.data(), flags); });
+    w->c2r =
+        fft::Plan<Real>([&] { return Api::c2r_2d(r, c, w->spec.data(), w->cc.data(), flags); });
     if (mc_) {
       w->keep = fft::Buffer<Complex, Real>(compat_no_template_ ? npx_ : nspec_);
       w->mc = mc_->make_workspace();
@@ -391,8 +454,11 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
     return w;
   }
 
-  Expected<std::uint32_t> detect(const std::byte* frame, Dtype dtype, DetectorWorkspace& wsb,
-                                 std::span<Peak> out, DetectorStages* stages) const override {
+  Expected<std::uint32_t> detect(const std::byte* frame,
+                                 Dtype dtype,
+                                 DetectorWorkspace& wsb,
+                                 std::span<Peak> out,
+                                 DetectorStages* stages) const override {
     auto& w = static_cast<Work<Real>&>(wsb);
     if (!load(frame, dtype, w)) {
       return make_error("non_finite", "frame contains NaN or inf pixels");
@@ -406,10 +472,24 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
       // strip stays in L1 instead of travelling through memory.
       for (long i0 = 0; i0 < long(rows_); i0 += kGaussStrip) {
         const long i1 = std::min<long>(rows_, i0 + kGaussStrip);
-        gauss_rows(cc, w.tmp.data(), i0, i1, cols_, gauss_w_.data(), gauss_r_, rowmap_.data(),
-                   w.taps_lo.data(), w.taps_hi.data());
-        gauss_cols(w.tmp.data(), w.sm.data() + i0 * long(cols_), i1 - i0, cols_, gauss_w_.data(),
-                   gauss_r_, colmap_.data(), w.pad.data());
+        gauss_rows(cc,
+                   w.tmp.data(),
+                   i0,
+                   i1,
+                   cols_,
+                   gauss_w_.data(),
+                   gauss_r_,
+                   rowmap_.data(),
+                   w.taps_lo.data(),
+                   w.taps_hi.data());
+        gauss_cols(w.tmp.data(),
+                   w.sm.data() + i0 * long(cols_),
+                   i1 - i0,
+                   cols_,
+                   gauss_w_.data(),
+                   gauss_r_,
+                   colmap_.data(),
+                   w.pad.data());
       }
       ar = w.sm.data();
     }
@@ -425,13 +505,14 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
       std::sort(w.peaks.begin(), w.peaks.end(), record_before);
     }
     const std::size_t n = std::min(w.peaks.size(), out.size());
-    for (std::size_t i = 0; i < n; ++i) out[i] = Peak{w.peaks[i].x, w.peaks[i].y, w.peaks[i].intensity};
+    for (std::size_t i = 0; i < n; ++i)
+      out[i] = Peak{w.peaks[i].x, w.peaks[i].y, w.peaks[i].intensity};
     return static_cast<std::uint32_t>(n);
   }
 
  private:
-  static void make_maps(int r, std::vector<long>& rowmap, std::vector<long>& colmap,
-                        long rows, long cols) {
+  static void make_maps(
+      int r, std::vector<long>& rowmap, std::vector<long>& colmap, long rows, long cols) {
     rowmap.resize(rows + 2 * r);
     colmap.resize(cols + 2 * r);
     for (long i = 0; i < rows + 2 * r; ++i) rowmap[i] = npc::reflect_index(i - r, rows);
@@ -456,8 +537,8 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
       // Planned like the workspaces' plans: an FFTW_ESTIMATE plan would follow whatever wisdom
       // exists, so the first detector of a process would round differently from later ones.
       fft::Plan<double> plan([&] {
-        return Api64::r2c_2d(int(rows_), int(cols_), in.data(), sp.data(),
-                             planner_flags(p_.fft_planner));
+        return Api64::r2c_2d(
+            int(rows_), int(cols_), in.data(), sp.data(), planner_flags(p_.fft_planner));
       });
       std::copy(kernel.values.begin(), kernel.values.end(), in.data());
       plan.execute();
@@ -495,10 +576,24 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
           }
         }
       };
-      gauss_rows(w.dp.data(), w.dp_tmp.data(), 0, rows_, cols_, dp_w_.data(), dp_r_,
-                 dp_rowmap_.data(), w.dtaps_lo.data(), w.dtaps_hi.data());
+      gauss_rows(w.dp.data(),
+                 w.dp_tmp.data(),
+                 0,
+                 rows_,
+                 cols_,
+                 dp_w_.data(),
+                 dp_r_,
+                 dp_rowmap_.data(),
+                 w.dtaps_lo.data(),
+                 w.dtaps_hi.data());
       store(w.dp_tmp);
-      gauss_cols(w.dp_tmp.data(), w.dp.data(), rows_, cols_, dp_w_.data(), dp_r_, dp_colmap_.data(),
+      gauss_cols(w.dp_tmp.data(),
+                 w.dp.data(),
+                 rows_,
+                 cols_,
+                 dp_w_.data(),
+                 dp_r_,
+                 dp_colmap_.data(),
                  w.dp_pad.data());
       store(w.dp);
     });
@@ -557,7 +652,8 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
           }
         }
         if (mask[j]) {
-          w.cands.push_back({static_cast<double>(c[j]), static_cast<std::int32_t>(i),
+          w.cands.push_back({static_cast<double>(c[j]),
+                             static_cast<std::int32_t>(i),
                              static_cast<std::int32_t>(j)});
         }
       }
@@ -609,8 +705,10 @@ class DetectorImpl final : public BraggDiskDetector::ImplBase {
 
 }  // namespace
 
-BraggDiskDetector::BraggDiskDetector(const BraggDisksParams& params, const ProbeKernel& kernel,
-                                     std::uint32_t rows, std::uint32_t cols)
+BraggDiskDetector::BraggDiskDetector(const BraggDisksParams& params,
+                                     const ProbeKernel& kernel,
+                                     std::uint32_t rows,
+                                     std::uint32_t cols)
     : params_(params), rows_(rows), cols_(cols) {
   validate(params_);
   if (rows < 3 || cols < 3) {
@@ -641,8 +739,10 @@ std::unique_ptr<DetectorWorkspace> BraggDiskDetector::make_workspace() const {
   return impl_->make_workspace();
 }
 
-Expected<std::uint32_t> BraggDiskDetector::detect(const std::byte* frame, Dtype dtype,
-                                                  DetectorWorkspace& ws, std::span<Peak> out,
+Expected<std::uint32_t> BraggDiskDetector::detect(const std::byte* frame,
+                                                  Dtype dtype,
+                                                  DetectorWorkspace& ws,
+                                                  std::span<Peak> out,
                                                   DetectorStages* stages) const {
   return impl_->detect(frame, dtype, ws, out, stages);
 }

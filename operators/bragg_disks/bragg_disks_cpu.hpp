@@ -36,7 +36,9 @@ class BraggDiskDetector {
  public:
   //! kernel: the real-space template (rows x cols, centre at (0, 0)); empty = no template.
   //! Throws ConfigError when the parameters are invalid or the kernel does not fit the frame.
-  BraggDiskDetector(const BraggDisksParams& params, const ProbeKernel& kernel, std::uint32_t rows,
+  BraggDiskDetector(const BraggDisksParams& params,
+                    const ProbeKernel& kernel,
+                    std::uint32_t rows,
                     std::uint32_t cols);
   ~BraggDiskDetector();
   BraggDiskDetector(const BraggDiskDetector&) = delete;
@@ -45,10 +47,13 @@ class BraggDiskDetector {
   std::unique_ptr<DetectorWorkspace> make_workspace() const;
 
   //! Finds the peaks of one frame (rows x cols pixels of dtype, row-major) and writes them to
-  //! out[0, count) in py4DSTEM's output order; out must hold max_num_peaks records. Returns the count,
-  //! or an error for a frame it cannot process (non-finite pixels). Never throws.
-  Expected<std::uint32_t> detect(const std::byte* frame, Dtype dtype, DetectorWorkspace& ws,
-                                 std::span<Peak> out, DetectorStages* stages = nullptr) const;
+  //! out[0, count) in py4DSTEM's output order; out must hold max_num_peaks records. Returns the
+  //! count, or an error for a frame it cannot process (non-finite pixels). Never throws.
+  Expected<std::uint32_t> detect(const std::byte* frame,
+                                 Dtype dtype,
+                                 DetectorWorkspace& ws,
+                                 std::span<Peak> out,
+                                 DetectorStages* stages = nullptr) const;
 
   std::uint32_t rows() const { return rows_; }
   std::uint32_t cols() const { return cols_; }

@@ -23,8 +23,8 @@ enum class Precision : std::uint8_t {
   kF64,  // FFTW double precision: matches py4DSTEM (which computes in float64) to ~1e-9 px
 };
 
-//! How thoroughly FFTW plans (once per thread and series). Plans found once are kept in FFTW's wisdom
-//! for the process (and in a wisdom file, see fft::load_wisdom / fft::save_wisdom).
+//! How thoroughly FFTW plans (once per thread and series). Plans found once are kept in FFTW's
+//! wisdom for the process (and in a wisdom file, see fft::load_wisdom / fft::save_wisdom).
 enum class FftPlanner : std::uint8_t {
   kMeasure,  // FFTW_MEASURE: ~0.1-0.5 s at start
   kPatient,  // FFTW_PATIENT: ~10-20 % faster transforms, ~1-6 s (single) / more (double) at start
@@ -38,24 +38,25 @@ enum class MulticorrMethod : std::uint8_t {
 };
 
 struct BraggDisksParams {
-  double corr_power = 1.0;            // hybrid correlation exponent: 1 cross-, 0 phase correlation
-  double sigma = 2.0;                 // Gaussian sigma on the correlation (py4DSTEM sigma / sigma_cc)
-  double sigma_dp = 0.0;              // Gaussian sigma on the pattern before the FFT (0: off)
-  int edge_boundary = 20;             // maxima closer than this to an edge are dropped (min 1)
-  double min_absolute_intensity = 0;  // drop peaks below this correlation intensity (0: off)
+  double corr_power = 1.0;  // hybrid correlation exponent: 1 cross-, 0 phase correlation
+  double sigma = 2.0;       // Gaussian sigma on the correlation (py4DSTEM sigma / sigma_cc)
+  double sigma_dp = 0.0;    // Gaussian sigma on the pattern before the FFT (0: off)
+  int edge_boundary = 20;   // maxima closer than this to an edge are dropped (min 1)
+  double min_absolute_intensity = 0;      // drop peaks below this correlation intensity (0: off)
   double min_relative_intensity = 0.005;  // drop peaks below this fraction of the reference peak
-  int relative_to_peak = 0;           // index (by intensity) of the reference peak
-  double min_peak_spacing = 60;       // greedy suppression radius, pixels (strict <)
-  int max_num_peaks = 70;             // keep at most this many peaks per frame
+  int relative_to_peak = 0;               // index (by intensity) of the reference peak
+  double min_peak_spacing = 60;           // greedy suppression radius, pixels (strict <)
+  int max_num_peaks = 70;                 // keep at most this many peaks per frame
   Subpixel subpixel = Subpixel::kMulticorr;
-  int upsample_factor = 16;           // multicorr DFT upsampling factor, > 2
+  int upsample_factor = 16;  // multicorr DFT upsampling factor, > 2
   Precision precision = Precision::kF32;
   MulticorrMethod multicorr_method = MulticorrMethod::kAuto;
   FftPlanner fft_planner = FftPlanner::kMeasure;
 
   // py4DSTEM compatibility switches; true = what py4DSTEM 0.14.18 does.
-  //! Without a template py4DSTEM still applies ifft2 to the pattern (it finds maxima of the pattern's
-  //! DFT); false correlates with a delta instead, i.e. finds the maxima of the pattern itself.
+  //! Without a template py4DSTEM still applies ifft2 to the pattern (it finds maxima of the
+  //! pattern's DFT); false correlates with a delta instead, i.e. finds the maxima of the pattern
+  //! itself.
   bool no_template_applies_ifft = true;
   //! scipy smooths an integer pattern into its own dtype (each 1-D pass truncated to an integer);
   //! false smooths in floating point.

@@ -10,13 +10,14 @@
 #include <complex>
 #include <cstddef>
 #include <mutex>
-#include <string>
 #include <new>
+#include <string>
 #include <utility>
 
 namespace stemflow::ops::fft {
 
-//! The lock every plan creation and destruction takes; the first call makes FFTW's planner thread-safe.
+//! The lock every plan creation and destruction takes; the first call makes FFTW's planner
+//! thread-safe.
 std::mutex& planner_mutex();
 
 //! Adds the FFTW wisdom (float and double) stored in `path` (as save_wisdom writes it) to the

@@ -6,8 +6,9 @@
 // For a real signal C[-u,-v] = conj(C[u,v]); pairing column v with -v gives
 //   P = sum_{v=0}^{ny/2} w_v Re(G[k,v] b_v(l))  (+ corner term),  G[k,v] = sum_u C[u,v] ~a_u(k),
 // with w_v = 2 for paired columns and 1 for column 0; ~a = a except on the Nyquist row of an even
-// nx, where ~a = cos(angle a) (half the coefficient at +nx/2 and half at -nx/2). The Nyquist column of
-// an even ny contributes Re(G) Re(b), and the corner (nx/2, ny/2) a correction -C sin(pi X) sin(pi Y).
+// nx, where ~a = cos(angle a) (half the coefficient at +nx/2 and half at -nx/2). The Nyquist column
+// of an even ny contributes Re(G) Re(b), and the corner (nx/2, ny/2) a correction -C sin(pi X)
+// sin(pi Y).
 #include "operators/bragg_disks/multicorr_cpu.hpp"
 
 #include <algorithm>
@@ -32,11 +33,15 @@ long long freq(long long k, long long n) { return k < (n + 1) / 2 ? k : k - n; }
 // ldp a multiple of the vector width. Each patch row is held in NV vector registers over all nb
 // columns (NV = ldp / lanes, a compile-time count for the usual upsampling factors).
 template <int NV, class T>
-[[gnu::always_inline]] inline void accumulate_rows(T* __restrict P, int n, int ldp,
+[[gnu::always_inline]] inline void accumulate_rows(T* __restrict P,
+                                                   int n,
+                                                   int ldp,
                                                    const T* __restrict gre,
-                                                   const T* __restrict gim, int ldg,
+                                                   const T* __restrict gim,
+                                                   int ldg,
                                                    const T* __restrict ore,
-                                                   const T* __restrict oim, int nb) {
+                                                   const T* __restrict oim,
+                                                   int nb) {
   using S = Simd<T>;
   for (int k = 0; k < n; ++k) {
     T* pk = P + std::size_t(k) * ldp;
@@ -56,17 +61,23 @@ template <int NV, class T>
 }
 
 template <class T>
-[[gnu::always_inline]] inline void accumulate_patch_impl(T* P, int n, int ldp, const T* gre,
-                                                         const T* gim, int ldg, const T* ore,
-                                                         const T* oim, int nb) {
+[[gnu::always_inline]] inline void accumulate_patch_impl(
+    T* P, int n, int ldp, const T* gre, const T* gim, int ldg, const T* ore, const T* oim, int nb) {
   switch (ldp / Simd<T>::kLanes) {
-    case 1: return accumulate_rows<1>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
-    case 2: return accumulate_rows<2>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
-    case 3: return accumulate_rows<3>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
-    case 4: return accumulate_rows<4>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
-    case 5: return accumulate_rows<5>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
-    case 6: return accumulate_rows<6>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
-    default: break;
+    case 1:
+      return accumulate_rows<1>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
+    case 2:
+      return accumulate_rows<2>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
+    case 3:
+      return accumulate_rows<3>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
+    case 4:
+      return accumulate_rows<4>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
+    case 5:
+      return accumulate_rows<5>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
+    case 6:
+      return accumulate_rows<6>(P, n, ldp, gre, gim, ldg, ore, oim, nb);
+    default:
+      break;
   }
   for (int k = 0; k < n; ++k) {  // large upsampling factors: plain loops
     T* __restrict pk = P + std::size_t(k) * ldp;
@@ -81,22 +92,42 @@ template <class T>
 }
 
 STEMFLOW_SIMD_CLONES
-void accumulate_patch(float* P, int n, int ldp, const float* gre, const float* gim, int ldg,
-                      const float* ore, const float* oim, int nb) {
+void accumulate_patch(float* P,
+                      int n,
+                      int ldp,
+                      const float* gre,
+                      const float* gim,
+                      int ldg,
+                      const float* ore,
+                      const float* oim,
+                      int nb) {
   accumulate_patch_impl(P, n, ldp, gre, gim, ldg, ore, oim, nb);
 }
 STEMFLOW_SIMD_CLONES
-void accumulate_patch(double* P, int n, int ldp, const double* gre, const double* gim, int ldg,
-                      const double* ore, const double* oim, int nb) {
+void accumulate_patch(double* P,
+                      int n,
+                      int ldp,
+                      const double* gre,
+                      const double* gim,
+                      int ldg,
+                      const double* ore,
+                      const double* oim,
+                      int nb) {
   accumulate_patch_impl(P, n, ldp, gre, gim, ldg, ore, oim, nb);
 }
 
-// G (n x m, planar) = A (n x nx, planar) * S (nx x m, planar): the direct first stage, four rows of A
-// at a time so that each spectrum row is read once per four.
+// G (n x m, planar) = A (n x nx, planar) * S (nx x m, planar): the direct first stage, four rows of
+// A at a time so that each spectrum row is read once per four.
 template <class T>
-[[gnu::always_inline]] inline void complex_gemm_impl(int n, int nx, int m, const T* __restrict are, const T* __restrict aim,
-                              const T* __restrict sre, const T* __restrict sim, T* __restrict gre,
-                              T* __restrict gim) {
+[[gnu::always_inline]] inline void complex_gemm_impl(int n,
+                                                     int nx,
+                                                     int m,
+                                                     const T* __restrict are,
+                                                     const T* __restrict aim,
+                                                     const T* __restrict sre,
+                                                     const T* __restrict sim,
+                                                     T* __restrict gre,
+                                                     T* __restrict gim) {
   std::fill(gre, gre + std::size_t(n) * m, T(0));
   std::fill(gim, gim + std::size_t(n) * m, T(0));
   int k = 0;
@@ -145,13 +176,27 @@ template <class T>
 }
 
 STEMFLOW_SIMD_CLONES
-void complex_gemm(int n, int nx, int m, const float* are, const float* aim, const float* sre,
-                  const float* sim, float* gre, float* gim) {
+void complex_gemm(int n,
+                  int nx,
+                  int m,
+                  const float* are,
+                  const float* aim,
+                  const float* sre,
+                  const float* sim,
+                  float* gre,
+                  float* gim) {
   complex_gemm_impl(n, nx, m, are, aim, sre, sim, gre, gim);
 }
 STEMFLOW_SIMD_CLONES
-void complex_gemm(int n, int nx, int m, const double* are, const double* aim, const double* sre,
-                  const double* sim, double* gre, double* gim) {
+void complex_gemm(int n,
+                  int nx,
+                  int m,
+                  const double* are,
+                  const double* aim,
+                  const double* sre,
+                  const double* sim,
+                  double* gre,
+                  double* gim) {
   complex_gemm_impl(n, nx, m, are, aim, sre, sim, gre, gim);
 }
 
@@ -169,11 +214,20 @@ int pick_block(long long lx, std::size_t complex_bytes, std::uint32_t ncols) {
 }  // namespace
 
 template <class Real>
-UpsampledDft<Real>::UpsampledDft(std::uint32_t nx, std::uint32_t ny, int upsample_factor,
-                                 bool hermitian, std::uint32_t max_peaks, MulticorrMethod method,
+UpsampledDft<Real>::UpsampledDft(std::uint32_t nx,
+                                 std::uint32_t ny,
+                                 int upsample_factor,
+                                 bool hermitian,
+                                 std::uint32_t max_peaks,
+                                 MulticorrMethod method,
                                  unsigned fftw_flags)
-    : nx_(nx), ny_(ny), us_(upsample_factor), hermitian_(hermitian), max_peaks_(max_peaks),
-      method_(method), fftw_flags_(fftw_flags) {
+    : nx_(nx),
+      ny_(ny),
+      us_(upsample_factor),
+      hermitian_(hermitian),
+      max_peaks_(max_peaks),
+      method_(method),
+      fftw_flags_(fftw_flags) {
   // py4DSTEM: numRow = ceil(1.5 us); globalShift = fix(ceil(1.5 us) / 2).
   n_ = static_cast<int>(std::ceil(1.5 * us_));
   g_ = static_cast<int>(std::trunc(std::ceil(us_ * 1.5) / 2));
@@ -233,7 +287,11 @@ auto UpsampledDft<Real>::make_workspace() const -> std::unique_ptr<Workspace> {
   // Measuring planners scribble on the arrays: plan first, then zero the padding once. The plan
   // preserves its input, so the zero padding survives every execution.
   ws->plan = fft::Plan<Real>([&] {
-    return Api::many_c2c(static_cast<int>(lx_), block_, ws->z.data(), ws->o.data(), FFTW_BACKWARD,
+    return Api::many_c2c(static_cast<int>(lx_),
+                         block_,
+                         ws->z.data(),
+                         ws->o.data(),
+                         FFTW_BACKWARD,
                          fftw_flags_ | FFTW_PRESERVE_INPUT);
   });
   std::memset(static_cast<void*>(ws->z.data()), 0, blk * sizeof(Complex));
@@ -281,11 +339,11 @@ auto UpsampledDft<Real>::start_of(double x, double y) const -> Start {
   return s;
 }
 
-// phr/phi[v - v0] = w_v exp(2 pi i f_v jy0 / ly) for columns [v0, v0 + nb): the column phases of one
-// peak (the table index advances by jy0 per column, so no division per column).
+// phr/phi[v - v0] = w_v exp(2 pi i f_v jy0 / ly) for columns [v0, v0 + nb): the column phases of
+// one peak (the table index advances by jy0 per column, so no division per column).
 template <class Real>
-void UpsampledDft<Real>::column_phases(long long jy0, std::uint32_t v0, int nb, Real* phr,
-                                       Real* phi) const {
+void UpsampledDft<Real>::column_phases(
+    long long jy0, std::uint32_t v0, int nb, Real* phr, Real* phi) const {
   const long long step = pos_mod(jy0, ly_);
   long long t = pos_mod(fy_[v0] * jy0, ly_);
   for (int b = 0; b < nb; ++b) {
@@ -304,21 +362,27 @@ void UpsampledDft<Real>::column_phases(long long jy0, std::uint32_t v0, int nb, 
 }
 
 template <class Real>
-void UpsampledDft<Real>::corner_correction(const Complex* spectrum, const Start& s, Real* P,
+void UpsampledDft<Real>::corner_correction(const Complex* spectrum,
+                                           const Start& s,
+                                           Real* P,
                                            Workspace& ws) const {
   if (!(nyq_row_ && nyq_col_)) return;
   const double c = spectrum[std::size_t(nx_ / 2) * ncols_ + ny_ / 2][0];
   // sin(pi j / us) = Im exp(2 pi i (n/2) j / (n us))
-  for (int k = 0; k < n_; ++k) ws.sx[k] = c * twx_im_[pos_mod((long long)(nx_ / 2) * (s.jx0 + k), lx_)];
+  for (int k = 0; k < n_; ++k)
+    ws.sx[k] = c * twx_im_[pos_mod((long long)(nx_ / 2) * (s.jx0 + k), lx_)];
   for (int l = 0; l < n_; ++l) ws.sy[l] = twy_im_[pos_mod((long long)(ny_ / 2) * (s.jy0 + l), ly_)];
   for (int k = 0; k < n_; ++k) {
-    for (int l = 0; l < n_; ++l) P[std::size_t(k) * ld_ + l] -= static_cast<Real>(ws.sx[k] * ws.sy[l]);
+    for (int l = 0; l < n_; ++l)
+      P[std::size_t(k) * ld_ + l] -= static_cast<Real>(ws.sx[k] * ws.sy[l]);
   }
 }
 
 template <class Real>
-void UpsampledDft<Real>::patches_fft(const Complex* spectrum, std::span<const Start> starts,
-                                     Real* out, Workspace& ws) const {
+void UpsampledDft<Real>::patches_fft(const Complex* spectrum,
+                                     std::span<const Start> starts,
+                                     Real* out,
+                                     Workspace& ws) const {
   const std::size_t pstride = std::size_t(n_) * ld_;
   Complex* z = ws.z.data();
   const Complex* o = ws.o.data();
@@ -376,9 +440,15 @@ void UpsampledDft<Real>::patches_fft(const Complex* spectrum, std::span<const St
     }
     const int snb = static_cast<int>(send - sv0);
     for (std::size_t p = 0; p < starts.size(); ++p) {
-      accumulate_patch(out + p * pstride, n_, ld_, ws.gre.data() + p * gstride,
-                       ws.gim.data() + p * gstride, super_, om_re_.data() + std::size_t(sv0) * ld_,
-                       om_im_.data() + std::size_t(sv0) * ld_, snb);
+      accumulate_patch(out + p * pstride,
+                       n_,
+                       ld_,
+                       ws.gre.data() + p * gstride,
+                       ws.gim.data() + p * gstride,
+                       super_,
+                       om_re_.data() + std::size_t(sv0) * ld_,
+                       om_im_.data() + std::size_t(sv0) * ld_,
+                       snb);
     }
   }
   for (std::size_t p = 0; p < starts.size(); ++p) {
@@ -387,8 +457,10 @@ void UpsampledDft<Real>::patches_fft(const Complex* spectrum, std::span<const St
 }
 
 template <class Real>
-void UpsampledDft<Real>::patches_direct(const Complex* spectrum, std::span<const Start> starts,
-                                        Real* out, Workspace& ws) const {
+void UpsampledDft<Real>::patches_direct(const Complex* spectrum,
+                                        std::span<const Start> starts,
+                                        Real* out,
+                                        Workspace& ws) const {
   const std::size_t pstride = std::size_t(n_) * ld_;
   const std::size_t ns = std::size_t(nx_) * ncols_;
   for (std::size_t i = 0; i < ns; ++i) {
@@ -406,8 +478,15 @@ void UpsampledDft<Real>::patches_direct(const Complex* spectrum, std::span<const
       }
       if (nyq_row_) ws.aim[std::size_t(k) * nx_ + half] = 0;  // ~a = cos on the Nyquist row
     }
-    complex_gemm(n_, static_cast<int>(nx_), static_cast<int>(ncols_), ws.are.data(), ws.aim.data(),
-                 ws.sre.data(), ws.sim.data(), ws.gre.data(), ws.gim.data());
+    complex_gemm(n_,
+                 static_cast<int>(nx_),
+                 static_cast<int>(ncols_),
+                 ws.are.data(),
+                 ws.aim.data(),
+                 ws.sre.data(),
+                 ws.sim.data(),
+                 ws.gre.data(),
+                 ws.gim.data());
     column_phases(s.jy0, 0, static_cast<int>(ncols_), ws.phr.data(), ws.phi.data());
     for (int k = 0; k < n_; ++k) {
       Real* gr = ws.gre.data() + std::size_t(k) * ncols_;
@@ -421,15 +500,25 @@ void UpsampledDft<Real>::patches_direct(const Complex* spectrum, std::span<const
       }
     }
     Real* P = out + p * pstride;
-    accumulate_patch(P, n_, ld_, ws.gre.data(), ws.gim.data(), static_cast<int>(ncols_),
-                     om_re_.data(), om_im_.data(), static_cast<int>(ncols_));
+    accumulate_patch(P,
+                     n_,
+                     ld_,
+                     ws.gre.data(),
+                     ws.gim.data(),
+                     static_cast<int>(ncols_),
+                     om_re_.data(),
+                     om_im_.data(),
+                     static_cast<int>(ncols_));
     corner_correction(spectrum, s, P, ws);
   }
 }
 
 template <class Real>
-void UpsampledDft<Real>::patches(const Complex* spectrum, std::span<const Start> starts, Real* out,
-                                 Workspace& ws, MulticorrMethod method) const {
+void UpsampledDft<Real>::patches(const Complex* spectrum,
+                                 std::span<const Start> starts,
+                                 Real* out,
+                                 Workspace& ws,
+                                 MulticorrMethod method) const {
   std::fill(out, out + starts.size() * std::size_t(n_) * ld_, Real(0));
   if (starts.empty()) return;
   if (method == MulticorrMethod::kAuto) method = method_for(starts.size());
@@ -441,8 +530,12 @@ void UpsampledDft<Real>::patches(const Complex* spectrum, std::span<const Start>
 }
 
 template <class Real>
-void UpsampledDft<Real>::patch(const Complex* spectrum, double x, double y, std::vector<double>& out,
-                               Workspace& ws, MulticorrMethod method) const {
+void UpsampledDft<Real>::patch(const Complex* spectrum,
+                               double x,
+                               double y,
+                               std::vector<double>& out,
+                               Workspace& ws,
+                               MulticorrMethod method) const {
   const Start s = start_of(x, y);
   std::vector<Real> p(std::size_t(n_) * ld_);
   patches(spectrum, std::span<const Start>(&s, 1), p.data(), ws, method);
@@ -453,7 +546,8 @@ void UpsampledDft<Real>::patch(const Complex* spectrum, double x, double y, std:
 }
 
 template <class Real>
-void UpsampledDft<Real>::refine(const Complex* spectrum, std::span<PeakRecord> peaks,
+void UpsampledDft<Real>::refine(const Complex* spectrum,
+                                std::span<PeakRecord> peaks,
                                 Workspace& ws) const {
   ws.starts.clear();
   for (const auto& pk : peaks) ws.starts.push_back(start_of(pk.x, pk.y));

@@ -34,7 +34,9 @@ inline double pairwise_sum(const double* a, std::size_t n) {
   return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
 }
 
-inline double pairwise_sum(const std::vector<double>& v) { return pairwise_sum(v.data(), v.size()); }
+inline double pairwise_sum(const std::vector<double>& v) {
+  return pairwise_sum(v.data(), v.size());
+}
 
 //! scipy.ndimage's 1-D Gaussian weights for sigma (order 0, truncate 4.0): w[0] is the centre tap,
 //! w[t] the taps at +-t; radius = int(4 sigma + 0.5). Empty for sigma <= 0.

@@ -31,15 +31,18 @@ std::tuple<std::uint32_t, std::uint32_t, std::vector<double>> load_image(
   if (arr->shape.size() != 2) {
     throw ConfigError(p.where(key) + ": " + path.string() + " must be a 2-D array (frame shape)");
   }
-  return {static_cast<std::uint32_t>(arr->shape[0]), static_cast<std::uint32_t>(arr->shape[1]),
+  return {static_cast<std::uint32_t>(arr->shape[0]),
+          static_cast<std::uint32_t>(arr->shape[1]),
           std::move(arr->values)};
 }
 
 constexpr std::uint64_t kMaxVacuumFrames = 1 << 16;
 
 //! The mean of the vacuum frames [first, stop) of a recorded file (all frames when no range).
-std::vector<double> average_file_frames(const config::Params& p, ingest::FrameReader& reader,
-                                        std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
+std::vector<double> average_file_frames(
+    const config::Params& p,
+    ingest::FrameReader& reader,
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> range) {
   const auto& info = reader.info();
   const std::uint64_t first = range ? range->first : 0;
   const std::uint64_t stop = range ? range->second : info.frames;
@@ -54,11 +57,15 @@ std::vector<double> average_file_frames(const config::Params& p, ingest::FrameRe
   for (std::uint64_t i = first; i < stop; ++i) {
     auto r = reader.read_frame(i, {frames.data() + (i - first) * fb, fb});
     if (!r) {
-      throw ConfigError(p.where() + ": vacuum frame " + std::to_string(i) + ": " + r.error().message);
+      throw ConfigError(p.where() + ": vacuum frame " + std::to_string(i) + ": " +
+                        r.error().message);
     }
   }
-  return average_frames(reinterpret_cast<const std::byte*>(frames.data()), info.dtype,
-                        stop - first, info.frame_rows, info.frame_cols);
+  return average_frames(reinterpret_cast<const std::byte*>(frames.data()),
+                        info.dtype,
+                        stop - first,
+                        info.frame_rows,
+                        info.frame_cols);
 }
 
 ProbeParams probe_params(const config::Params& p) {
@@ -78,9 +85,11 @@ ProbeParams probe_params(const config::Params& p) {
 }  // namespace
 
 ProbeSource probe_source(const config::Params& p, const config::Config& config) {
-  const int given = p.has("template") + p.has("vacuum") + (p.has("vacuum_frames") && !p.has("vacuum"));
+  const int given =
+      p.has("template") + p.has("vacuum") + (p.has("vacuum_frames") && !p.has("vacuum"));
   if (given != 1) {
-    throw ConfigError(p.where() + ": bragg_disks needs exactly one probe source: template = "
+    throw ConfigError(p.where() +
+                      ": bragg_disks needs exactly one probe source: template = "
                       "\"kernel.npy\" (or \"none\"), vacuum = \"vacuum file\" (optionally with "
                       "vacuum_frames), or vacuum_frames = [first, stop) of the replayed file");
   }
@@ -117,7 +126,8 @@ ProbeSource probe_source(const config::Params& p, const config::Config& config) 
   } else {
     const auto in = config.section("input");
     if (in.get_string("source") != "file") {
-      throw ConfigError(p.where("vacuum_frames") + ": frames of a live stream cannot be read "
+      throw ConfigError(p.where("vacuum_frames") +
+                        ": frames of a live stream cannot be read "
                         "before it arrives; record the vacuum to a file and give 'vacuum'");
     }
     ingest::RawLayout raw;
@@ -128,7 +138,8 @@ ProbeSource probe_source(const config::Params& p, const config::Config& config) 
     }
     raw.header_bytes = static_cast<std::uint64_t>(in.get_int("header_bytes"));
     auto reader = ingest::open_frame_reader(resolve(config, in.get_string("path")).string(),
-                                            in.has("format") ? in.get_string("format") : "", raw);
+                                            in.has("format") ? in.get_string("format") : "",
+                                            raw);
     rows = reader->info().frame_rows;
     cols = reader->info().frame_cols;
     mean = average_file_frames(p, *reader, range);
@@ -138,8 +149,11 @@ ProbeSource probe_source(const config::Params& p, const config::Config& config) 
   return src;
 }
 
-void write_probe(const config::Config& config, const std::string& operator_name,
-                 const std::string& kernel_path, const std::string& probe_path, std::ostream& out) {
+void write_probe(const config::Config& config,
+                 const std::string& operator_name,
+                 const std::string& kernel_path,
+                 const std::string& probe_path,
+                 std::ostream& out) {
   const config::OperatorConfig* oc = nullptr;
   for (const auto& o : config.operators()) {
     if (o.type == BraggDisksOp::kType && (operator_name.empty() || o.name == operator_name)) {

@@ -28,7 +28,10 @@ ProbeSource probe_source(const config::Params& p, const config::Config& config);
 //! frames, the masked probe to `probe_path` (.npy, float64), and says what it wrote on `out`.
 //! Throws ConfigError for a configuration without such an operator or without a template,
 //! std::runtime_error when a file cannot be written.
-void write_probe(const config::Config& config, const std::string& operator_name,
-                 const std::string& kernel_path, const std::string& probe_path, std::ostream& out);
+void write_probe(const config::Config& config,
+                 const std::string& operator_name,
+                 const std::string& kernel_path,
+                 const std::string& probe_path,
+                 std::ostream& out);
 
 }  // namespace stemflow::ops

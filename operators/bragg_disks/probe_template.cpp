@@ -32,8 +32,7 @@ Mask erode_cross(const Mask& in, long rows, long cols) {
       const auto at = [&](long a, long b) -> bool {
         return a >= 0 && a < rows && b >= 0 && b < cols && in[a * cols + b];
       };
-      out[i * cols + j] =
-          at(i, j) && at(i - 1, j) && at(i + 1, j) && at(i, j - 1) && at(i, j + 1);
+      out[i * cols + j] = at(i, j) && at(i - 1, j) && at(i + 1, j) && at(i, j - 1) && at(i, j + 1);
     }
   }
   return out;
@@ -46,8 +45,7 @@ Mask dilate_cross(const Mask& in, long rows, long cols) {
       const auto at = [&](long a, long b) -> bool {
         return a >= 0 && a < rows && b >= 0 && b < cols && in[a * cols + b];
       };
-      out[i * cols + j] =
-          at(i, j) || at(i - 1, j) || at(i + 1, j) || at(i, j - 1) || at(i, j + 1);
+      out[i * cols + j] = at(i, j) || at(i - 1, j) || at(i + 1, j) || at(i, j - 1) || at(i, j + 1);
     }
   }
   return out;
@@ -114,7 +112,8 @@ std::vector<double> distance_transform_edt(const Mask& nonzero, long rows, long 
 }
 
 // np.roll(ar, (sx, sy), axis=(0, 1)): out[i, j] = ar[i - sx, j - sy] (periodic).
-double rolled(const std::vector<double>& a, long rows, long cols, long i, long j, long sx, long sy) {
+double rolled(
+    const std::vector<double>& a, long rows, long cols, long i, long j, long sx, long sy) {
   long a0 = (i - sx) % rows;
   if (a0 < 0) a0 += rows;
   long a1 = (j - sy) % cols;
@@ -123,16 +122,19 @@ double rolled(const std::vector<double>& a, long rows, long cols, long i, long j
 }
 
 // py4DSTEM get_shifted_ar(ar, xshift, yshift, periodic=True, bilinear).
-std::vector<double> shifted(const std::vector<double>& ar, long rows, long cols, double xshift,
-                            double yshift, bool bilinear) {
+std::vector<double> shifted(const std::vector<double>& ar,
+                            long rows,
+                            long cols,
+                            double xshift,
+                            double yshift,
+                            bool bilinear) {
   std::vector<double> out(ar.size());
   if (bilinear) {
     const long xf = static_cast<long>(std::floor(xshift));
     const long yf = static_cast<long>(std::floor(yshift));
     const double wx = xshift - double(xf);
     const double wy = yshift - double(yf);
-    const double w00 = (1 - wx) * (1 - wy), w10 = wx * (1 - wy), w01 = (1 - wx) * wy,
-                 w11 = wx * wy;
+    const double w00 = (1 - wx) * (1 - wy), w10 = wx * (1 - wy), w01 = (1 - wx) * wy, w11 = wx * wy;
     for (long i = 0; i < rows; ++i) {
       for (long j = 0; j < cols; ++j) {
         out[i * cols + j] = rolled(ar, rows, cols, i, j, xf, yf) * w00 +
@@ -202,8 +204,8 @@ void validate(const ProbeParams& p) {
             "probe.origin must be finite");
   }
   if (p.radii) {
-    require(std::isfinite((*p.radii)[0]) && std::isfinite((*p.radii)[1]) &&
-                (*p.radii)[0] >= 0 && (*p.radii)[1] > (*p.radii)[0],
+    require(std::isfinite((*p.radii)[0]) && std::isfinite((*p.radii)[1]) && (*p.radii)[0] >= 0 &&
+                (*p.radii)[1] > (*p.radii)[0],
             "probe.radii must satisfy 0 <= inner < outer");
   }
   if (p.mode == KernelMode::kGaussian) {
@@ -222,8 +224,11 @@ std::optional<KernelMode> parse_kernel_mode(std::string_view s) {
   return std::nullopt;
 }
 
-std::vector<double> average_frames(const std::byte* frames, Dtype dtype, std::size_t n_frames,
-                                   std::uint32_t rows, std::uint32_t cols) {
+std::vector<double> average_frames(const std::byte* frames,
+                                   Dtype dtype,
+                                   std::size_t n_frames,
+                                   std::uint32_t rows,
+                                   std::uint32_t cols) {
   require(n_frames > 0, "probe: no vacuum frames to average");
   const std::size_t n = std::size_t{rows} * cols;
   std::vector<double> sum(n, 0.0);
@@ -237,8 +242,11 @@ std::vector<double> average_frames(const std::byte* frames, Dtype dtype, std::si
   return sum;
 }
 
-std::vector<double> probe_from_vacuum(const std::vector<double>& vacuum_mean, std::uint32_t rows,
-                                      std::uint32_t cols, double threshold, double expansion,
+std::vector<double> probe_from_vacuum(const std::vector<double>& vacuum_mean,
+                                      std::uint32_t rows,
+                                      std::uint32_t cols,
+                                      double threshold,
+                                      double expansion,
                                       int opening) {
   const long r = rows, c = cols;
   require(vacuum_mean.size() == std::size_t(r * c) && r > 0 && c > 0,
@@ -265,8 +273,12 @@ std::vector<double> probe_from_vacuum(const std::vector<double>& vacuum_mean, st
   return probe;
 }
 
-ProbeSize get_probe_size(const std::vector<double>& dp, std::uint32_t rows, std::uint32_t cols,
-                         double thresh_lower, double thresh_upper, int n) {
+ProbeSize get_probe_size(const std::vector<double>& dp,
+                         std::uint32_t rows,
+                         std::uint32_t cols,
+                         double thresh_lower,
+                         double thresh_upper,
+                         int n) {
   const std::size_t npx = std::size_t{rows} * cols;
   require(dp.size() == npx && npx > 0, "probe: image size does not match rows x cols");
   require(n >= 3, "probe: get_probe_size needs at least 3 thresholds");
@@ -288,8 +300,7 @@ ProbeSize get_probe_size(const std::vector<double>& dp, std::uint32_t rows, std:
   for (int i = 1; i < n - 1; ++i) g[i] = (r[i + 1] - r[i - 1]) / 2.0;
   std::vector<double> sorted = g;
   std::sort(sorted.begin(), sorted.end());
-  const double median =
-      n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+  const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
   std::vector<double> rsel, tsel;
   for (int i = 0; i < n; ++i) {
     if (g[i] <= 0 && g[i] >= 2 * median) {
@@ -318,8 +329,12 @@ ProbeSize get_probe_size(const std::vector<double>& dp, std::uint32_t rows, std:
   return out;
 }
 
-ProbeKernel make_probe_kernel(const std::vector<double>& probe, std::uint32_t rows, std::uint32_t cols,
-                              const ProbeParams& p, double qx0, double qy0,
+ProbeKernel make_probe_kernel(const std::vector<double>& probe,
+                              std::uint32_t rows,
+                              std::uint32_t cols,
+                              const ProbeParams& p,
+                              double qx0,
+                              double qy0,
                               std::array<double, 2>* radii_used) {
   const long r = rows, c = cols;
   const std::size_t n = std::size_t(r * c);
@@ -389,14 +404,15 @@ ProbeKernel make_probe_kernel(const std::vector<double>& probe, std::uint32_t ro
   return k;
 }
 
-ProbeTemplate build_probe_template(const ProbeParams& p, const std::vector<double>& vacuum_mean,
-                                   std::uint32_t rows, std::uint32_t cols) {
+ProbeTemplate build_probe_template(const ProbeParams& p,
+                                   const std::vector<double>& vacuum_mean,
+                                   std::uint32_t rows,
+                                   std::uint32_t cols) {
   validate(p);
   ProbeTemplate t;
   t.probe = probe_from_vacuum(vacuum_mean, rows, cols, p.threshold, p.expansion, p.opening);
-  const ProbeSize sz =
-      get_probe_size(t.probe, rows, cols, p.size_thresh_lower, p.size_thresh_upper,
-                     p.size_thresh_count);
+  const ProbeSize sz = get_probe_size(
+      t.probe, rows, cols, p.size_thresh_lower, p.size_thresh_upper, p.size_thresh_count);
   t.alpha = sz.alpha;
   t.qx0 = sz.qx0;
   t.qy0 = sz.qy0;

@@ -3,7 +3,8 @@
 //   vacuum frames --mean--> Probe.from_vacuum_data(threshold, expansion, opening)
 //   --> get_probe_size (alpha, qx0, qy0) --> Probe.get_kernel(mode, origin, ...)
 // The result is a real-space kernel with the probe centre shifted to pixel (0, 0), wrapping around,
-// which is what BraggDisksOp correlates with. Run once per session, at start-up; throws ConfigError.
+// which is what BraggDisksOp correlates with. Run once per session, at start-up; throws
+// ConfigError.
 #pragma once
 
 #include <array>
@@ -31,7 +32,8 @@ enum class KernelMode : std::uint8_t {
   kGaussian,         // normalised probe minus a normalised Gaussian (sums to 0)
   kSigmoid,          // normalised probe minus a normalised sine-squared annular edge (sums to 0)
   kSigmoidLog,       // py4DSTEM's 'sigmoid_log': by a py4DSTEM bug the sine-squared edge too
-  kSigmoidLogistic,  // the logistic edge py4DSTEM's get_probe_kernel_edge_sigmoid(type='logistic') makes
+  kSigmoidLogistic,  // the logistic edge py4DSTEM's get_probe_kernel_edge_sigmoid(type='logistic')
+                     // makes
 };
 
 struct ProbeParams {
@@ -51,7 +53,8 @@ struct ProbeParams {
   //! Shift to the corner by bilinear resampling instead of the Fourier shift theorem. Default as
   //! py4DSTEM: Fourier for flat, bilinear for gaussian and the sigmoids.
   std::optional<bool> bilinear;
-  //! py4DSTEM maps mode 'sigmoid_log' to the sine-squared edge (a bug); true gives the logistic edge.
+  //! py4DSTEM maps mode 'sigmoid_log' to the sine-squared edge (a bug); true gives the logistic
+  //! edge.
   bool sigmoid_log_is_logistic = false;
 };
 
@@ -77,25 +80,41 @@ void validate(const ProbeParams& p);
 std::optional<KernelMode> parse_kernel_mode(std::string_view s);
 
 //! The mean of n_frames frames of the given dtype (np.average over axis 0), as float64.
-std::vector<double> average_frames(const std::byte* frames, Dtype dtype, std::size_t n_frames,
-                                   std::uint32_t rows, std::uint32_t cols);
+std::vector<double> average_frames(const std::byte* frames,
+                                   Dtype dtype,
+                                   std::size_t n_frames,
+                                   std::uint32_t rows,
+                                   std::uint32_t cols);
 
 //! Probe.from_vacuum_data on an already averaged image: threshold, opening, dilation, cos^2 edge.
-std::vector<double> probe_from_vacuum(const std::vector<double>& vacuum_mean, std::uint32_t rows,
-                                      std::uint32_t cols, double threshold, double expansion,
+std::vector<double> probe_from_vacuum(const std::vector<double>& vacuum_mean,
+                                      std::uint32_t rows,
+                                      std::uint32_t cols,
+                                      double threshold,
+                                      double expansion,
                                       int opening);
 
 //! py4DSTEM get_probe_size: radius from the area above a range of thresholds, centre of mass.
-ProbeSize get_probe_size(const std::vector<double>& dp, std::uint32_t rows, std::uint32_t cols,
-                         double thresh_lower = 0.01, double thresh_upper = 0.99, int n = 100);
+ProbeSize get_probe_size(const std::vector<double>& dp,
+                         std::uint32_t rows,
+                         std::uint32_t cols,
+                         double thresh_lower = 0.01,
+                         double thresh_upper = 0.99,
+                         int n = 100);
 
 //! Probe.get_kernel on a probe image with a known origin (qx0, qy0).
-ProbeKernel make_probe_kernel(const std::vector<double>& probe, std::uint32_t rows, std::uint32_t cols,
-                              const ProbeParams& p, double qx0, double qy0,
+ProbeKernel make_probe_kernel(const std::vector<double>& probe,
+                              std::uint32_t rows,
+                              std::uint32_t cols,
+                              const ProbeParams& p,
+                              double qx0,
+                              double qy0,
                               std::array<double, 2>* radii_used = nullptr);
 
 //! The whole recipe: from_vacuum_data -> get_probe_size -> get_kernel. vacuum_mean is rows x cols.
-ProbeTemplate build_probe_template(const ProbeParams& p, const std::vector<double>& vacuum_mean,
-                                   std::uint32_t rows, std::uint32_t cols);
+ProbeTemplate build_probe_template(const ProbeParams& p,
+                                   const std::vector<double>& vacuum_mean,
+                                   std::uint32_t rows,
+                                   std::uint32_t cols);
 
 }  // namespace stemflow::ops

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Hot loops are compiled for several x86-64 levels and picked at load time (GCC target_clones), so the
-// binary stays portable while using AVX2/FMA or AVX-512 where the CPU has them.
+// Hot loops are compiled for several x86-64 levels and picked at load time (GCC target_clones), so
+// the binary stays portable while using AVX2/FMA or AVX-512 where the CPU has them.
 #pragma once
 
 #include <cstring>

@@ -36,7 +36,8 @@ void CenterOfMassOp::process(const FrameBatch& batch, OperatorResults& out) cons
         v[0] = m.sum != 0 ? m.sum_qx / m.sum : kNaN;
         v[1] = m.sum != 0 ? m.sum_qy / m.sum : kNaN;
         v[2] = m.sum;
-        out.failed[i] = !std::isfinite(m.sum) || !std::isfinite(m.sum_qx) || !std::isfinite(m.sum_qy);
+        out.failed[i] =
+            !std::isfinite(m.sum) || !std::isfinite(m.sum_qx) || !std::isfinite(m.sum_qy);
       }
     });
   });

@@ -122,21 +122,27 @@ long long pos_mod(long long a, long long m) {
 
 long long fft_freq(long long k, long long n) { return k < (n + 1) / 2 ? k : k - n; }
 
-//! The batched R2C / C2R pair over `capacity` frames (64-bit sizes: a batch may exceed 2^31 values),
-//! without work areas of their own; reports the work area bytes each needs. Throws ConfigError.
-void make_fft_plans(std::uint32_t rows, std::uint32_t cols, std::uint32_t capacity, cufftHandle& r2c,
-                    cufftHandle& c2r, std::size_t& w_r2c, std::size_t& w_c2r) {
+//! The batched R2C / C2R pair over `capacity` frames (64-bit sizes: a batch may exceed 2^31
+//! values), without work areas of their own; reports the work area bytes each needs. Throws
+//! ConfigError.
+void make_fft_plans(std::uint32_t rows,
+                    std::uint32_t cols,
+                    std::uint32_t capacity,
+                    cufftHandle& r2c,
+                    cufftHandle& c2r,
+                    std::size_t& w_r2c,
+                    std::size_t& w_c2r) {
   long long n[2] = {rows, cols};
   const long long idist = static_cast<long long>(rows) * cols;
   const long long odist = static_cast<long long>(rows) * (cols / 2 + 1);
   STEMFLOW_CUFFT_CHECK(cufftCreate(&r2c));
   STEMFLOW_CUFFT_CHECK(cufftSetAutoAllocation(r2c, 0));
-  STEMFLOW_CUFFT_CHECK(cufftMakePlanMany64(r2c, 2, n, nullptr, 1, idist, nullptr, 1, odist,
-                                           CUFFT_R2C, capacity, &w_r2c));
+  STEMFLOW_CUFFT_CHECK(cufftMakePlanMany64(
+      r2c, 2, n, nullptr, 1, idist, nullptr, 1, odist, CUFFT_R2C, capacity, &w_r2c));
   STEMFLOW_CUFFT_CHECK(cufftCreate(&c2r));
   STEMFLOW_CUFFT_CHECK(cufftSetAutoAllocation(c2r, 0));
-  STEMFLOW_CUFFT_CHECK(cufftMakePlanMany64(c2r, 2, n, nullptr, 1, odist, nullptr, 1, idist,
-                                           CUFFT_C2R, capacity, &w_c2r));
+  STEMFLOW_CUFFT_CHECK(cufftMakePlanMany64(
+      c2r, 2, n, nullptr, 1, odist, nullptr, 1, idist, CUFFT_C2R, capacity, &w_c2r));
 }
 
 }  // namespace
@@ -148,7 +154,7 @@ struct BatchProcessor::Impl {
   std::size_t pixels = 0;
   bool integer_pixels = true;
   ResultLayout layout;
-  PackedMasks masks;  // the detectors, then the CoM regions
+  PackedMasks masks;                                 // the detectors, then the CoM regions
   std::vector<std::uint8_t> det_binary, com_binary;  // per mask: 1 = binary
   DeviceBuffer const_arena;
   std::uint32_t* d_bits = nullptr;
@@ -185,13 +191,12 @@ void BatchProcessor::Impl::setup_bragg() {
   const std::size_t npx = pixels;
   for (const BraggTask& task : spec.bragg) {
     const auto& p = task.params;
-    if (auto why = bragg_unsupported_reason(p, !task.kernel.empty(), spec.rows, spec.cols,
-                                            info.smem_optin)) {
+    if (auto why = bragg_unsupported_reason(
+            p, !task.kernel.empty(), spec.rows, spec.cols, info.smem_optin)) {
       throw ConfigError("bragg_disks cannot run on the GPU: " + *why);
     }
-    if (!task.kernel.empty() &&
-        (task.kernel.rows != spec.rows || task.kernel.cols != spec.cols ||
-         task.kernel.values.size() != npx)) {
+    if (!task.kernel.empty() && (task.kernel.rows != spec.rows || task.kernel.cols != spec.cols ||
+                                 task.kernel.values.size() != npx)) {
       throw ConfigError("bragg_disks: the template does not have the frame shape");
     }
     BraggShared b;
@@ -225,7 +230,9 @@ void BatchProcessor::Impl::setup_bragg() {
     k.spacing = p.min_peak_spacing > 0;
     k.spacing2 = p.min_peak_spacing * p.min_peak_spacing;
     k.max_peaks = p.max_num_peaks;
-    k.subpixel = p.subpixel == ops::Subpixel::kPixel ? 0 : p.subpixel == ops::Subpixel::kPoly ? 1 : 2;
+    k.subpixel = p.subpixel == ops::Subpixel::kPixel  ? 0
+                 : p.subpixel == ops::Subpixel::kPoly ? 1
+                                                      : 2;
     k.cand_capacity = max_candidates(spec.rows, spec.cols, p.edge_boundary);
     const auto g = multicorr_geometry(spec.rows, spec.cols, p.upsample_factor);
     k.us = g.us;
@@ -309,7 +316,8 @@ std::size_t BatchProcessor::Impl::slot_bytes() const {
 void BatchProcessor::Impl::make_slot(Slot& s) {
   STEMFLOW_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
   // The host waits on this event without spinning a core (the engine's worker threads block here).
-  STEMFLOW_CUDA_CHECK(cudaEventCreateWithFlags(&s.done, cudaEventBlockingSync | cudaEventDisableTiming));
+  STEMFLOW_CUDA_CHECK(
+      cudaEventCreateWithFlags(&s.done, cudaEventBlockingSync | cudaEventDisableTiming));
   if (spec.profile) {
     s.stage.resize(4 + 2 * bragg.size());
     for (auto& e : s.stage) STEMFLOW_CUDA_CHECK(cudaEventCreate(&e));
@@ -329,7 +337,8 @@ void BatchProcessor::Impl::make_slot(Slot& s) {
   s.d_max = spec.max_pattern ? a.take<double>(pixels) : nullptr;
   if (s.d_max != nullptr) {
     const std::vector<double> ninf(pixels, -std::numeric_limits<double>::infinity());
-    STEMFLOW_CUDA_CHECK(cudaMemcpy(s.d_max, ninf.data(), pixels * sizeof(double), cudaMemcpyHostToDevice));
+    STEMFLOW_CUDA_CHECK(
+        cudaMemcpy(s.d_max, ninf.data(), pixels * sizeof(double), cudaMemcpyHostToDevice));
   }
   s.bragg.resize(bragg.size());
   for (std::size_t t = 0; t < bragg.size(); ++t) {
@@ -382,8 +391,8 @@ cudaError_t BatchProcessor::Impl::enqueue(Slot& s, const std::byte* frames, std:
   const bool prof = !s.stage.empty();
   if (prof) STEMFLOW_CUDA_TRY(cudaEventRecord(s.stage[0], s.stream));
   if (count > 0) {
-    STEMFLOW_CUDA_TRY(cudaMemcpyAsync(s.d_frames, frames, std::size_t(count) * frame_bytes,
-                                      cudaMemcpyHostToDevice, s.stream));
+    STEMFLOW_CUDA_TRY(cudaMemcpyAsync(
+        s.d_frames, frames, std::size_t(count) * frame_bytes, cudaMemcpyHostToDevice, s.stream));
   }
   if (prof) STEMFLOW_CUDA_TRY(cudaEventRecord(s.stage[1], s.stream));
   FramePassParams fp = frame_pass;
@@ -402,17 +411,18 @@ cudaError_t BatchProcessor::Impl::enqueue(Slot& s, const std::byte* frames, std:
       ev.after_fft = s.stage[3 + 2 * t];
       ev.after_peaks = s.stage[4 + 2 * t];
     }
-    STEMFLOW_CUDA_TRY(launch_bragg_disks(bragg[t].params, s.bragg[t].buf, count,
-                                         prof ? &ev : nullptr, s.stream));
+    STEMFLOW_CUDA_TRY(
+        launch_bragg_disks(bragg[t].params, s.bragg[t].buf, count, prof ? &ev : nullptr, s.stream));
   }
-  STEMFLOW_CUDA_TRY(cudaMemcpyAsync(s.h_results.p, s.d_results, layout.bytes,
-                                    cudaMemcpyDeviceToHost, s.stream));
+  STEMFLOW_CUDA_TRY(
+      cudaMemcpyAsync(s.h_results.p, s.d_results, layout.bytes, cudaMemcpyDeviceToHost, s.stream));
   if (prof) STEMFLOW_CUDA_TRY(cudaEventRecord(s.stage.back(), s.stream));
   STEMFLOW_CUDA_TRY(cudaEventRecord(s.done, s.stream));
   return cudaSuccess;
 }
 
-BatchProcessor::BatchProcessor(ProcessorSpec spec) : spec_(std::move(spec)), impl_(std::make_unique<Impl>()) {
+BatchProcessor::BatchProcessor(ProcessorSpec spec)
+    : spec_(std::move(spec)), impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.spec = spec_;
   const ProcessorSpec& s = m.spec;
@@ -432,9 +442,10 @@ BatchProcessor::BatchProcessor(ProcessorSpec spec) : spec_(std::move(spec)), imp
   m.info = cuda_device_info(s.device);
   m.setup_masks();
   std::vector<std::uint32_t> max_peaks;
-  for (const auto& b : s.bragg) max_peaks.push_back(static_cast<std::uint32_t>(b.params.max_num_peaks));
-  m.layout = make_result_layout(s.capacity, max_peaks, std::uint32_t(s.detectors.size()),
-                                std::uint32_t(s.com.size()));
+  for (const auto& b : s.bragg)
+    max_peaks.push_back(static_cast<std::uint32_t>(b.params.max_num_peaks));
+  m.layout = make_result_layout(
+      s.capacity, max_peaks, std::uint32_t(s.detectors.size()), std::uint32_t(s.com.size()));
   m.setup_bragg();
 
   // Constant tables: one allocation, uploaded once.
@@ -473,12 +484,14 @@ BatchProcessor::BatchProcessor(ProcessorSpec spec) : spec_(std::move(spec)), imp
     STEMFLOW_CUDA_CHECK(cudaMalloc(&m.const_arena.p, const_bytes));
     Arena real(m.const_arena.p);
     carve(real);
-    STEMFLOW_CUDA_CHECK(cudaMemcpy(m.d_bits, m.masks.bits.data(), m.pixels * sizeof(std::uint32_t),
-                                   cudaMemcpyHostToDevice));
+    STEMFLOW_CUDA_CHECK(cudaMemcpy(
+        m.d_bits, m.masks.bits.data(), m.pixels * sizeof(std::uint32_t), cudaMemcpyHostToDevice));
     for (std::size_t d = 0; d < m.masks.dense.size(); ++d) {
       if (m.d_weights[d] != nullptr) {
-        STEMFLOW_CUDA_CHECK(cudaMemcpy(m.d_weights[d], m.masks.dense[d].data(),
-                                       m.pixels * sizeof(double), cudaMemcpyHostToDevice));
+        STEMFLOW_CUDA_CHECK(cudaMemcpy(m.d_weights[d],
+                                       m.masks.dense[d].data(),
+                                       m.pixels * sizeof(double),
+                                       cudaMemcpyHostToDevice));
       }
     }
     cudaStream_t setup = nullptr;
@@ -486,19 +499,21 @@ BatchProcessor::BatchProcessor(ProcessorSpec spec) : spec_(std::move(spec)), imp
     for (std::size_t t = 0; t < m.bragg.size(); ++t) {
       auto& b = m.bragg[t];
       const double* kern = b.kernel->empty() ? nullptr : b.kernel->values.data();
-      const cudaError_t e = build_template_spectrum(kern, s.rows, s.cols, b.template_scale,
-                                                    b.d_template, setup);
+      const cudaError_t e =
+          build_template_spectrum(kern, s.rows, s.cols, b.template_scale, b.d_template, setup);
       if (e != cudaSuccess) {
         cudaStreamDestroy(setup);
         throw_cuda(e, "build_template_spectrum", __FILE__, __LINE__);
       }
       if (b.d_twx != nullptr) {
-        STEMFLOW_CUDA_CHECK(cudaMemcpy(b.d_twx, b.h_twx.data(), b.h_twx.size() * sizeof(double2),
+        STEMFLOW_CUDA_CHECK(cudaMemcpy(
+            b.d_twx, b.h_twx.data(), b.h_twx.size() * sizeof(double2), cudaMemcpyHostToDevice));
+        STEMFLOW_CUDA_CHECK(cudaMemcpy(
+            b.d_twy, b.h_twy.data(), b.h_twy.size() * sizeof(double2), cudaMemcpyHostToDevice));
+        STEMFLOW_CUDA_CHECK(cudaMemcpy(b.d_omega,
+                                       b.h_omega.data(),
+                                       b.h_omega.size() * sizeof(double2),
                                        cudaMemcpyHostToDevice));
-        STEMFLOW_CUDA_CHECK(cudaMemcpy(b.d_twy, b.h_twy.data(), b.h_twy.size() * sizeof(double2),
-                                       cudaMemcpyHostToDevice));
-        STEMFLOW_CUDA_CHECK(cudaMemcpy(b.d_omega, b.h_omega.data(),
-                                       b.h_omega.size() * sizeof(double2), cudaMemcpyHostToDevice));
       }
     }
     STEMFLOW_CUDA_CHECK(cudaStreamDestroy(setup));
@@ -534,11 +549,13 @@ BatchProcessor::BatchProcessor(ProcessorSpec spec) : spec_(std::move(spec)), imp
 
 BatchProcessor::~BatchProcessor() = default;
 
-Expected<BatchProcessor::Ticket> BatchProcessor::submit(const std::byte* frames, std::uint32_t count) {
+Expected<BatchProcessor::Ticket> BatchProcessor::submit(const std::byte* frames,
+                                                        std::uint32_t count) {
   Impl& m = *impl_;
   if (count > m.spec.capacity) {
-    return make_error("gpu_batch", "batch of " + std::to_string(count) + " frames exceeds the GPU capacity of " +
-                                       std::to_string(m.spec.capacity));
+    return make_error("gpu_batch",
+                      "batch of " + std::to_string(count) + " frames exceeds the GPU capacity of " +
+                          std::to_string(m.spec.capacity));
   }
   if (const cudaError_t e = cudaSetDevice(m.spec.device); e != cudaSuccess) {
     return make_error("cuda", std::string("cudaSetDevice: ") + cudaGetErrorString(e));
@@ -550,8 +567,9 @@ Expected<BatchProcessor::Ticket> BatchProcessor::submit(const std::byte* frames,
   if (e != cudaSuccess) {
     cudaStreamSynchronize(s.stream);  // whatever was enqueued finishes before the slot is reused
     m.ring->release(t);
-    return make_error("cuda", std::string("enqueueing a batch: ") + cudaGetErrorName(e) + " (" +
-                                  cudaGetErrorString(e) + ")");
+    return make_error("cuda",
+                      std::string("enqueueing a batch: ") + cudaGetErrorName(e) + " (" +
+                          cudaGetErrorString(e) + ")");
   }
   return t;
 }
@@ -587,16 +605,18 @@ Expected<UnpackCounts> BatchProcessor::complete(Ticket ticket, const UnpackTarge
   }
   if (e != cudaSuccess) {
     m.ring->release(ticket);
-    return make_error("cuda", std::string("GPU batch failed: ") + cudaGetErrorName(e) + " (" +
-                                  cudaGetErrorString(e) + ")");
+    return make_error("cuda",
+                      std::string("GPU batch failed: ") + cudaGetErrorName(e) + " (" +
+                          cudaGetErrorString(e) + ")");
   }
-  const UnpackCounts c = unpack_results(s.h_results.p, m.layout, s.count, m.integer_pixels,
-                                        m.det_binary, m.com_binary, targets);
+  const UnpackCounts c = unpack_results(
+      s.h_results.p, m.layout, s.count, m.integer_pixels, m.det_binary, m.com_binary, targets);
   m.ring->release(ticket);
   return c;
 }
 
-Expected<UnpackCounts> BatchProcessor::process(const std::byte* frames, std::uint32_t count,
+Expected<UnpackCounts> BatchProcessor::process(const std::byte* frames,
+                                               std::uint32_t count,
                                                const UnpackTargets& targets) {
   auto t = submit(frames, count);
   if (!t) return tl::unexpected(t.error());
@@ -608,8 +628,8 @@ std::vector<double> BatchProcessor::mean_sum() const {
   if (!m.spec.mean_pattern) return {};
   std::vector<double> total(m.pixels, 0.0), part(m.pixels);
   for (const auto& s : m.slots) {
-    STEMFLOW_CUDA_CHECK(cudaMemcpy(part.data(), s->d_mean_sum, m.pixels * sizeof(double),
-                                   cudaMemcpyDeviceToHost));
+    STEMFLOW_CUDA_CHECK(
+        cudaMemcpy(part.data(), s->d_mean_sum, m.pixels * sizeof(double), cudaMemcpyDeviceToHost));
     for (std::size_t i = 0; i < m.pixels; ++i) total[i] += part[i];
   }
   return total;
@@ -620,8 +640,8 @@ std::vector<double> BatchProcessor::max_pattern() const {
   if (!m.spec.max_pattern) return {};
   std::vector<double> total(m.pixels, -std::numeric_limits<double>::infinity()), part(m.pixels);
   for (const auto& s : m.slots) {
-    STEMFLOW_CUDA_CHECK(cudaMemcpy(part.data(), s->d_max, m.pixels * sizeof(double),
-                                   cudaMemcpyDeviceToHost));
+    STEMFLOW_CUDA_CHECK(
+        cudaMemcpy(part.data(), s->d_max, m.pixels * sizeof(double), cudaMemcpyDeviceToHost));
     for (std::size_t i = 0; i < m.pixels; ++i) total[i] = part[i] > total[i] ? part[i] : total[i];
   }
   return total;
@@ -635,13 +655,15 @@ StageTimes BatchProcessor::stage_times() const {
 std::size_t BatchProcessor::slots() const { return impl_->slots.size(); }
 std::size_t BatchProcessor::device_bytes() const { return impl_->device_bytes; }
 
-// ---- helpers ---------------------------------------------------------------------------------------
+// ---- helpers
+// ---------------------------------------------------------------------------------------
 
 int cuda_device_count(std::string* why_none) {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
-    if (why_none != nullptr) *why_none = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    if (why_none != nullptr)
+      *why_none = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
     cudaGetLastError();  // not sticky; clear it for later calls
     return 0;
   }

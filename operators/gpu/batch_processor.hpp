@@ -51,17 +51,17 @@ struct ProcessorSpec {
   bool mean_pattern = false;
   bool max_pattern = false;
   int device = 0;
-  int slots = 3;          // stream slots (batches in flight on the GPU); at least 2 for overlap
-  bool profile = false;   // record per-stage CUDA events (stage_times)
+  int slots = 3;         // stream slots (batches in flight on the GPU); at least 2 for overlap
+  bool profile = false;  // record per-stage CUDA events (stage_times)
 };
 
 //! Accumulated GPU time per stage, in milliseconds, over the completed batches (profile = true).
 struct StageTimes {
-  double copy_in = 0;      // host-to-device copy of the frames
-  double frame_pass = 0;   // NaN flags, virtual detectors, CoM, mean / max
-  double fft = 0;          // pixel conversion, R2C, hybrid multiply, C2R
-  double peaks = 0;        // smoothing, maxima, sort, filters, poly / multicorr
-  double copy_out = 0;     // device-to-host copy of the results
+  double copy_in = 0;     // host-to-device copy of the frames
+  double frame_pass = 0;  // NaN flags, virtual detectors, CoM, mean / max
+  double fft = 0;         // pixel conversion, R2C, hybrid multiply, C2R
+  double peaks = 0;       // smoothing, maxima, sort, filters, poly / multicorr
+  double copy_out = 0;    // device-to-host copy of the results
   std::uint64_t batches = 0;
 };
 
@@ -74,18 +74,19 @@ class BatchProcessor {
 
   using Ticket = std::size_t;
 
-  //! Takes a free stream slot (waits for one), enqueues the copy of `count` frames, every kernel and
-  //! the copy of the results, and returns without waiting. `frames` must stay untouched until
+  //! Takes a free stream slot (waits for one), enqueues the copy of `count` frames, every kernel
+  //! and the copy of the results, and returns without waiting. `frames` must stay untouched until
   //! complete() returns.
   Expected<Ticket> submit(const std::byte* frames, std::uint32_t count);
   //! Waits for the batch, writes its results into `targets` and frees the slot.
   Expected<UnpackCounts> complete(Ticket ticket, const UnpackTargets& targets);
   //! submit + complete.
-  Expected<UnpackCounts> process(const std::byte* frames, std::uint32_t count,
+  Expected<UnpackCounts> process(const std::byte* frames,
+                                 std::uint32_t count,
                                  const UnpackTargets& targets);
 
-  //! Per-pixel sum over all frames taken so far (all slots), rows x cols; empty without mean_pattern.
-  //! Call when no batch is in flight.
+  //! Per-pixel sum over all frames taken so far (all slots), rows x cols; empty without
+  //! mean_pattern. Call when no batch is in flight.
   std::vector<double> mean_sum() const;
   //! Per-pixel maximum so far (-inf where no frame was taken); empty without max_pattern.
   std::vector<double> max_pattern() const;
@@ -103,7 +104,8 @@ class BatchProcessor {
   std::unique_ptr<Impl> impl_;
 };
 
-// ---- device and host memory helpers (no CUDA types) -----------------------------------------------
+// ---- device and host memory helpers (no CUDA types)
+// -----------------------------------------------
 
 //! CUDA devices usable by this process (0 without a driver or device). Never throws.
 int cuda_device_count(std::string* why_none = nullptr);

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Kernels of the GPU Bragg disk detector; see bragg_disks_kernels.cuh for the pipeline. Each kernel
 // names the CPU function of operators/bragg_disks/ it reproduces.
-#include "operators/gpu/bragg_disks_kernels.cuh"
-
-#include <cub/device/device_segmented_sort.cuh>
-
 #include <cmath>
 #include <cstdint>
+#include <cub/device/device_segmented_sort.cuh>
 
+#include "operators/gpu/bragg_disks_kernels.cuh"
 #include "operators/gpu/cuda_try.hpp"
 #include "operators/gpu/multicorr_shape.hpp"
 
@@ -47,8 +45,10 @@ __global__ void convert_kernel(const P* __restrict__ in, float* __restrict__ out
     auto* out4 = reinterpret_cast<float4*>(out);
     for (std::size_t i = first; i < n / 4; i += stride) {
       const Quad<P> q = in4[i];
-      out4[i] = make_float4(static_cast<float>(q.v[0]), static_cast<float>(q.v[1]),
-                            static_cast<float>(q.v[2]), static_cast<float>(q.v[3]));
+      out4[i] = make_float4(static_cast<float>(q.v[0]),
+                            static_cast<float>(q.v[1]),
+                            static_cast<float>(q.v[2]),
+                            static_cast<float>(q.v[3]));
     }
     return;
   }
@@ -58,12 +58,13 @@ __global__ void convert_kernel(const P* __restrict__ in, float* __restrict__ out
 template <class P>
 cudaError_t convert(const void* in, float* out, std::size_t n, cudaStream_t s) {
   const std::size_t work = n % 4 == 0 ? n / 4 : n;
-  convert_kernel<P><<<grid_for(work, kThreads, 1u << 16), kThreads, 0, s>>>(
-      static_cast<const P*>(in), out, n);
+  convert_kernel<P>
+      <<<grid_for(work, kThreads, 1u << 16), kThreads, 0, s>>>(static_cast<const P*>(in), out, n);
   return cudaGetLastError();
 }
 
-// ---- 2. the hybrid correlation, fused (bragg_disks_cpu.cpp: multiply_spectrum, power_spectrum) ----
+// ---- 2. the hybrid correlation, fused (bragg_disks_cpu.cpp: multiply_spectrum, power_spectrum)
+// ----
 
 struct HybridArgs {
   bool linear;
@@ -75,8 +76,10 @@ struct HybridArgs {
 
 // spec[f][i] *= tmpl[i]; then, unless linear, m |m|^(p-1) / (N M) (numpy's |m|^p exp(i angle m)),
 // written back for the C2R and, for multicorr, kept (C2R overwrites its input).
-__global__ void correlate_kernel(float2* __restrict__ spec, float2* __restrict__ keep,
-                                 const float2* __restrict__ tmpl, std::uint32_t per_frame,
+__global__ void correlate_kernel(float2* __restrict__ spec,
+                                 float2* __restrict__ keep,
+                                 const float2* __restrict__ tmpl,
+                                 std::uint32_t per_frame,
                                  HybridArgs h) {
   const std::uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= per_frame) return;
@@ -100,7 +103,8 @@ __global__ void correlate_kernel(float2* __restrict__ spec, float2* __restrict__
   if (keep != nullptr) keep[k] = make_float2(re, im);
 }
 
-// ---- 3. clip + Gaussian (bragg_disks_cpu.cpp: clip_negative, gauss_rows, gauss_cols) ---------------
+// ---- 3. clip + Gaussian (bragg_disks_cpu.cpp: clip_negative, gauss_rows, gauss_cols)
+// ---------------
 
 constexpr int kTileX = 32;
 constexpr int kTileY = 32;
@@ -119,13 +123,16 @@ __device__ __forceinline__ int reflect_index(int i, int n) {
   return i < n ? i : p - 1 - i;
 }
 
-// One 32 x 32 output tile of one frame: the clipped input with an r-pixel reflected halo is staged in
-// shared memory, the axis-0 pass (scipy's first) writes the tile's rows over the halo width, the
+// One 32 x 32 output tile of one frame: the clipped input with an r-pixel reflected halo is staged
+// in shared memory, the axis-0 pass (scipy's first) writes the tile's rows over the halo width, the
 // axis-1 pass writes the output. Each tap sum follows scipy's order: centre * w0 + sum over
 // t = r..1 of (left + right) * w_t.
 __global__ void __launch_bounds__(kThreads) gauss_kernel(const float* __restrict__ cc,
-                                                         float* __restrict__ out, int rows, int cols,
-                                                         int tiles_x, GaussArgs g) {
+                                                         float* __restrict__ out,
+                                                         int rows,
+                                                         int cols,
+                                                         int tiles_x,
+                                                         GaussArgs g) {
   extern __shared__ float smem[];
   const int r = g.r;
   const int width = kTileX + 2 * r;
@@ -169,7 +176,8 @@ __global__ void __launch_bounds__(kThreads) gauss_kernel(const float* __restrict
   }
 }
 
-// ---- 4. local maxima (bragg_disks_cpu.cpp: maxima_row, collect_maxima; filter (a)) ---------------
+// ---- 4. local maxima (bragg_disks_cpu.cpp: maxima_row, collect_maxima; filter (a))
+// ---------------
 
 // Key: intensity bits (a non-negative float orders like its bit pattern), row, column. Sorting keys
 // descending orders by intensity, then row, then column, all descending: numpy's tie order.
@@ -184,12 +192,17 @@ __device__ __forceinline__ int key_row(unsigned long long k) { return int((k >> 
 __device__ __forceinline__ int key_col(unsigned long long k) { return int(k & 0xffffu); }
 
 // One thread per interior pixel [eB, N - eB) x [eB, M - eB); the wrap-around of py4DSTEM's test
-// never matters there (eB >= 1). Maxima below the absolute threshold are dropped here: the CPU drops
-// them first, before any other filter.
-__global__ void maxima_kernel(const float* __restrict__ sm, const std::uint8_t* __restrict__ bad,
-                              int rows, int cols, int eb, double min_abs,
+// never matters there (eB >= 1). Maxima below the absolute threshold are dropped here: the CPU
+// drops them first, before any other filter.
+__global__ void maxima_kernel(const float* __restrict__ sm,
+                              const std::uint8_t* __restrict__ bad,
+                              int rows,
+                              int cols,
+                              int eb,
+                              double min_abs,
                               unsigned long long* __restrict__ keys,
-                              std::uint32_t* __restrict__ counts, std::uint32_t cap) {
+                              std::uint32_t* __restrict__ counts,
+                              std::uint32_t cap) {
   const unsigned f = blockIdx.y;
   if (bad != nullptr && bad[f]) return;  // uniform over the block: before any warp vote
   const unsigned iw = unsigned(cols - 2 * eb);
@@ -223,15 +236,19 @@ __global__ void maxima_kernel(const float* __restrict__ sm, const std::uint8_t* 
   }
 }
 
-__global__ void segments_kernel(const std::uint32_t* __restrict__ counts, long long* __restrict__ begin,
-                                long long* __restrict__ end, std::uint32_t cap, std::uint32_t frames) {
+__global__ void segments_kernel(const std::uint32_t* __restrict__ counts,
+                                long long* __restrict__ begin,
+                                long long* __restrict__ end,
+                                std::uint32_t cap,
+                                std::uint32_t frames) {
   const unsigned f = blockIdx.x * blockDim.x + threadIdx.x;
   if (f >= frames) return;
   begin[f] = static_cast<long long>(f) * cap;
   end[f] = static_cast<long long>(f) * cap + counts[f];
 }
 
-// ---- 5. filters + poly (bragg_disks_cpu.cpp: select_peaks, poly) ---------------------------------
+// ---- 5. filters + poly (bragg_disks_cpu.cpp: select_peaks, poly)
+// ---------------------------------
 
 constexpr int kSelectWarps = 4;
 
@@ -328,8 +345,8 @@ __global__ void __launch_bounds__(32 * kSelectWarps) select_kernel(SelectArgs a)
     const Kept e = kept[k];
     double x = e.x, y = e.y, intensity = e.intensity;
     if (a.subpixel >= 1) {
-      // The parabola through the maximum and its neighbours in each axis, then the bilinear value of
-      // the smoothed correlation there, in py4DSTEM's order of terms (float64, as the CPU path).
+      // The parabola through the maximum and its neighbours in each axis, then the bilinear value
+      // of the smoothed correlation there, in py4DSTEM's order of terms (float64, as the CPU path).
       const auto at = [&](long i, long j) { return double(ar[i * nc + j]); };
       const long xi = e.x, yi = e.y;
       const double ix1_ = at(xi - 1, yi), ix0 = at(xi, yi), ix1 = at(xi + 1, yi);
@@ -352,10 +369,11 @@ __global__ void __launch_bounds__(32 * kSelectWarps) select_kernel(SelectArgs a)
   if (lane == 0) a.peak_count[f] = std::uint32_t(kept_n);
 }
 
-// ---- 6. multicorr (multicorr_cpu.cpp: UpsampledDft::patches_direct + refine) ---------------------
+// ---- 6. multicorr (multicorr_cpu.cpp: UpsampledDft::patches_direct + refine)
+// ---------------------
 
 struct MulticorrArgs {
-  const float2* spec;      // capacity x rows x ncols (the kept hybrid spectrum)
+  const float2* spec;  // capacity x rows x ncols (the kept hybrid spectrum)
   std::uint32_t rows;
   std::uint32_t cols;
   std::uint32_t ncols;
@@ -398,10 +416,10 @@ __global__ void __launch_bounds__(kMulticorrThreads) multicorr_kernel(MulticorrA
   extern __shared__ double2 mc_smem[];
   const int n = a.n;
   const int padded = multicorr_padded_rows(n);
-  double2* G = mc_smem;                                     // n x ncols
-  double2* tile = G + std::size_t(n) * a.ncols;             // padded x kMulticorrRowTile
+  double2* G = mc_smem;                          // n x ncols
+  double2* tile = G + std::size_t(n) * a.ncols;  // padded x kMulticorrRowTile
   double* P = reinterpret_cast<double*>(tile + std::size_t(padded) * kMulticorrRowTile);  // n x n
-  double* red_val = P + std::size_t(n) * n;                 // one per warp
+  double* red_val = P + std::size_t(n) * n;  // one per warp
   int* red_idx = reinterpret_cast<int*>(red_val + kMulticorrThreads / 32);
 
   DevPeak* pk = a.peaks + std::size_t(f) * a.max_peaks + peak;
@@ -440,7 +458,8 @@ __global__ void __launch_bounds__(kMulticorrThreads) multicorr_kernel(MulticorrA
       }
       __syncthreads();
       if (active) {
-        const std::uint32_t uend = a.rows - u0 < kMulticorrRowTile ? a.rows - u0 : kMulticorrRowTile;
+        const std::uint32_t uend =
+            a.rows - u0 < kMulticorrRowTile ? a.rows - u0 : kMulticorrRowTile;
         for (std::uint32_t uu = 0; uu < uend; ++uu) {
           const float2 c = C[std::size_t(u0 + uu) * a.ncols + v];
           const double cr = c.x, ci = c.y;
@@ -466,7 +485,8 @@ __global__ void __launch_bounds__(kMulticorrThreads) multicorr_kernel(MulticorrA
         if (k < n) {
           const double gr = acc_re[q];
           const double gi = nyq ? 0.0 : acc_im[q];
-          G[std::size_t(k) * a.ncols + v] = make_double2(gr * ph.x - gi * ph.y, gr * ph.y + gi * ph.x);
+          G[std::size_t(k) * a.ncols + v] =
+              make_double2(gr * ph.x - gi * ph.y, gr * ph.y + gi * ph.x);
         }
       }
     }
@@ -474,7 +494,8 @@ __global__ void __launch_bounds__(kMulticorrThreads) multicorr_kernel(MulticorrA
   __syncthreads();
 
   const bool corner = a.nyq_row && a.nyq_col;
-  const double c_corner = corner ? double(C[std::size_t(a.rows / 2) * a.ncols + a.cols / 2].x) : 0.0;
+  const double c_corner =
+      corner ? double(C[std::size_t(a.rows / 2) * a.ncols + a.cols / 2].x) : 0.0;
   for (int t = threadIdx.x; t < n * n; t += blockDim.x) {
     const int k = t / n;
     const int l = t - k * n;
@@ -551,9 +572,9 @@ __device__ __forceinline__ bool peak_before(const DevPeak& a, const DevPeak& b) 
 }
 
 __global__ void __launch_bounds__(32 * kSelectWarps) resort_kernel(DevPeak* peaks,
-                                                                    const std::uint32_t* peak_count,
-                                                                    int max_peaks,
-                                                                    std::uint32_t count) {
+                                                                   const std::uint32_t* peak_count,
+                                                                   int max_peaks,
+                                                                   std::uint32_t count) {
   extern __shared__ DevPeak buf_all[];
   const unsigned warp = threadIdx.x / 32;
   const unsigned lane = threadIdx.x & 31u;
@@ -576,8 +597,11 @@ __global__ void __launch_bounds__(32 * kSelectWarps) resort_kernel(DevPeak* peak
   }
 }
 
-__global__ void template_kernel(const double2* __restrict__ spec, float2* __restrict__ out,
-                                std::size_t n, double scale, bool delta) {
+__global__ void template_kernel(const double2* __restrict__ spec,
+                                float2* __restrict__ out,
+                                std::size_t n,
+                                double scale,
+                                bool delta) {
   const std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   if (delta) {
@@ -590,14 +614,20 @@ __global__ void template_kernel(const double2* __restrict__ spec, float2* __rest
 
 }  // namespace
 
-cudaError_t bragg_sort_temp_bytes(std::uint32_t capacity, std::uint32_t cand_capacity,
+cudaError_t bragg_sort_temp_bytes(std::uint32_t capacity,
+                                  std::uint32_t cand_capacity,
                                   std::size_t& bytes) {
   bytes = 0;
   return cub::DeviceSegmentedSort::SortKeysDescending(
-      nullptr, bytes, static_cast<const unsigned long long*>(nullptr),
+      nullptr,
+      bytes,
+      static_cast<const unsigned long long*>(nullptr),
       static_cast<unsigned long long*>(nullptr),
-      static_cast<long long>(capacity) * cand_capacity, static_cast<long long>(capacity),
-      static_cast<const long long*>(nullptr), static_cast<const long long*>(nullptr), nullptr);
+      static_cast<long long>(capacity) * cand_capacity,
+      static_cast<long long>(capacity),
+      static_cast<const long long*>(nullptr),
+      static_cast<const long long*>(nullptr),
+      nullptr);
 }
 
 cudaError_t bragg_prepare_device(const BraggKernelParams& p) {
@@ -607,17 +637,21 @@ cudaError_t bragg_prepare_device(const BraggKernelParams& p) {
                                            static_cast<int>(p.mc_smem)));
   }
   const int r = p.gauss_radius;
-  const std::size_t gauss_smem =
-      sizeof(float) * (std::size_t(kTileY + 2 * r) * (kTileX + 2 * r) + std::size_t(kTileY) * (kTileX + 2 * r));
+  const std::size_t gauss_smem = sizeof(float) * (std::size_t(kTileY + 2 * r) * (kTileX + 2 * r) +
+                                                  std::size_t(kTileY) * (kTileX + 2 * r));
   if (gauss_smem > 48 * 1024) {
-    STEMFLOW_CUDA_TRY(cudaFuncSetAttribute(gauss_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(gauss_smem)));
+    STEMFLOW_CUDA_TRY(cudaFuncSetAttribute(
+        gauss_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(gauss_smem)));
   }
   return cudaSuccess;
 }
 
-cudaError_t build_template_spectrum(const double* h_kernel, std::uint32_t rows, std::uint32_t cols,
-                                    double scale, float2* d_template, cudaStream_t stream) {
+cudaError_t build_template_spectrum(const double* h_kernel,
+                                    std::uint32_t rows,
+                                    std::uint32_t cols,
+                                    double scale,
+                                    float2* d_template,
+                                    cudaStream_t stream) {
   const std::size_t half = cols / 2 + 1;
   const std::size_t nspec = std::size_t(rows) * half;
   const unsigned grid = unsigned((nspec + kThreads - 1) / kThreads);
@@ -636,11 +670,13 @@ cudaError_t build_template_spectrum(const double* h_kernel, std::uint32_t rows, 
     if (err != cudaSuccess) break;
     err = cudaMalloc(&d_out, sizeof(double2) * nspec);
     if (err != cudaSuccess) break;
-    err = cudaMemcpyAsync(d_in, h_kernel, sizeof(double) * rows * cols, cudaMemcpyHostToDevice, stream);
+    err = cudaMemcpyAsync(
+        d_in, h_kernel, sizeof(double) * rows * cols, cudaMemcpyHostToDevice, stream);
     if (err != cudaSuccess) break;
     cufftResult fr = cufftPlan2d(&plan, int(rows), int(cols), CUFFT_D2Z);
     if (fr == CUFFT_SUCCESS) fr = cufftSetStream(plan, stream);
-    if (fr == CUFFT_SUCCESS) fr = cufftExecD2Z(plan, d_in, reinterpret_cast<cufftDoubleComplex*>(d_out));
+    if (fr == CUFFT_SUCCESS)
+      fr = cufftExecD2Z(plan, d_in, reinterpret_cast<cufftDoubleComplex*>(d_out));
     if (fr != CUFFT_SUCCESS) {
       err = cufft_to_cuda(fr);
       break;
@@ -656,8 +692,10 @@ cudaError_t build_template_spectrum(const double* h_kernel, std::uint32_t rows, 
   return err;
 }
 
-cudaError_t launch_bragg_disks(const BraggKernelParams& p, const BraggKernelBuffers& b,
-                               std::uint32_t count, const BraggStageEvents* events,
+cudaError_t launch_bragg_disks(const BraggKernelParams& p,
+                               const BraggKernelBuffers& b,
+                               std::uint32_t count,
+                               const BraggStageEvents* events,
                                cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
   const std::size_t px = std::size_t(p.rows) * p.cols;
@@ -665,10 +703,18 @@ cudaError_t launch_bragg_disks(const BraggKernelParams& p, const BraggKernelBuff
 
   // 1. pixels -> float32 (R2C input)
   switch (p.pixels) {
-    case PixelType::kU8: STEMFLOW_CUDA_TRY(convert<std::uint8_t>(b.d_frames, b.d_real, count * px, stream)); break;
-    case PixelType::kU16: STEMFLOW_CUDA_TRY(convert<std::uint16_t>(b.d_frames, b.d_real, count * px, stream)); break;
-    case PixelType::kU32: STEMFLOW_CUDA_TRY(convert<std::uint32_t>(b.d_frames, b.d_real, count * px, stream)); break;
-    case PixelType::kF32: STEMFLOW_CUDA_TRY(convert<float>(b.d_frames, b.d_real, count * px, stream)); break;
+    case PixelType::kU8:
+      STEMFLOW_CUDA_TRY(convert<std::uint8_t>(b.d_frames, b.d_real, count * px, stream));
+      break;
+    case PixelType::kU16:
+      STEMFLOW_CUDA_TRY(convert<std::uint16_t>(b.d_frames, b.d_real, count * px, stream));
+      break;
+    case PixelType::kU32:
+      STEMFLOW_CUDA_TRY(convert<std::uint32_t>(b.d_frames, b.d_real, count * px, stream));
+      break;
+    case PixelType::kF32:
+      STEMFLOW_CUDA_TRY(convert<float>(b.d_frames, b.d_real, count * px, stream));
+      break;
   }
   // 2. batched R2C, the fused hybrid multiply, batched C2R (real(ifft2): the C2R output)
   STEMFLOW_CUFFT_TRY(cufftSetStream(b.r2c, stream));
@@ -687,7 +733,8 @@ cudaError_t launch_bragg_disks(const BraggKernelParams& p, const BraggKernelBuff
   {
     GaussArgs g{};
     g.r = p.gauss_radius;
-    for (int t = 0; t <= p.gauss_radius && t <= kBraggMaxGaussRadius; ++t) g.w[t] = p.gauss_weights[t];
+    for (int t = 0; t <= p.gauss_radius && t <= kBraggMaxGaussRadius; ++t)
+      g.w[t] = p.gauss_weights[t];
     const int tiles_x = int((p.cols + kTileX - 1) / kTileX);
     const int tiles_y = int((p.rows + kTileY - 1) / kTileY);
     const std::size_t smem = sizeof(float) * (std::size_t(kTileY + 2 * g.r) * (kTileX + 2 * g.r) +
@@ -703,9 +750,18 @@ cudaError_t launch_bragg_disks(const BraggKernelParams& p, const BraggKernelBuff
   const long ih = long(p.rows) - 2L * p.edge, iw = long(p.cols) - 2L * p.edge;
   if (ih > 0 && iw > 0) {
     const std::size_t interior = std::size_t(ih) * std::size_t(iw);
-    maxima_kernel<<<dim3(unsigned((interior + kThreads - 1) / kThreads), count), kThreads, 0, stream>>>(
-        b.d_smooth, b.d_bad, int(p.rows), int(p.cols), p.edge, p.min_absolute, b.d_keys,
-        b.d_cand_count, p.cand_capacity);
+    maxima_kernel<<<dim3(unsigned((interior + kThreads - 1) / kThreads), count),
+                    kThreads,
+                    0,
+                    stream>>>(b.d_smooth,
+                              b.d_bad,
+                              int(p.rows),
+                              int(p.cols),
+                              p.edge,
+                              p.min_absolute,
+                              b.d_keys,
+                              b.d_cand_count,
+                              p.cand_capacity);
     STEMFLOW_CUDA_TRY(cudaGetLastError());
   }
   segments_kernel<<<grid_for(p.capacity, kThreads), kThreads, 0, stream>>>(
@@ -716,9 +772,14 @@ cudaError_t launch_bragg_disks(const BraggKernelParams& p, const BraggKernelBuff
   {
     std::size_t temp = b.sort_temp_bytes;
     STEMFLOW_CUDA_TRY(cub::DeviceSegmentedSort::SortKeysDescending(
-        b.d_sort_temp, temp, static_cast<const unsigned long long*>(b.d_keys), b.d_keys_sorted,
-        static_cast<long long>(p.capacity) * p.cand_capacity, static_cast<long long>(p.capacity),
-        static_cast<const long long*>(b.d_seg_begin), static_cast<const long long*>(b.d_seg_end),
+        b.d_sort_temp,
+        temp,
+        static_cast<const unsigned long long*>(b.d_keys),
+        b.d_keys_sorted,
+        static_cast<long long>(p.capacity) * p.cand_capacity,
+        static_cast<long long>(p.capacity),
+        static_cast<const long long*>(b.d_seg_begin),
+        static_cast<const long long*>(b.d_seg_end),
         stream));
   }
 
@@ -742,7 +803,10 @@ cudaError_t launch_bragg_disks(const BraggKernelParams& p, const BraggKernelBuff
   s.peaks = static_cast<DevPeak*>(b.d_peaks);
   s.peak_count = b.d_peak_count;
   const unsigned warp_blocks = (count + kSelectWarps - 1) / kSelectWarps;
-  select_kernel<<<warp_blocks, 32 * kSelectWarps, sizeof(Kept) * kSelectWarps * p.max_peaks, stream>>>(s);
+  select_kernel<<<warp_blocks,
+                  32 * kSelectWarps,
+                  sizeof(Kept) * kSelectWarps * p.max_peaks,
+                  stream>>>(s);
   STEMFLOW_CUDA_TRY(cudaGetLastError());
 
   // 7. multicorr and the re-sort
@@ -767,8 +831,10 @@ cudaError_t launch_bragg_disks(const BraggKernelParams& p, const BraggKernelBuff
     m.omega = b.d_omega;
     multicorr_kernel<<<dim3(p.max_peaks, count), kMulticorrThreads, p.mc_smem, stream>>>(m);
     STEMFLOW_CUDA_TRY(cudaGetLastError());
-    resort_kernel<<<warp_blocks, 32 * kSelectWarps, sizeof(DevPeak) * kSelectWarps * p.max_peaks, stream>>>(
-        static_cast<DevPeak*>(b.d_peaks), b.d_peak_count, p.max_peaks, count);
+    resort_kernel<<<warp_blocks,
+                    32 * kSelectWarps,
+                    sizeof(DevPeak) * kSelectWarps * p.max_peaks,
+                    stream>>>(static_cast<DevPeak*>(b.d_peaks), b.d_peak_count, p.max_peaks, count);
     STEMFLOW_CUDA_TRY(cudaGetLastError());
   }
   if (events != nullptr && events->after_peaks != nullptr) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// One macro family for every CUDA and cuFFT status (CONTRIBUTING.md, "Errors and logging"): launchers and per-batch
-// code return the first failing status at once (STEMFLOW_CUDA_TRY / STEMFLOW_CUFFT_TRY, in
-// cuda_try.hpp); start-up code throws ConfigError naming the call, file and line
-// (STEMFLOW_CUDA_CHECK / STEMFLOW_CUFFT_CHECK).
+// One macro family for every CUDA and cuFFT status (CONTRIBUTING.md, "Errors and logging"):
+// launchers and per-batch code return the first failing status at once (STEMFLOW_CUDA_TRY /
+// STEMFLOW_CUFFT_TRY, in cuda_try.hpp); start-up code throws ConfigError naming the call, file and
+// line (STEMFLOW_CUDA_CHECK / STEMFLOW_CUFFT_CHECK).
 #pragma once
 
 #include <string>
@@ -25,16 +25,16 @@ namespace stemflow::gpu {
 }  // namespace stemflow::gpu
 
 //! Throws ConfigError (start-up code only).
-#define STEMFLOW_CUDA_CHECK(expr)                                                      \
-  do {                                                                                 \
-    const cudaError_t stemflow_status_ = (expr);                                       \
-    if (stemflow_status_ != cudaSuccess)                                               \
-      ::stemflow::gpu::throw_cuda(stemflow_status_, #expr, __FILE__, __LINE__);        \
+#define STEMFLOW_CUDA_CHECK(expr)                                               \
+  do {                                                                          \
+    const cudaError_t stemflow_status_ = (expr);                                \
+    if (stemflow_status_ != cudaSuccess)                                        \
+      ::stemflow::gpu::throw_cuda(stemflow_status_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-#define STEMFLOW_CUFFT_CHECK(expr)                                                     \
-  do {                                                                                 \
-    const cufftResult stemflow_fft_status_ = (expr);                                   \
-    if (stemflow_fft_status_ != CUFFT_SUCCESS)                                         \
-      ::stemflow::gpu::throw_cufft(stemflow_fft_status_, #expr, __FILE__, __LINE__);   \
+#define STEMFLOW_CUFFT_CHECK(expr)                                                   \
+  do {                                                                               \
+    const cufftResult stemflow_fft_status_ = (expr);                                 \
+    if (stemflow_fft_status_ != CUFFT_SUCCESS)                                       \
+      ::stemflow::gpu::throw_cufft(stemflow_fft_status_, #expr, __FILE__, __LINE__); \
   } while (0)

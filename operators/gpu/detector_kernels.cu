@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Kernels of the per-frame reductions; see detector_kernels.cuh.
-#include "operators/gpu/detector_kernels.cuh"
-
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 
 #include "operators/gpu/cuda_try.hpp"
+#include "operators/gpu/detector_kernels.cuh"
 
 namespace stemflow::gpu {
 namespace {
@@ -59,15 +58,16 @@ __device__ T block_sum(T v, T* scratch) {
 }
 
 __device__ __forceinline__ DevSum make_sum(u128 exact, double value) {
-  return DevSum{static_cast<unsigned long long>(exact), static_cast<unsigned long long>(exact >> 64),
-                value};
+  return DevSum{
+      static_cast<unsigned long long>(exact), static_cast<unsigned long long>(exact >> 64), value};
 }
 
-// ---- NaN/inf flags (mean_pattern.cpp add_frame, bragg_disks_cpu.cpp convert_pixels) --------------
+// ---- NaN/inf flags (mean_pattern.cpp add_frame, bragg_disks_cpu.cpp convert_pixels)
+// --------------
 
 __global__ void __launch_bounds__(kThreads) nonfinite_kernel(const float* __restrict__ frames,
-                                                              std::size_t pixels,
-                                                              std::uint8_t* __restrict__ bad) {
+                                                             std::size_t pixels,
+                                                             std::uint8_t* __restrict__ bad) {
   const float* px = frames + std::size_t(blockIdx.x) * pixels;
   int any = 0;
   for (std::size_t p = threadIdx.x; p < pixels; p += blockDim.x) any |= !isfinite(px[p]);
@@ -75,13 +75,14 @@ __global__ void __launch_bounds__(kThreads) nonfinite_kernel(const float* __rest
   if (threadIdx.x == 0) bad[blockIdx.x] = any ? 1 : 0;
 }
 
-// ---- detector and CoM sums (virtual_image_cpu.cpp masked_sum, masked_moments) --------------------
+// ---- detector and CoM sums (virtual_image_cpu.cpp masked_sum, masked_moments)
+// --------------------
 
 struct Pass {
-  int nd;                            // detectors of this pass
-  int first;                         // index of its first detector
+  int nd;     // detectors of this pass
+  int first;  // index of its first detector
   DeviceMask det[kMasksPerPass];
-  int com;                           // CoM region of this pass, -1 for none
+  int com;  // CoM region of this pass, -1 for none
   DeviceMask region;
 };
 
@@ -90,11 +91,14 @@ struct Pass {
 // than 2^32 pixels per thread; the moments of u32 pixels take 128 bits). Otherwise float64.
 template <class P>
 __global__ void __launch_bounds__(kThreads) sums_kernel(const P* __restrict__ frames,
-                                                         const std::uint32_t* __restrict__ bits,
-                                                         std::uint32_t rows, std::uint32_t cols,
-                                                         Pass pass, DevSum* __restrict__ det_out,
-                                                         int det_total, DevSum* __restrict__ com_out,
-                                                         int com_total) {
+                                                        const std::uint32_t* __restrict__ bits,
+                                                        std::uint32_t rows,
+                                                        std::uint32_t cols,
+                                                        Pass pass,
+                                                        DevSum* __restrict__ det_out,
+                                                        int det_total,
+                                                        DevSum* __restrict__ com_out,
+                                                        int com_total) {
   constexpr bool kInt = std::is_integral_v<P>;
   using MomentAcc = std::conditional_t<sizeof(P) >= 4, u128, unsigned long long>;
   __shared__ u128 scratch_int[kWarps];
@@ -181,16 +185,21 @@ __global__ void __launch_bounds__(kThreads) sums_kernel(const P* __restrict__ fr
   }
 }
 
-// ---- mean / max patterns (mean_pattern.cpp, max_pattern.cpp) --------------------------------------
+// ---- mean / max patterns (mean_pattern.cpp, max_pattern.cpp)
+// --------------------------------------
 
 // One thread per pixel walks the batch's frames (coalesced across threads); frames flagged NaN/inf
 // are left out, as the CPU operators leave them out.
 template <class P>
-__global__ void pattern_kernel(const P* __restrict__ frames, const std::uint8_t* __restrict__ bad,
-                               std::size_t pixels, std::uint32_t count, double* __restrict__ sum,
+__global__ void pattern_kernel(const P* __restrict__ frames,
+                               const std::uint8_t* __restrict__ bad,
+                               std::size_t pixels,
+                               std::uint32_t count,
+                               double* __restrict__ sum,
                                double* __restrict__ max) {
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  for (std::size_t p = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; p < pixels; p += stride) {
+  for (std::size_t p = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; p < pixels;
+       p += stride) {
     double s = 0;
     double m = -INFINITY;
     for (std::uint32_t f = 0; f < count; ++f) {
@@ -205,7 +214,9 @@ __global__ void pattern_kernel(const P* __restrict__ frames, const std::uint8_t*
 }
 
 template <class P>
-cudaError_t run_typed(const FramePassParams& p, const FramePassBuffers& b, std::uint32_t count,
+cudaError_t run_typed(const FramePassParams& p,
+                      const FramePassBuffers& b,
+                      std::uint32_t count,
                       cudaStream_t stream) {
   const P* frames = static_cast<const P*>(b.d_frames);
   const std::size_t pixels = std::size_t(p.rows) * p.cols;
@@ -227,16 +238,22 @@ cudaError_t run_typed(const FramePassParams& p, const FramePassBuffers& b, std::
     for (int d = 0; d < pass.nd; ++d) pass.det[d] = p.detector[pass.first + d];
     pass.com = q < p.com ? q : -1;
     if (pass.com >= 0) pass.region = p.com_region[q];
-    sums_kernel<P><<<count, kThreads, 0, stream>>>(
-        frames, p.d_bits, p.rows, p.cols, pass, static_cast<DevSum*>(b.d_detector_sums),
-        p.detectors, static_cast<DevSum*>(b.d_com_sums), p.com);
+    sums_kernel<P><<<count, kThreads, 0, stream>>>(frames,
+                                                   p.d_bits,
+                                                   p.rows,
+                                                   p.cols,
+                                                   pass,
+                                                   static_cast<DevSum*>(b.d_detector_sums),
+                                                   p.detectors,
+                                                   static_cast<DevSum*>(b.d_com_sums),
+                                                   p.com);
     STEMFLOW_CUDA_TRY(cudaGetLastError());
   }
 
   if (p.d_mean_sum != nullptr || p.d_max != nullptr) {
     const unsigned grid = unsigned((pixels + kThreads - 1) / kThreads);
-    pattern_kernel<P><<<grid, kThreads, 0, stream>>>(frames, b.d_bad, pixels, count, p.d_mean_sum,
-                                                     p.d_max);
+    pattern_kernel<P>
+        <<<grid, kThreads, 0, stream>>>(frames, b.d_bad, pixels, count, p.d_mean_sum, p.d_max);
     STEMFLOW_CUDA_TRY(cudaGetLastError());
   }
   return cudaSuccess;
@@ -244,14 +261,20 @@ cudaError_t run_typed(const FramePassParams& p, const FramePassBuffers& b, std::
 
 }  // namespace
 
-cudaError_t launch_frame_pass(const FramePassParams& p, const FramePassBuffers& b,
-                              std::uint32_t count, cudaStream_t stream) {
+cudaError_t launch_frame_pass(const FramePassParams& p,
+                              const FramePassBuffers& b,
+                              std::uint32_t count,
+                              cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
   switch (p.pixels) {
-    case PixelType::kU8: return run_typed<std::uint8_t>(p, b, count, stream);
-    case PixelType::kU16: return run_typed<std::uint16_t>(p, b, count, stream);
-    case PixelType::kU32: return run_typed<std::uint32_t>(p, b, count, stream);
-    case PixelType::kF32: return run_typed<float>(p, b, count, stream);
+    case PixelType::kU8:
+      return run_typed<std::uint8_t>(p, b, count, stream);
+    case PixelType::kU16:
+      return run_typed<std::uint16_t>(p, b, count, stream);
+    case PixelType::kU32:
+      return run_typed<std::uint32_t>(p, b, count, stream);
+    case PixelType::kF32:
+      return run_typed<float>(p, b, count, stream);
   }
   return cudaErrorInvalidValue;
 }

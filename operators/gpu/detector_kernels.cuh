@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The per-frame reductions of a batch on the GPU, in one launcher: the NaN/inf flag of each f32 frame,
-// every virtual detector and every centre-of-mass region (one read of the frame serves up to
+// The per-frame reductions of a batch on the GPU, in one launcher: the NaN/inf flag of each f32
+// frame, every virtual detector and every centre-of-mass region (one read of the frame serves up to
 // kMasksPerPass detectors and one CoM region), and the mean / max pattern accumulation. CPU
 // references: operators/virtual_image/virtual_image_cpu.cpp (masked_sum, masked_moments),
 // operators/mean_pattern, operators/max_pattern.
 //
 // Integer pixels summed over binary masks are accumulated in integers (64-bit per thread, 128-bit
-// across the block), so the sums are exact and equal the CPU's bit for bit; float pixels and weighted
-// masks are summed in float64 (equal up to summation order).
+// across the block), so the sums are exact and equal the CPU's bit for bit; float pixels and
+// weighted masks are summed in float64 (equal up to summation order).
 //
 // Host code includes this header; it holds no device code. detector_kernels.cu has the kernels.
 #pragma once
@@ -29,7 +29,7 @@ constexpr int kMaxMasks = 32;
 //! One mask as the kernels see it: a bit of the packed binary word, or dense float64 weights.
 struct DeviceMask {
   bool binary = true;
-  int bit = 0;                       // binary: bit of d_bits
+  int bit = 0;                        // binary: bit of d_bits
   const double* d_weights = nullptr;  // weighted: rows x cols
 };
 
@@ -40,10 +40,10 @@ struct FramePassParams {
   const std::uint32_t* d_bits = nullptr;  // per pixel: bit m = inside binary mask m
   int detectors = 0;                      // virtual detectors (results: DeviceSum per frame each)
   DeviceMask detector[kMaxMasks];
-  int com = 0;                            // CoM regions (results: 3 DeviceSums per frame each)
+  int com = 0;  // CoM regions (results: 3 DeviceSums per frame each)
   DeviceMask com_region[kMaxMasks];
-  double* d_mean_sum = nullptr;           // rows x cols per-pixel sum (null: no mean pattern)
-  double* d_max = nullptr;                // rows x cols per-pixel max (null: no max pattern)
+  double* d_mean_sum = nullptr;  // rows x cols per-pixel sum (null: no mean pattern)
+  double* d_max = nullptr;       // rows x cols per-pixel max (null: no max pattern)
 };
 
 struct FramePassBuffers {
@@ -55,7 +55,9 @@ struct FramePassBuffers {
 
 //! Runs the frame flags, the detector and CoM sums and the pattern accumulation for frames
 //! [0, count). The pattern accumulators belong to the stream slot (no other stream touches them).
-cudaError_t launch_frame_pass(const FramePassParams& p, const FramePassBuffers& b,
-                              std::uint32_t count, cudaStream_t stream);
+cudaError_t launch_frame_pass(const FramePassParams& p,
+                              const FramePassBuffers& b,
+                              std::uint32_t count,
+                              cudaStream_t stream);
 
 }  // namespace stemflow::gpu

@@ -71,7 +71,8 @@ struct Offload::State {
   std::atomic<std::uint64_t> failed_batches{0};
 };
 
-Offload::Offload(DeviceChoice device) : device_(std::move(device)), state_(std::make_unique<State>()) {}
+Offload::Offload(DeviceChoice device)
+    : device_(std::move(device)), state_(std::make_unique<State>()) {}
 Offload::~Offload() = default;
 
 BatchPool::MemoryHooks Offload::pinning() const {
@@ -79,15 +80,19 @@ BatchPool::MemoryHooks Offload::pinning() const {
   h.on_allocate = [](void* p, std::size_t bytes) {
     const std::string err = pin_host_memory(p, bytes);
     if (!err.empty()) {
-      spdlog::warn("could not page-lock the {} MiB batch pool ({}): host-to-device copies run at "
-                   "pageable speed (raise the memlock limit)", bytes >> 20, err);
+      spdlog::warn(
+          "could not page-lock the {} MiB batch pool ({}): host-to-device copies run at "
+          "pageable speed (raise the memlock limit)",
+          bytes >> 20,
+          err);
     }
   };
   h.on_release = [](void* p, std::size_t) { unpin_host_memory(p); };
   return h;
 }
 
-void Offload::start(const SeriesHeader& series, const std::vector<std::unique_ptr<Operator>>& operators,
+void Offload::start(const SeriesHeader& series,
+                    const std::vector<std::unique_ptr<Operator>>& operators,
                     std::uint32_t batch_capacity) {
   State& st = *state_;
   st.processor.reset();
@@ -133,12 +138,18 @@ void Offload::start(const SeriesHeader& series, const std::vector<std::unique_pt
     st.assign.assign(operators.size(), {});
     if (device_.required) throw ConfigError(std::string("GPU set-up failed: ") + e.what());
     spdlog::error("series {}: GPU set-up failed, all operators run on the CPU: {}",
-                  series.series_id, e.what());
+                  series.series_id,
+                  e.what());
     return;
   }
-  spdlog::info("series {}: {} runs {} ({} stream slots, {} MiB device memory, batches of {} frames)",
-               series.series_id, device_.description, on_gpu, st.processor->slots(),
-               st.processor->device_bytes() >> 20, batch_capacity);
+  spdlog::info(
+      "series {}: {} runs {} ({} stream slots, {} MiB device memory, batches of {} frames)",
+      series.series_id,
+      device_.description,
+      on_gpu,
+      st.processor->slots(),
+      st.processor->device_bytes() >> 20,
+      batch_capacity);
   if (!on_cpu.empty()) spdlog::info("series {}: the CPU runs {}", series.series_id, on_cpu);
 }
 
@@ -161,11 +172,19 @@ void Offload::process(FrameBatch& batch) noexcept {
     if (!a) continue;
     OperatorResults* r = &batch.results[o];
     switch (a->stage) {
-      case State::Stage::kBragg: t.bragg[a->index] = r; break;
-      case State::Stage::kDetector: t.detectors[a->index] = r; break;
-      case State::Stage::kCom: t.com[a->index] = r; break;
+      case State::Stage::kBragg:
+        t.bragg[a->index] = r;
+        break;
+      case State::Stage::kDetector:
+        t.detectors[a->index] = r;
+        break;
+      case State::Stage::kCom:
+        t.com[a->index] = r;
+        break;
       case State::Stage::kMeanPattern:
-      case State::Stage::kMaxPattern: t.patterns.push_back(r); break;
+      case State::Stage::kMaxPattern:
+        t.patterns.push_back(r);
+        break;
     }
   }
   try {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The GPU side of the placement (placement.hpp): which device pipeline.device selects, the pinning of
-// the batch pool, and, per series, which of the pipeline's operators run on the GPU (in one
+// The GPU side of the placement (placement.hpp): which device pipeline.device selects, the pinning
+// of the batch pool, and, per series, which of the pipeline's operators run on the GPU (in one
 // BatchProcessor pass per batch) and which stay on the CPU. Each operator offers its own task
 // (Operator::offer_device, DevicePass); nothing here names an operator type. Built with a CPU-only
 // stub when CUDA is off, so neither the placement nor the engine needs #ifdefs.
@@ -33,8 +33,8 @@ struct DeviceChoice {
   std::string description = "cpu";
 };
 
-//! pipeline.device ("auto" | "cpu" | "cuda") -> the device. "auto" takes CUDA device 0 when this build
-//! has CUDA and a device is present; "cuda" without one is a ConfigError (where = the key's
+//! pipeline.device ("auto" | "cpu" | "cuda") -> the device. "auto" takes CUDA device 0 when this
+//! build has CUDA and a device is present; "cuda" without one is a ConfigError (where = the key's
 //! location, for the message). Logs the choice.
 DeviceChoice choose_device(std::string_view requested, const std::string& where);
 
@@ -53,9 +53,11 @@ class Offload {
 
   //! Per series, after every operator's start() and the pool's configure(): offers every operator
   //! the fused pass and so decides which operators the GPU runs (logging each decision and why an
-  //! operator stays on the CPU), and sizes the device memory for batches of `batch_capacity` frames. If the GPU cannot be set up, everything stays on
-  //! the CPU with an error in the log, or, when the device was required, ConfigError.
-  void start(const SeriesHeader& series, const std::vector<std::unique_ptr<Operator>>& operators,
+  //! operator stays on the CPU), and sizes the device memory for batches of `batch_capacity`
+  //! frames. If the GPU cannot be set up, everything stays on the CPU with an error in the log, or,
+  //! when the device was required, ConfigError.
+  void start(const SeriesHeader& series,
+             const std::vector<std::unique_ptr<Operator>>& operators,
              std::uint32_t batch_capacity);
   //! True when operator `index` runs on the GPU this series.
   bool runs(std::size_t index) const;
@@ -63,7 +65,8 @@ class Offload {
   //! One GPU pass over the batch: writes the results of every GPU operator. Never throws: on a GPU
   //! failure the frames of those operators are marked failed.
   void process(FrameBatch& batch) noexcept;
-  //! The per-series images of GPU operator `index` (mean / max pattern), as its finish() gives them.
+  //! The per-series images of GPU operator `index` (mean / max pattern), as its finish() gives
+  //! them.
   std::vector<SeriesImage> finish(std::size_t index);
 
   const DeviceChoice& device() const { return device_; }

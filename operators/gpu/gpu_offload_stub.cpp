@@ -11,7 +11,8 @@ bool built_with_cuda() { return false; }
 
 DeviceChoice choose_device(std::string_view requested, const std::string& where) {
   if (requested == "cuda") {
-    throw ConfigError(where + ": \"cuda\" is not available: this build has no CUDA support "
+    throw ConfigError(where +
+                      ": \"cuda\" is not available: this build has no CUDA support "
                       "(configure with -DSTEMFLOW_CUDA=ON on a machine with the CUDA toolkit)");
   }
   if (requested == "auto") {
@@ -27,7 +28,8 @@ struct Offload::State {};
 Offload::Offload(DeviceChoice device) : device_(std::move(device)) {}
 Offload::~Offload() = default;
 BatchPool::MemoryHooks Offload::pinning() const { return {}; }
-void Offload::start(const SeriesHeader&, const std::vector<std::unique_ptr<Operator>>&,
+void Offload::start(const SeriesHeader&,
+                    const std::vector<std::unique_ptr<Operator>>&,
                     std::uint32_t) {}
 bool Offload::runs(std::size_t) const { return false; }
 bool Offload::active() const { return false; }

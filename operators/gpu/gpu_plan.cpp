@@ -14,17 +14,23 @@ namespace stemflow::gpu {
 
 PixelType pixel_type(Dtype d) {
   switch (d) {
-    case Dtype::kU8: return PixelType::kU8;
-    case Dtype::kU16: return PixelType::kU16;
-    case Dtype::kU32: return PixelType::kU32;
-    case Dtype::kF32: break;
+    case Dtype::kU8:
+      return PixelType::kU8;
+    case Dtype::kU16:
+      return PixelType::kU16;
+    case Dtype::kU32:
+      return PixelType::kU32;
+    case Dtype::kF32:
+      break;
   }
   return PixelType::kF32;
 }
 
 std::optional<std::string> bragg_unsupported_reason(const ops::BraggDisksParams& p,
-                                                    bool has_template, std::uint32_t rows,
-                                                    std::uint32_t cols, std::size_t smem_optin) {
+                                                    bool has_template,
+                                                    std::uint32_t rows,
+                                                    std::uint32_t cols,
+                                                    std::size_t smem_optin) {
   if (p.precision == ops::Precision::kF64) {
     return "precision = f64 (the GPU computes in float32; f64 is the exact py4DSTEM reproduction)";
   }
@@ -45,9 +51,9 @@ std::optional<std::string> bragg_unsupported_reason(const ops::BraggDisksParams&
   if (p.subpixel == ops::Subpixel::kMulticorr) {
     const auto g = multicorr_geometry(rows, cols, p.upsample_factor);
     if (g.smem_bytes > smem_optin) {
-      return "multicorr with upsample_factor = " + std::to_string(p.upsample_factor) +
-             " needs " + std::to_string(g.smem_bytes) + " bytes of shared memory per block (device: " +
-             std::to_string(smem_optin) + ")";
+      return "multicorr with upsample_factor = " + std::to_string(p.upsample_factor) + " needs " +
+             std::to_string(g.smem_bytes) +
+             " bytes of shared memory per block (device: " + std::to_string(smem_optin) + ")";
     }
   }
   return std::nullopt;
@@ -84,8 +90,10 @@ namespace {
 std::size_t align_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
-ResultLayout make_result_layout(std::uint32_t capacity, std::span<const std::uint32_t> bragg_max_peaks,
-                                std::uint32_t detectors, std::uint32_t com) {
+ResultLayout make_result_layout(std::uint32_t capacity,
+                                std::span<const std::uint32_t> bragg_max_peaks,
+                                std::uint32_t detectors,
+                                std::uint32_t com) {
   // Every array starts on a 256-byte boundary (cudaMalloc's alignment), so that device code may use
   // vector accesses and the host reads naturally aligned records.
   constexpr std::size_t kAlign = 256;
@@ -143,9 +151,13 @@ namespace {
 double sum_value(const DeviceSum& s, bool exact) { return exact ? exact_to_double(s) : s.value; }
 }  // namespace
 
-UnpackCounts unpack_results(const std::byte* block, const ResultLayout& layout, std::uint32_t count,
-                            bool integer_pixels, std::span<const std::uint8_t> detector_binary,
-                            std::span<const std::uint8_t> com_binary, const UnpackTargets& targets) {
+UnpackCounts unpack_results(const std::byte* block,
+                            const ResultLayout& layout,
+                            std::uint32_t count,
+                            bool integer_pixels,
+                            std::span<const std::uint8_t> detector_binary,
+                            std::span<const std::uint8_t> com_binary,
+                            const UnpackTargets& targets) {
   UnpackCounts counts;
   const auto* bad = reinterpret_cast<const std::uint8_t*>(block + layout.bad_offset);
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -170,8 +182,8 @@ UnpackCounts unpack_results(const std::byte* block, const ResultLayout& layout, 
       if (!out->peak_counts.empty()) out->peak_counts[i] = n;
       if (out->scalars_per_frame > 0) out->frame_scalars(i)[0] = double(n);
       if (n > 0) {
-        std::memcpy(out->frame_peaks(i).data(), peaks + std::size_t{i} * lb.max_peaks,
-                    n * sizeof(Peak));
+        std::memcpy(
+            out->frame_peaks(i).data(), peaks + std::size_t{i} * lb.max_peaks, n * sizeof(Peak));
       }
     }
   }

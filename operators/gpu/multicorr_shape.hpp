@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The block shape of the multicorr patch kernel, shared by the kernel and the host checks (kept apart
-// so that CUDA-free code can size it).
+// The block shape of the multicorr patch kernel, shared by the kernel and the host checks (kept
+// apart so that CUDA-free code can size it).
 #pragma once
 
 #include <cstddef>
@@ -19,9 +19,9 @@ constexpr int multicorr_padded_rows(int n) {
   return (n + kMulticorrRowsPerThread - 1) / kMulticorrRowsPerThread * kMulticorrRowsPerThread;
 }
 
-//! Dynamic shared memory of one multicorr block, in bytes: the first-stage result G (n x ncols complex
-//! double), the staged row twiddles (padded rows x kMulticorrRowTile complex double), the patch
-//! (n x n double) and the argmax scratch (one value and one index per warp).
+//! Dynamic shared memory of one multicorr block, in bytes: the first-stage result G (n x ncols
+//! complex double), the staged row twiddles (padded rows x kMulticorrRowTile complex double), the
+//! patch (n x n double) and the argmax scratch (one value and one index per warp).
 constexpr std::size_t multicorr_smem_bytes(int n, unsigned ncols) {
   const std::size_t nn = static_cast<std::size_t>(n);
   const std::size_t padded = static_cast<std::size_t>(multicorr_padded_rows(n));

@@ -28,7 +28,6 @@ namespace stemflow::gpu {
 //! An operator on the GPU reports the whole fused pass as its time per batch.
 class Placement final : public stemflow::Placement {
  public:
-
   //! `operators` (the pipeline's, in result order) must outlive the placement and keep their
   //! number; `device` is choose_device's answer.
   Placement(const DeviceChoice& device,

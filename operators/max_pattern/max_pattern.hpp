@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// MaxPatternOp: the per-pixel maximum diffraction pattern of a series (shows weak, sparse reflections
-// the mean washes out; used to place detectors). See mean_pattern/pattern_accumulator.hpp for the
-// contract (outputs, threading).
+// MaxPatternOp: the per-pixel maximum diffraction pattern of a series (shows weak, sparse
+// reflections the mean washes out; used to place detectors). See
+// mean_pattern/pattern_accumulator.hpp for the contract (outputs, threading).
 #pragma once
 
 #include <limits>

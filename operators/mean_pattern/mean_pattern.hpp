@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// MeanPatternOp: the mean diffraction pattern of a series (what a user looks at to place detectors):
-// the per-pixel mean, in float64, over the frames actually processed. See pattern_accumulator.hpp for
-// the contract (outputs, threading).
+// MeanPatternOp: the mean diffraction pattern of a series (what a user looks at to place
+// detectors): the per-pixel mean, in float64, over the frames actually processed. See
+// pattern_accumulator.hpp for the contract (outputs, threading).
 #pragma once
 
 #include "operators/mean_pattern/pattern_accumulator.hpp"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// What the per-series pattern operators (mean_pattern, max_pattern) share: every frame folded into a
-// float64 image per thread, the threads' images combined in finish(). A Fold policy says how:
+// What the per-series pattern operators (mean_pattern, max_pattern) share: every frame folded into
+// a float64 image per thread, the threads' images combined in finish(). A Fold policy says how:
 //   static constexpr std::string_view kType;   the operator type
 //   static constexpr double kIdentity;         the accumulator's starting value
 //   static double fold(double acc, double v);  one pixel of one frame into the accumulator
@@ -9,9 +9,10 @@
 //   static void offer_device(gpu::DevicePass&);  its GPU twin (<name>_gpu.cpp)
 //
 // Inputs       frames of one series, any dtype (u8, u16, u32, f32), rows x cols.
-// Outputs      no per-frame values; finish() returns one SeriesImage (suffix "", rows x cols, "counts"),
-//              NaN everywhere if no frame was processed. A float frame holding NaN/inf is left out and
-//              marked failed.
+// Outputs      no per-frame values; finish() returns one SeriesImage (suffix "", rows x cols,
+// "counts"),
+//              NaN everywhere if no frame was processed. A float frame holding NaN/inf is left out
+//              and marked failed.
 // Threading    process() runs a tbb::parallel_for over the batch's frames and may run for several
 //              batches at once; each thread folds into its own accumulator (allocated on its first
 //              frame of the series). start() resets everything; finish() is single-threaded.

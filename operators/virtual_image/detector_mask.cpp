@@ -15,7 +15,8 @@ void DetectorGeometry::validate(const std::string& who) const {
     if (!std::isfinite(v)) throw ConfigError(who + ": '" + what + "' must be finite");
   };
   switch (shape) {
-    case DetectorShape::kNone: break;
+    case DetectorShape::kNone:
+      break;
     case DetectorShape::kPoint:
       finite(center[0], "center");
       finite(center[1], "center");
@@ -41,7 +42,8 @@ void DetectorGeometry::validate(const std::string& who) const {
         throw ConfigError(who + ": 'bounds' must not be negative (Python would wrap the index)");
       }
       if (!(bounds[0] <= bounds[1]) || !(bounds[2] <= bounds[3])) {
-        throw ConfigError(who + ": 'bounds' must be [qx_min, qx_max, qy_min, qy_max] with min <= max");
+        throw ConfigError(who +
+                          ": 'bounds' must be [qx_min, qx_max, qy_min, qy_max] with min <= max");
       }
       break;
     case DetectorShape::kMask:
@@ -55,7 +57,9 @@ void DetectorGeometry::validate(const std::string& who) const {
   }
 }
 
-DetectorMask::DetectorMask(const DetectorGeometry& g, std::uint32_t rows, std::uint32_t cols,
+DetectorMask::DetectorMask(const DetectorGeometry& g,
+                           std::uint32_t rows,
+                           std::uint32_t cols,
                            const std::string& who)
     : rows_(rows), cols_(cols) {
   g.validate(who);
@@ -75,8 +79,8 @@ DetectorMask::DetectorMask(const DetectorGeometry& g, std::uint32_t rows, std::u
       const double tj = std::trunc(g.center[1]);
       if (ti < 0 || tj < 0 || ti >= rows || tj >= cols) {
         throw ConfigError(who + ": point detector at (" + std::to_string(g.center[0]) + ", " +
-                          std::to_string(g.center[1]) + ") is outside the " +
-                          std::to_string(rows) + "x" + std::to_string(cols) + " frame");
+                          std::to_string(g.center[1]) + ") is outside the " + std::to_string(rows) +
+                          "x" + std::to_string(cols) + " frame");
       }
       inside[std::size_t(ti) * cols + std::size_t(tj)] = 1;
       break;
@@ -146,7 +150,8 @@ void DetectorMask::add_binary(const std::vector<std::uint8_t>& inside) {
 std::vector<double> DetectorMask::dense() const {
   std::vector<double> out(std::size_t{rows_} * cols_, 0.0);
   for (const auto& s : spans_)
-    for (std::uint32_t j = s.col_begin; j < s.col_end; ++j) out[std::size_t(s.row) * cols_ + j] = 1.0;
+    for (std::uint32_t j = s.col_begin; j < s.col_end; ++j)
+      out[std::size_t(s.row) * cols_ + j] = 1.0;
   for (const auto& w : weights_) out[w.offset] = w.weight;
   return out;
 }

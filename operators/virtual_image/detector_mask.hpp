@@ -55,7 +55,9 @@ struct WeightedPixel {
 class DetectorMask {
  public:
   //! Throws ConfigError if the geometry does not fit the frame.
-  DetectorMask(const DetectorGeometry& geometry, std::uint32_t rows, std::uint32_t cols,
+  DetectorMask(const DetectorGeometry& geometry,
+               std::uint32_t rows,
+               std::uint32_t cols,
                const std::string& who);
 
   bool binary() const { return binary_; }

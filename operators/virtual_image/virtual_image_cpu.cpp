@@ -11,7 +11,8 @@ namespace {
 // frame of 4096^2 pixels weighted by its row index overflows 64 bits).
 template <class PixelT>
 using Acc = std::conditional_t<std::is_integral_v<PixelT>, unsigned __int128, double>;
-// Per span, 64 bits suffice for integers (<= 2^16 columns x 2^32 x 2^16) and let the loop vectorise.
+// Per span, 64 bits suffice for integers (<= 2^16 columns x 2^32 x 2^16) and let the loop
+// vectorise.
 template <class PixelT>
 using SpanAcc = std::conditional_t<std::is_integral_v<PixelT>, std::uint64_t, double>;
 
@@ -85,8 +86,8 @@ Moments masked_moments(const PixelT* frame, const DetectorMask& mask) {
   return m;
 }
 
-#define STEMFLOW_INSTANTIATE(T)                                      \
-  template double masked_sum<T>(const T*, const DetectorMask&);      \
+#define STEMFLOW_INSTANTIATE(T)                                 \
+  template double masked_sum<T>(const T*, const DetectorMask&); \
   template Moments masked_moments<T>(const T*, const DetectorMask&);
 STEMFLOW_INSTANTIATE(std::uint8_t)
 STEMFLOW_INSTANTIATE(std::uint16_t)

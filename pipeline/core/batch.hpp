@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// A batch: up to `capacity` frames of one series, in arrival order, in one contiguous buffer taken from
-// the fixed pool, plus the result area every operator writes for those frames. Nothing here allocates
-// after the series has started.
+// A batch: up to `capacity` frames of one series, in arrival order, in one contiguous buffer taken
+// from the fixed pool, plus the result area every operator writes for those frames. Nothing here
+// allocates after the series has started.
 #pragma once
 
 #include <chrono>
@@ -14,15 +14,16 @@
 
 namespace stemflow {
 
-//! One Bragg peak, as py4DSTEM's BraggVectors stores it: qx = row, qy = column, raw detector pixels.
+//! One Bragg peak, as py4DSTEM's BraggVectors stores it: qx = row, qy = column, raw detector
+//! pixels.
 struct Peak {
   double qx;
   double qy;
   double intensity;
 };
 
-//! What one operator produced for the frames of one batch. Sized once per series (start-up), then only
-//! written. Frame i's values live at [i * scalars_per_frame, (i + 1) * scalars_per_frame).
+//! What one operator produced for the frames of one batch. Sized once per series (start-up), then
+//! only written. Frame i's values live at [i * scalars_per_frame, (i + 1) * scalars_per_frame).
 struct OperatorResults {
   std::uint32_t scalars_per_frame = 0;
   std::uint32_t max_peaks = 0;
@@ -52,21 +53,23 @@ struct OperatorResults {
   }
 };
 
-//! A batch slot of the pool. The source fills frames; operators read pixels and write `results`; the
-//! sink reads both and returns the slot to the pool.
+//! A batch slot of the pool. The source fills frames; operators read pixels and write `results`;
+//! the sink reads both and returns the slot to the pool.
 struct FrameBatch {
   std::uint64_t sequence = 0;  // global order of batches through the graph, set by the engine
   const SeriesHeader* series = nullptr;
   std::uint32_t count = 0;     // frames held
   std::uint32_t capacity = 0;  // frames that fit
   std::size_t frame_bytes = 0;
-  std::byte* pixels = nullptr;            // capacity * frame_bytes, contiguous, in the pool
-  std::vector<std::uint64_t> index;       // scan position of each frame (capacity entries)
-  std::vector<OperatorResults> results;   // one per operator, in pipeline order
+  std::byte* pixels = nullptr;           // capacity * frame_bytes, contiguous, in the pool
+  std::vector<std::uint64_t> index;      // scan position of each frame (capacity entries)
+  std::vector<OperatorResults> results;  // one per operator, in pipeline order
   std::chrono::steady_clock::time_point first_arrival{};
 
   std::byte* frame_data(std::uint32_t i) { return pixels + std::size_t{i} * frame_bytes; }
-  const std::byte* frame_data(std::uint32_t i) const { return pixels + std::size_t{i} * frame_bytes; }
+  const std::byte* frame_data(std::uint32_t i) const {
+    return pixels + std::size_t{i} * frame_bytes;
+  }
   template <class PixelT>
   const PixelT* frame(std::uint32_t i) const {
     return reinterpret_cast<const PixelT*>(frame_data(i));

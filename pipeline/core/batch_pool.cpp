@@ -40,7 +40,8 @@ BatchPool::~BatchPool() {
 }
 
 std::uint32_t BatchPool::configure(
-    const SeriesHeader& series, std::uint32_t batch_frames,
+    const SeriesHeader& series,
+    std::uint32_t batch_frames,
     const std::vector<std::pair<std::uint32_t, std::uint32_t>>& result_shapes) {
   std::lock_guard lock(mutex_);
   if (free_.size() != slots_.size()) {
@@ -101,28 +102,29 @@ std::string mib(double bytes) {
 
 Expected<void> BatchPool::admit(const SeriesHeader& series) const {
   // In floating point: a hostile header can make the products overflow 64 bits.
-  const double frame_bytes = double(series.frame_rows) * double(series.frame_cols) *
-                             double(dtype_size(series.dtype));
+  const double frame_bytes =
+      double(series.frame_rows) * double(series.frame_cols) * double(dtype_size(series.dtype));
   const double positions = double(series.scan_rows) * double(series.scan_cols);
   if (frame_bytes <= 0 || positions <= 0) {
-    return make_drop(DropReason::kSeriesRejected, "the series announces an empty scan or frame shape");
+    return make_drop(DropReason::kSeriesRejected,
+                     "the series announces an empty scan or frame shape");
   }
   if (frame_bytes * double(kMinSlots) > double(memory_limit_)) {
     return make_drop(DropReason::kSeriesRejected,
-                      "frames of " + std::to_string(series.frame_rows) + "x" +
-                          std::to_string(series.frame_cols) + " " +
-                          std::string(dtype_name(series.dtype)) + " (" + mib(frame_bytes) +
-                          " each) do not fit " + std::to_string(kMinSlots) +
-                          " to a pool of pipeline.memory_limit = " + mib(double(memory_limit_)));
+                     "frames of " + std::to_string(series.frame_rows) + "x" +
+                         std::to_string(series.frame_cols) + " " +
+                         std::string(dtype_name(series.dtype)) + " (" + mib(frame_bytes) +
+                         " each) do not fit " + std::to_string(kMinSlots) +
+                         " to a pool of pipeline.memory_limit = " + mib(double(memory_limit_)));
   }
   const double results = positions * double(bytes_per_position_);
   if (results_limit_ > 0 && results > double(results_limit_)) {
     return make_drop(DropReason::kSeriesRejected,
-                      "a " + std::to_string(series.scan_rows) + "x" +
-                          std::to_string(series.scan_cols) + " scan needs " + mib(results) +
-                          " of results (" + std::to_string(bytes_per_position_) +
-                          " bytes per position), more than pipeline.results_limit = " +
-                          mib(double(results_limit_)));
+                     "a " + std::to_string(series.scan_rows) + "x" +
+                         std::to_string(series.scan_cols) + " scan needs " + mib(results) +
+                         " of results (" + std::to_string(bytes_per_position_) +
+                         " bytes per position), more than pipeline.results_limit = " +
+                         mib(double(results_limit_)));
   }
   return {};
 }

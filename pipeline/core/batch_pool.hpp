@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The fixed pool of batch slots: the memory bound of the engine (pipeline.memory_limit). Pixel memory is
-// allocated once at start; each series carves it into slots of batch_frames frames. A source that finds
-// no free slot waits, which stops it reading its socket: that is the back-pressure.
+// The fixed pool of batch slots: the memory bound of the engine (pipeline.memory_limit). Pixel
+// memory is allocated once at start; each series carves it into slots of batch_frames frames. A
+// source that finds no free slot waits, which stops it reading its socket: that is the
+// back-pressure.
 #pragma once
 
 #include <chrono>
@@ -29,18 +30,21 @@ class BatchPool {
     std::function<void(void* memory, std::size_t bytes)> on_release;
   };
 
-  //! Allocates `memory_limit` bytes of pixel memory, page-aligned. Throws ConfigError if impossible.
+  //! Allocates `memory_limit` bytes of pixel memory, page-aligned. Throws ConfigError if
+  //! impossible.
   explicit BatchPool(std::size_t memory_limit, MemoryHooks hooks = {});
   ~BatchPool();
   BatchPool(const BatchPool&) = delete;
   BatchPool& operator=(const BatchPool&) = delete;
 
   //! Carves the memory into slots for a series. Call only when every slot is free (between series).
-  //! `result_shapes` gives (scalars_per_frame, max_peaks) per operator. Returns the frames per batch,
-  //! reduced from `batch_frames` if the limit would otherwise hold fewer than kMinSlots slots; throws
-  //! ConfigError if not even kMinSlots single frames fit.
-  std::uint32_t configure(const SeriesHeader& series, std::uint32_t batch_frames,
-                          const std::vector<std::pair<std::uint32_t, std::uint32_t>>& result_shapes);
+  //! `result_shapes` gives (scalars_per_frame, max_peaks) per operator. Returns the frames per
+  //! batch, reduced from `batch_frames` if the limit would otherwise hold fewer than kMinSlots
+  //! slots; throws ConfigError if not even kMinSlots single frames fit.
+  std::uint32_t configure(
+      const SeriesHeader& series,
+      std::uint32_t batch_frames,
+      const std::vector<std::pair<std::uint32_t, std::uint32_t>>& result_shapes);
 
   //! The memory a series may claim beyond the pool: its scan-shaped results (maps, coverage, peak
   //! index), `bytes_per_position` for each scan position, at most `results_limit` bytes in all

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The project's one alias for expected<T, E> (C++20 has no std::expected; switching to it later is a
-// change here only). Per-frame code returns Expected; exceptions are for start-up only.
+// The project's one alias for expected<T, E> (C++20 has no std::expected; switching to it later is
+// a change here only). Per-frame code returns Expected; exceptions are for start-up only.
 #pragma once
 
 #include <optional>

@@ -57,7 +57,8 @@ class Observer {
   // ---- flow (the engine's thread unless said otherwise; return at once) ----
   //! After every step of the source: the current series' counters (`in_series` false between
   //! series) and the messages received outside any series (cumulative over the run).
-  virtual void source_counts(const SeriesCounts& series, bool in_series,
+  virtual void source_counts(const SeriesCounts& series,
+                             bool in_series,
                              const SeriesCounts& outside) {
     (void)series;
     (void)in_series;

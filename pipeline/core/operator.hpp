@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The operator contract. An operator is a function of a batch plus its own state; it knows nothing of
-// the graph, the wire or the files.
+// The operator contract. An operator is a function of a batch plus its own state; it knows nothing
+// of the graph, the wire or the files.
 //
 // Lifecycle (one series at a time):
 //   constructor  parse and validate parameters (throws ConfigError: the configuration is wrong)
@@ -11,9 +11,9 @@
 //                Never throws for bad data: a frame it cannot process is marked failed.
 //   finish       once per series, single-threaded, after the last batch: per-series images.
 //
-// Placement: an operator with a GPU twin offers it in offer_device() (once per series, after start);
-// the placement (operators/gpu/placement.hpp) decides where it runs. On the GPU, process() and
-// finish() are not called: the fused pass writes the same results.
+// Placement: an operator with a GPU twin offers it in offer_device() (once per series, after
+// start); the placement (operators/gpu/placement.hpp) decides where it runs. On the GPU, process()
+// and finish() are not called: the fused pass writes the same results.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +30,8 @@ namespace gpu {
 class DevicePass;  // operators/gpu/device_pass.hpp: the fused GPU pass being assembled
 }
 
-//! One per-frame scalar output; it becomes an (Rx, Ry) map named `<operator>` (when the operator has a
-//! single scalar and `suffix` is empty) or `<operator>_<suffix>`.
+//! One per-frame scalar output; it becomes an (Rx, Ry) map named `<operator>` (when the operator
+//! has a single scalar and `suffix` is empty) or `<operator>_<suffix>`.
 struct ScalarOutput {
   std::string suffix;
   std::string units;

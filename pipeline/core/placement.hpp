@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The placement contract: where each of the pipeline's operators runs, and running them there. The
 // engine asks one object per batch for every operator's results and knows no operator kind and no
-// device; operators/gpu implements it (the fused one-pass GPU design, or every operator on the CPU).
+// device; operators/gpu implements it (the fused one-pass GPU design, or every operator on the
+// CPU).
 //
 // Threading    process() runs concurrently for different batches (the engine's compute node);
 //              start() and finish() run single-threaded between series.

@@ -11,13 +11,13 @@ namespace stemflow {
 
 struct Provenance {
   std::string stemflow_version;
-  std::string config_toml;     // the effective configuration, overrides applied
+  std::string config_toml;  // the effective configuration, overrides applied
   std::string config_file;
-  std::string input;           // protocol and endpoints, or the replayed file
-  std::string device;          // where the operators ran ("cpu", "cuda:0 NVIDIA H100 ...")
-  std::string start_time;      // ISO 8601 UTC, series start / end
+  std::string input;       // protocol and endpoints, or the replayed file
+  std::string device;      // where the operators ran ("cpu", "cuda:0 NVIDIA H100 ...")
+  std::string start_time;  // ISO 8601 UTC, series start / end
   std::string end_time;
-  SeriesCounts counts;         // from the source
+  SeriesCounts counts;  // from the source
   std::uint64_t frames_processed = 0;
   std::uint64_t frames_failed = 0;  // operator errors
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The reduced results of one series, scattered from batches into scan-shaped maps: per-frame scalars
-// as (Rx, Ry) images, peak lists per scan position, the coverage mask, and per-series images. This
-// is the only state that grows with the scan, and only with its number of positions.
+// The reduced results of one series, scattered from batches into scan-shaped maps: per-frame
+// scalars as (Rx, Ry) images, peak lists per scan position, the coverage mask, and per-series
+// images. This is the only state that grows with the scan, and only with its number of positions.
 #pragma once
 
 #include <cstdint>
@@ -51,8 +51,8 @@ class ResultStore {
  private:
   SeriesHeader series_;
   std::vector<OutputInfo> outputs_;
-  std::vector<std::vector<std::vector<double>>> maps_;  // [op][scalar][position]
-  std::vector<std::vector<Peak>> peak_arena_;           // [op]: peaks of all positions, appended
+  std::vector<std::vector<std::vector<double>>> maps_;   // [op][scalar][position]
+  std::vector<std::vector<Peak>> peak_arena_;            // [op]: peaks of all positions, appended
   std::vector<std::vector<std::uint64_t>> peak_offset_;  // [op][position]
   std::vector<std::vector<std::uint32_t>> peak_count_;   // [op][position]
   std::vector<std::vector<SeriesImage>> images_;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// What a series is: the header every component sees when an acquisition starts, and the closed set of
-// reasons a received frame may be dropped.
+// What a series is: the header every component sees when an acquisition starts, and the closed set
+// of reasons a received frame may be dropped.
 #pragma once
 
 #include <array>
@@ -17,20 +17,28 @@ enum class Dtype : std::uint8_t { kU8, kU16, kU32, kF32 };
 
 constexpr std::size_t dtype_size(Dtype d) {
   switch (d) {
-    case Dtype::kU8: return 1;
-    case Dtype::kU16: return 2;
-    case Dtype::kU32: return 4;
-    case Dtype::kF32: return 4;
+    case Dtype::kU8:
+      return 1;
+    case Dtype::kU16:
+      return 2;
+    case Dtype::kU32:
+      return 4;
+    case Dtype::kF32:
+      return 4;
   }
   return 0;
 }
 
 constexpr std::string_view dtype_name(Dtype d) {
   switch (d) {
-    case Dtype::kU8: return "u8";
-    case Dtype::kU16: return "u16";
-    case Dtype::kU32: return "u32";
-    case Dtype::kF32: return "f32";
+    case Dtype::kU8:
+      return "u8";
+    case Dtype::kU16:
+      return "u16";
+    case Dtype::kU32:
+      return "u32";
+    case Dtype::kF32:
+      return "f32";
   }
   return "?";
 }
@@ -47,10 +55,14 @@ inline std::optional<Dtype> parse_dtype(std::string_view s) {
 template <class Fn>
 decltype(auto) visit_dtype(Dtype d, Fn&& fn) {
   switch (d) {
-    case Dtype::kU8: return fn.template operator()<std::uint8_t>();
-    case Dtype::kU16: return fn.template operator()<std::uint16_t>();
-    case Dtype::kU32: return fn.template operator()<std::uint32_t>();
-    case Dtype::kF32: break;
+    case Dtype::kU8:
+      return fn.template operator()<std::uint8_t>();
+    case Dtype::kU16:
+      return fn.template operator()<std::uint16_t>();
+    case Dtype::kU32:
+      return fn.template operator()<std::uint32_t>();
+    case Dtype::kF32:
+      break;
   }
   return fn.template operator()<float>();
 }
@@ -59,8 +71,8 @@ decltype(auto) visit_dtype(Dtype d, Fn&& fn) {
 //! index = rx * scan_cols + ry. Frames are (frame_rows = qx, frame_cols = qy), qy fastest.
 struct SeriesHeader {
   std::uint64_t series_id = 0;
-  std::uint32_t scan_rows = 0;  // Rx
-  std::uint32_t scan_cols = 0;  // Ry
+  std::uint32_t scan_rows = 0;   // Rx
+  std::uint32_t scan_cols = 0;   // Ry
   std::uint32_t frame_rows = 0;  // Qx
   std::uint32_t frame_cols = 0;  // Qy
   Dtype dtype = Dtype::kU16;
@@ -72,7 +84,8 @@ struct SeriesHeader {
   std::size_t frame_bytes() const { return frame_pixels() * dtype_size(dtype); }
 };
 
-//! Why a received frame (or message) did not reach the results. Closed set: each has a metric label.
+//! Why a received frame (or message) did not reach the results. Closed set: each has a metric
+//! label.
 enum class DropReason : std::uint8_t {
   kMalformed,        // message could not be decoded
   kUnknownMessage,   // decoded, but of a type or protocol version we do not know
@@ -91,10 +104,18 @@ enum class DropReason : std::uint8_t {
 
 constexpr std::string_view drop_reason_name(DropReason r) {
   constexpr std::array<std::string_view, static_cast<std::size_t>(DropReason::kCount)> kNames = {
-      "malformed",      "unknown_message",    "no_series",
-      "wrong_series",   "wrong_size",         "wrong_dtype",
-      "index_out_of_range", "duplicate",      "operator_error",
-      "series_rejected", "decode_error",     "hash_mismatch"};
+      "malformed",
+      "unknown_message",
+      "no_series",
+      "wrong_series",
+      "wrong_size",
+      "wrong_dtype",
+      "index_out_of_range",
+      "duplicate",
+      "operator_error",
+      "series_rejected",
+      "decode_error",
+      "hash_mismatch"};
   return kNames[static_cast<std::size_t>(r)];
 }
 
@@ -112,12 +133,18 @@ enum class SeriesEnd : std::uint8_t {
 
 constexpr std::string_view series_end_name(SeriesEnd e) {
   switch (e) {
-    case SeriesEnd::kComplete: return "complete";
-    case SeriesEnd::kTimeout: return "timeout";
-    case SeriesEnd::kRestarted: return "restarted";
-    case SeriesEnd::kInterrupted: return "interrupted";
-    case SeriesEnd::kEndOfFile: return "end_of_file";
-    case SeriesEnd::kCutShort: return "cut_short";
+    case SeriesEnd::kComplete:
+      return "complete";
+    case SeriesEnd::kTimeout:
+      return "timeout";
+    case SeriesEnd::kRestarted:
+      return "restarted";
+    case SeriesEnd::kInterrupted:
+      return "interrupted";
+    case SeriesEnd::kEndOfFile:
+      return "end_of_file";
+    case SeriesEnd::kCutShort:
+      return "cut_short";
   }
   return "?";
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The source contract: what every input (a ZeroMQ receiver, a file replay, later an in-memory array)
-// offers the engine. A source fills batch slots taken from the pool; when it finds no free slot it
-// waits, which is the back-pressure.
+// The source contract: what every input (a ZeroMQ receiver, a file replay, later an in-memory
+// array) offers the engine. A source fills batch slots taken from the pool; when it finds no free
+// slot it waits, which is the back-pressure.
 #pragma once
 
 #include <atomic>

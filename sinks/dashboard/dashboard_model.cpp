@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "sinks/dashboard/dashboard_model.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "operators/registry.hpp"
 
@@ -17,7 +16,9 @@ namespace {
 constexpr std::uint64_t kNoPeaks = ~std::uint64_t{0};
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-std::string b64_floats(const std::vector<float>& v) { return base64(v.data(), v.size() * sizeof(float)); }
+std::string b64_floats(const std::vector<float>& v) {
+  return base64(v.data(), v.size() * sizeof(float));
+}
 
 bool same_bits(float a, float b) {
   std::uint32_t x = 0, y = 0;
@@ -34,7 +35,9 @@ std::string num(double v) {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-double seconds(std::chrono::system_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(std::chrono::system_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace
 
@@ -131,9 +134,9 @@ void DashboardModel::reset_series(const SeriesPackage& pkg) {
   peak_count_.assign(info_->peak_op ? n : 0, 0);
   peak_head_ = 0;
   if (info_->peak_op) {
-    const std::uint64_t want =
-        std::min<std::uint64_t>(limits_.peak_ring,
-                                n * std::max<std::uint32_t>(1, info_->outputs[*info_->peak_op].spec.max_peaks));
+    const std::uint64_t want = std::min<std::uint64_t>(
+        limits_.peak_ring,
+        n * std::max<std::uint32_t>(1, info_->outputs[*info_->peak_op].spec.max_peaks));
     peak_ring_.assign(static_cast<std::size_t>(std::max<std::uint64_t>(want, 1)), PeakF{});
   } else {
     peak_ring_.clear();
@@ -169,7 +172,8 @@ void DashboardModel::add_sample(const std::vector<std::byte>& frame) {
   pattern_dirty_ = true;
 }
 
-bool DashboardModel::apply(TickInput& in, const Totals& totals,
+bool DashboardModel::apply(TickInput& in,
+                           const Totals& totals,
                            std::chrono::system_clock::time_point now) {
   std::string reset_part;
   std::vector<std::uint32_t> out_pos;
@@ -274,7 +278,8 @@ bool DashboardModel::apply(TickInput& in, const Totals& totals,
     hist_part = history_json(history_.size() - 1);
   }
 
-  if (reset_part.empty() && out_pos.empty() && pattern_part.empty() && hist_part.empty()) return false;
+  if (reset_part.empty() && out_pos.empty() && pattern_part.empty() && hist_part.empty())
+    return false;
 
   std::string js;
   js.reserve(256 + out_pos.size() * (maps_.size() + 1) * 6);
@@ -310,7 +315,9 @@ std::string DashboardModel::series_json() const {
   for (const auto& out : info_->outputs) {
     nlohmann::json params = nlohmann::json::object();
     for (const auto& [k, v] : out.parameters) params[k] = v;
-    s["operators"].push_back({{"name", out.name}, {"type", out.type}, {"params", params},
+    s["operators"].push_back({{"name", out.name},
+                              {"type", out.type},
+                              {"params", params},
                               {"max_peaks", out.spec.max_peaks}});
   }
   s["peaks_operator"] = info_->peak_op ? nlohmann::json(info_->outputs[*info_->peak_op].name)
@@ -414,7 +421,9 @@ DeltaLog::Event DashboardModel::snapshot_event() {
 std::string DashboardModel::peaks_json(std::uint64_t position) const {
   std::string s = "{\"i\":" + std::to_string(position) + ",\"series\":" +
                   (info_ ? std::to_string(info_->header.series_id) : std::string("null"));
-  auto done = [&](const char* status) { return s + ",\"status\":\"" + status + "\",\"peaks\":[]}"; };
+  auto done = [&](const char* status) {
+    return s + ",\"status\":\"" + status + "\",\"peaks\":[]}";
+  };
   if (!info_ || position >= info_->header.scan_size()) return done("none");
   if (!info_->peak_op) return done("no_peaks");
   const std::uint64_t start = peak_start_[position];

@@ -7,8 +7,9 @@
 // snapshot of the model when they are too far behind; peaks are fetched on demand (peaks_json()).
 //
 // Wire format (JSON, one line, arrays as base64 of little-endian float32 / uint32):
-//   snapshot  {"seq", "epoch", "series": S|null, "maps": [M...], "pattern": P|null, "status", "history"}
-//   delta     {"seq", "reset"?: {"series", "maps", "pattern"}, "pos"?: b64 u32 positions,
+//   snapshot  {"seq", "epoch", "series": S|null, "maps": [M...], "pattern": P|null, "status",
+//   "history"} delta     {"seq", "reset"?: {"series", "maps", "pattern"}, "pos"?: b64 u32
+//   positions,
 //              "vals"?: [b64 f32 per map, one value per position], "pattern"?: P, "hist"?: [H...],
 //              "status"}
 //   S  {"id", "scan": [Rx, Ry], "frame": [Qx, Qy], "dtype", "detector",
@@ -34,9 +35,9 @@
 
 #include "pipeline/core/batch.hpp"
 #include "pipeline/core/operator.hpp"
+#include "pipeline/core/result_store.hpp"
 #include "pipeline/core/series.hpp"
 #include "sinks/dashboard/delta_log.hpp"
-#include "pipeline/core/result_store.hpp"
 
 namespace stemflow::sinks {
 
@@ -66,7 +67,7 @@ struct SeriesPackage {
   SeriesInfo info;
   bool ended = false;
   SeriesEnd end = SeriesEnd::kComplete;
-  std::vector<std::vector<float>> values;  // ended: [map][position]
+  std::vector<std::vector<float>> values;   // ended: [map][position]
   std::optional<SeriesImage> mean_pattern;  // ended, from a mean_pattern operator
 };
 
@@ -85,7 +86,7 @@ struct TickInput {
     std::uint32_t count;
   };
   std::vector<PeakFrame> peak_frames;
-  std::vector<PeakF> peaks;  // peak_frames' peaks, in order
+  std::vector<PeakF> peaks;       // peak_frames' peaks, in order
   std::vector<std::byte> sample;  // one frame of the current series, when has_sample
   bool has_sample = false;
   std::uint64_t skipped = 0;
@@ -115,13 +116,13 @@ struct Totals {
 class DashboardModel {
  public:
   struct Limits {
-    std::size_t ring_events = 256;           // deltas kept for resuming clients
-    std::size_t ring_bytes = 64u << 20;      // and at most this many bytes of them
-    std::size_t history_points = 600;        // graph points kept (5 min at 2 points/s)
+    std::size_t ring_events = 256;       // deltas kept for resuming clients
+    std::size_t ring_bytes = 64u << 20;  // and at most this many bytes of them
+    std::size_t history_points = 600;    // graph points kept (5 min at 2 points/s)
     std::chrono::milliseconds history_interval{500};
     std::chrono::milliseconds pattern_interval{1000};
     std::size_t peak_ring = std::size_t{1} << 21;  // peaks kept for hover (12 bytes each)
-    std::uint32_t pattern_max_side = 256;    // larger patterns are binned for display
+    std::uint32_t pattern_max_side = 256;          // larger patterns are binned for display
   };
 
   DashboardModel(std::string epoch, Limits limits);

@@ -39,17 +39,27 @@ std::string make_epoch() {
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(ns) ^
-                                             (static_cast<unsigned long long>(::getpid()) << 40));
+  std::snprintf(
+      buf,
+      sizeof buf,
+      "%llx",
+      static_cast<unsigned long long>(ns) ^ (static_cast<unsigned long long>(::getpid()) << 40));
   return buf;
 }
 
-int send_body(mg_connection* conn, int status, const char* reason, std::string_view mime,
+int send_body(mg_connection* conn,
+              int status,
+              const char* reason,
+              std::string_view mime,
               std::string_view body) {
   mg_printf(conn,
             "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\n"
             "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
-            status, reason, static_cast<int>(mime.size()), mime.data(), body.size());
+            status,
+            reason,
+            static_cast<int>(mime.size()),
+            mime.data(),
+            body.size());
   mg_write(conn, body.data(), body.size());
   return status;
 }
@@ -81,13 +91,14 @@ std::string_view event_json(const std::string& event) {
 }  // namespace
 
 DashboardSink::DashboardSink(DashboardOptions options)
-    : options_(std::move(options)),
-      epoch_(make_epoch()),
-      model_(epoch_, options_.limits) {
+    : options_(std::move(options)), epoch_(make_epoch()), model_(epoch_, options_.limits) {
   const std::string threads = std::to_string(std::max(1, options_.max_clients) + 4);
-  const char* opts[] = {"listening_ports", options_.listen.c_str(),
-                        "num_threads", threads.c_str(),
-                        "request_timeout_ms", kWriteTimeoutMs,
+  const char* opts[] = {"listening_ports",
+                        options_.listen.c_str(),
+                        "num_threads",
+                        threads.c_str(),
+                        "request_timeout_ms",
+                        kWriteTimeoutMs,
                         nullptr};
   // Keep-alive stays at civetweb's default (off: every response ends its connection). Setting it,
   // or a log_message callback, makes civetweb 1.15's mg_stop take 2 s longer.
@@ -159,8 +170,8 @@ void DashboardSink::series_started(const ResultStore& store, const Provenance&) 
   const std::size_t positions = std::min(n, kMaxTickPositions);
   std::size_t peaks = 0;
   if (pkg.info.peak_op) {
-    peaks = std::min<std::size_t>(
-        kMaxTickPeaks, n * store.outputs()[*pkg.info.peak_op].spec.max_peaks);
+    peaks =
+        std::min<std::size_t>(kMaxTickPeaks, n * store.outputs()[*pkg.info.peak_op].spec.max_peaks);
   }
   maps_ = pkg.info.maps;
   peak_op_ = pkg.info.peak_op;
@@ -173,7 +184,8 @@ void DashboardSink::series_started(const ResultStore& store, const Provenance&) 
   next_sample_ = std::chrono::steady_clock::now();
   {
     std::lock_guard lk(in_mutex_);
-    // Whatever the builder has not taken yet belongs to the previous series: the new one replaces it.
+    // Whatever the builder has not taken yet belongs to the previous series: the new one replaces
+    // it.
     in_.clear();
     in_.reset = std::move(pkg);
     last_counts_ = SeriesCounts{};
@@ -224,8 +236,8 @@ void DashboardSink::batch_done(const FrameBatch& batch, const ResultStore& store
         const auto peaks = store.peaks(*peak_op_, pos);
         if (in_.peak_frames.size() < in_.peak_frames.capacity() &&
             in_.peaks.size() + peaks.size() <= in_.peaks.capacity()) {
-          in_.peak_frames.push_back({static_cast<std::uint32_t>(pos),
-                                     static_cast<std::uint32_t>(peaks.size())});
+          in_.peak_frames.push_back(
+              {static_cast<std::uint32_t>(pos), static_cast<std::uint32_t>(peaks.size())});
           for (const Peak& p : peaks) {
             in_.peaks.push_back({float(p.qx), float(p.qy), float(p.intensity)});
           }
@@ -244,7 +256,8 @@ void DashboardSink::batch_done(const FrameBatch& batch, const ResultStore& store
   }
 }
 
-Expected<std::string> DashboardSink::series_ended(const ResultStore& store, const Provenance& prov) {
+Expected<std::string> DashboardSink::series_ended(const ResultStore& store,
+                                                  const Provenance& prov) {
   try {
     SeriesPackage pkg;
     pkg.info = describe_series(store.series(), store.outputs());
@@ -284,8 +297,7 @@ Expected<std::string> DashboardSink::series_ended(const ResultStore& store, cons
   return std::string("dashboard");
 }
 
-void DashboardSink::source_counts(const SeriesCounts& series, bool in_series,
-                                  const SeriesCounts&) {
+void DashboardSink::source_counts(const SeriesCounts& series, bool in_series, const SeriesCounts&) {
   if (in_series) series_counts(series);
 }
 
@@ -296,7 +308,8 @@ void DashboardSink::series_counts(const SeriesCounts& c) {
     totals_.received += c.frames_received - last_counts_.frames_received;
   }
   for (std::size_t r = 0; r < kDropReasonCount; ++r) {
-    if (c.dropped[r] > last_counts_.dropped[r]) totals_.dropped[r] += c.dropped[r] - last_counts_.dropped[r];
+    if (c.dropped[r] > last_counts_.dropped[r])
+      totals_.dropped[r] += c.dropped[r] - last_counts_.dropped[r];
   }
   last_counts_ = c;
 }
@@ -393,7 +406,10 @@ int DashboardSink::serve_events(mg_connection* conn) {
     ~ClientSlot() { --n; }
   } slot{clients_};
   if (++clients_ > options_.max_clients) {
-    return send_body(conn, 503, "Service Unavailable", "text/plain",
+    return send_body(conn,
+                     503,
+                     "Service Unavailable",
+                     "text/plain",
                      "too many dashboard clients (outputs.dashboard.max_clients)\n");
   }
   const mg_request_info* ri = mg_get_request_info(conn);
@@ -434,8 +450,8 @@ int DashboardSink::serve_events(mg_connection* conn) {
     bool idle = false;
     {
       std::unique_lock lk(state_mutex_);
-      idle = !state_cv_.wait_for(lk, kKeepAlive,
-                                 [&] { return closing_ || model_.log().last_seq() != seq; });
+      idle = !state_cv_.wait_for(
+          lk, kKeepAlive, [&] { return closing_ || model_.log().last_seq() != seq; });
       if (closing_) return 200;
       if (!idle) {
         auto r = model_.log().since(seq);

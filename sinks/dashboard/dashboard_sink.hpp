@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// DashboardSink: the live web dashboard, served by the engine on outputs.dashboard.listen (civetweb).
+// DashboardSink: the live web dashboard, served by the engine on outputs.dashboard.listen
+// (civetweb).
 //
-//   GET /                 the page (HTML, JS and CSS compiled into the binary: sinks/dashboard/web/)
-//   GET /events           server-sent events: a snapshot, then deltas with sequence numbers. The
+//   GET /                 the page (HTML, JS and CSS compiled into the binary:
+//   sinks/dashboard/web/) GET /events           server-sent events: a snapshot, then deltas with
+//   sequence numbers. The
 //                         browser's Last-Event-ID (or ?last_id=) resumes a reconnecting client from
-//                         the ring of recent deltas, or gives it a snapshot if it is too far behind.
-//                         ?max_events=N ends the stream after N events (the browser reconnects and
-//                         resumes: for proxies that dislike endless responses, and for the tests).
+//                         the ring of recent deltas, or gives it a snapshot if it is too far
+//                         behind. ?max_events=N ends the stream after N events (the browser
+//                         reconnects and resumes: for proxies that dislike endless responses, and
+//                         for the tests).
 //   GET /api/snapshot     the current state as one JSON document
 //   GET /api/peaks?i=N    the Bragg peaks kept for scan position N
 //   GET /api/health       {"epoch", "seq", "clients"}: browsers connected to /events right now
@@ -16,8 +19,9 @@
 // bounded input under a short mutex and returns: it never allocates, waits for a browser or throws.
 // A builder thread moves that input into the model every update_interval and appends one delta to
 // the log. Each browser is served by its own civetweb thread, which reads deltas from the log as it
-// can: a slow browser falls behind and gets a snapshot, nobody waits for it, and a browser that does
-// not take data for request_timeout is dropped. Lossy by design: the HDF5 sink is the lossless one.
+// can: a slow browser falls behind and gets a snapshot, nobody waits for it, and a browser that
+// does not take data for request_timeout is dropped. Lossy by design: the HDF5 sink is the lossless
+// one.
 #pragma once
 
 #include <atomic>
@@ -28,8 +32,8 @@
 #include <string>
 #include <thread>
 
-#include "sinks/dashboard/dashboard_model.hpp"
 #include "pipeline/core/observer.hpp"
+#include "sinks/dashboard/dashboard_model.hpp"
 
 struct mg_context;
 struct mg_connection;
@@ -58,7 +62,8 @@ class DashboardSink final : public Observer {
   Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
 
   //! The source's counters of the current series (engine thread): folded into the graphs' totals.
-  void source_counts(const SeriesCounts& series, bool in_series,
+  void source_counts(const SeriesCounts& series,
+                     bool in_series,
                      const SeriesCounts& outside) override;
 
   //! The port actually bound.

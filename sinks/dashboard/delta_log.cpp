@@ -16,7 +16,9 @@ std::optional<EventId> parse_event_id(std::string_view text) {
   return id;
 }
 
-std::string format_sse(std::string_view epoch, std::uint64_t seq, std::string_view type,
+std::string format_sse(std::string_view epoch,
+                       std::uint64_t seq,
+                       std::string_view type,
                        std::string_view json) {
   std::string s;
   s.reserve(json.size() + epoch.size() + type.size() + 48);
@@ -26,7 +28,9 @@ std::string format_sse(std::string_view epoch, std::uint64_t seq, std::string_vi
 }
 
 DeltaLog::DeltaLog(std::string epoch, std::size_t max_events, std::size_t max_bytes)
-    : epoch_(std::move(epoch)), max_events_(max_events < 1 ? 1 : max_events), max_bytes_(max_bytes) {}
+    : epoch_(std::move(epoch)),
+      max_events_(max_events < 1 ? 1 : max_events),
+      max_bytes_(max_bytes) {}
 
 std::uint64_t DeltaLog::append(std::string_view json) {
   const std::uint64_t seq = ++last_seq_;

@@ -2,12 +2,12 @@
 // The dashboard's delta log: a bounded ring of the most recent update events, each with a sequence
 // number, from which a browser that reconnects is resumed.
 //
-// Event ids are "<epoch>-<seq>". The epoch names this engine process, so that the Last-Event-ID of a
-// browser that was connected to an earlier run is never taken for one of ours. Sequence numbers start
-// at 1 and grow by one per delta; delta n applies to the state after delta n - 1, and a snapshot with
-// id n is that state. A client that last saw n gets deltas n + 1 ... last if the ring still holds them
-// all, nothing if it is up to date, and otherwise (fell too far behind, other epoch, no id, an id
-// from the future) a snapshot.
+// Event ids are "<epoch>-<seq>". The epoch names this engine process, so that the Last-Event-ID of
+// a browser that was connected to an earlier run is never taken for one of ours. Sequence numbers
+// start at 1 and grow by one per delta; delta n applies to the state after delta n - 1, and a
+// snapshot with id n is that state. A client that last saw n gets deltas n + 1 ... last if the ring
+// still holds them all, nothing if it is up to date, and otherwise (fell too far behind, other
+// epoch, no id, an id from the future) a snapshot.
 //
 // Not thread-safe: the dashboard sink guards it with its state mutex.
 #pragma once
@@ -33,7 +33,9 @@ std::optional<EventId> parse_event_id(std::string_view text);
 
 //! One server-sent event, ready to write: "id: <epoch>-<seq>\nevent: <type>\ndata: <json>\n\n".
 //! `json` must be one line (JSON without pretty-printing is).
-std::string format_sse(std::string_view epoch, std::uint64_t seq, std::string_view type,
+std::string format_sse(std::string_view epoch,
+                       std::uint64_t seq,
+                       std::string_view type,
                        std::string_view json);
 
 class DeltaLog {

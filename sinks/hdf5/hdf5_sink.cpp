@@ -15,8 +15,8 @@ namespace stemflow::sinks {
 
 namespace fs = std::filesystem;
 
-
-Expected<std::string> resolve_output_path(const std::string& pattern, std::uint64_t series_id,
+Expected<std::string> resolve_output_path(const std::string& pattern,
+                                          std::uint64_t series_id,
                                           IfExists policy) {
   std::string path = pattern;
   for (auto pos = path.find("{series}"); pos != std::string::npos; pos = path.find("{series}")) {
@@ -26,15 +26,17 @@ Expected<std::string> resolve_output_path(const std::string& pattern, std::uint6
   std::error_code ec;
   if (p.has_parent_path()) {
     fs::create_directories(p.parent_path(), ec);
-    if (ec) return make_error("output", "cannot create " + p.parent_path().string() + ": " + ec.message());
+    if (ec)
+      return make_error("output",
+                        "cannot create " + p.parent_path().string() + ": " + ec.message());
   }
   if (!fs::exists(p) || policy == IfExists::kOverwrite) return p.string();
   if (policy == IfExists::kError) {
     return make_error("output", p.string() + " exists and outputs.hdf5.if_exists = \"error\"");
   }
   for (int n = 1;; ++n) {
-    fs::path candidate = p.parent_path() / (p.stem().string() + "_" + std::to_string(n) +
-                                            p.extension().string());
+    fs::path candidate =
+        p.parent_path() / (p.stem().string() + "_" + std::to_string(n) + p.extension().string());
     if (!fs::exists(candidate)) return candidate.string();
   }
 }
@@ -53,8 +55,8 @@ std::string map_name(const OutputInfo& out, const ScalarOutput& s) {
 struct Hdf5Sink::Live {
   emd::Handle file;
   emd::Handle root;
-  std::vector<std::vector<emd::Handle>> maps;  // [op][scalar] data datasets
-  std::vector<emd::Handle> peak_tables;        // [op], invalid for operators without peaks
+  std::vector<std::vector<emd::Handle>> maps;      // [op][scalar] data datasets
+  std::vector<emd::Handle> peak_tables;            // [op], invalid for operators without peaks
   std::vector<std::vector<double>> pending_peaks;  // [op], rows not yet appended
   emd::Handle coverage;
   // What the file holds as of the last flush that went through (see flush()): the coverage
@@ -72,7 +74,8 @@ Hdf5Sink::~Hdf5Sink() { emd::quiet_errors(); }  // closing the handles may fail 
 void Hdf5Sink::fail(const std::string& what) {
   if (error_.empty()) {
     error_ = what;
-    spdlog::error("HDF5 output {}: {} (the results of this series will not be complete)", path_, what);
+    spdlog::error(
+        "HDF5 output {}: {} (the results of this series will not be complete)", path_, what);
   }
   live_.reset();
 }
@@ -102,21 +105,33 @@ void Hdf5Sink::series_started(const ResultStore& store, const Provenance& prov) 
     for (const auto& out : store.outputs()) {
       auto& maps = live->maps.emplace_back();
       for (const auto& s : out.spec.scalars) {
-        maps.push_back(emd::create_live_array(live->root.get(), map_name(out, s), "VirtualImage",
-                                              H5T_IEEE_F64LE, h.scan_rows, h.scan_cols, nan,
+        maps.push_back(emd::create_live_array(live->root.get(),
+                                              map_name(out, s),
+                                              "VirtualImage",
+                                              H5T_IEEE_F64LE,
+                                              h.scan_rows,
+                                              h.scan_cols,
+                                              nan,
                                               s.units));
       }
-      live->peak_tables.push_back(out.spec.max_peaks > 0
-                                      ? emd::create_live_table(live->root.get(), out.name + "_peaks",
-                                                               kPeakColumns, "px")
-                                      : emd::Handle());
+      live->peak_tables.push_back(
+          out.spec.max_peaks > 0
+              ? emd::create_live_table(live->root.get(), out.name + "_peaks", kPeakColumns, "px")
+              : emd::Handle());
       live->pending_peaks.emplace_back();
     }
-    live->coverage = emd::create_live_array(live->root.get(), "coverage", "RealSlice",
-                                            H5T_STD_U8LE, h.scan_rows, h.scan_cols, 0.0, "received");
+    live->coverage = emd::create_live_array(live->root.get(),
+                                            "coverage",
+                                            "RealSlice",
+                                            H5T_STD_U8LE,
+                                            h.scan_rows,
+                                            h.scan_cols,
+                                            0.0,
+                                            "received");
     live->committed.assign(h.scan_size(), 0);
     live->committed_peaks.assign(store.outputs().size(), 0);
-    emd::Handle bundle = emd::create_group(live->root.get(), "metadatabundle", "metadatabundle", "");
+    emd::Handle bundle =
+        emd::create_group(live->root.get(), "metadatabundle", "metadatabundle", "");
     emd::Handle md = emd::create_metadata(bundle.get(), "provenance");
     emd::metadata_string(md.get(), "stemflow_version", prov.stemflow_version);
     emd::metadata_string(md.get(), "config_toml", prov.config_toml);
@@ -206,14 +221,19 @@ void Hdf5Sink::flush(const ResultStore& store) {
     if (r1 > r0) {
       for (std::size_t o = 0; o < live_->maps.size(); ++o) {
         for (std::size_t k = 0; k < live_->maps[o].size(); ++k) {
-          emd::write_rows(live_->maps[o][k].get(), H5T_NATIVE_DOUBLE, store.map(o, k).data(),
-                          sizeof(double), h.scan_cols, r0, r1);
+          emd::write_rows(live_->maps[o][k].get(),
+                          H5T_NATIVE_DOUBLE,
+                          store.map(o, k).data(),
+                          sizeof(double),
+                          h.scan_cols,
+                          r0,
+                          r1);
           emd::flush_dataset(live_->maps[o][k].get(),
                              map_name(store.outputs()[o], store.outputs()[o].spec.scalars[k]));
         }
       }
-      emd::write_rows(live_->coverage.get(), H5T_NATIVE_UINT8, store.coverage().data(), 1,
-                      h.scan_cols, r0, r1);
+      emd::write_rows(
+          live_->coverage.get(), H5T_NATIVE_UINT8, store.coverage().data(), 1, h.scan_cols, r0, r1);
       emd::flush_dataset(live_->coverage.get(), "coverage");
     }
   } catch (const std::exception& e) {
@@ -252,8 +272,8 @@ void Hdf5Sink::roll_back(const ResultStore& store) {
       step();
     } catch (const std::exception& e) {
       // Nothing more to do: the log says which dataset may hold more than the coverage shows.
-      spdlog::error("HDF5 output {}: could not put {} back to the last flush: {}", path_, what,
-                    e.what());
+      spdlog::error(
+          "HDF5 output {}: could not put {} back to the last flush: {}", path_, what, e.what());
     }
   };
   if (r1 > r0) {
@@ -270,8 +290,8 @@ void Hdf5Sink::roll_back(const ResultStore& store) {
           rows[i] = committed[i] ? map[r0 * cols + i] : std::numeric_limits<double>::quiet_NaN();
         }
         attempt(map_name(store.outputs()[o], store.outputs()[o].spec.scalars[k]), [&] {
-          emd::write_row_block(live_->maps[o][k].get(), H5T_NATIVE_DOUBLE, rows.data(), cols, r0,
-                               r1);
+          emd::write_row_block(
+              live_->maps[o][k].get(), H5T_NATIVE_DOUBLE, rows.data(), cols, r0, r1);
           emd::flush_dataset(live_->maps[o][k].get(), "map");
         });
       }
@@ -295,9 +315,10 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
     if (error_.empty()) return make_error("output", "no output file");
     // A write failed mid-scan (a full disk, say): what was flushed before it is still in the file.
     std::error_code ec;
-    return make_error("output", !path_.empty() && fs::exists(path_, ec)
-                                    ? error_ + "; " + path_ + " holds only the rows flushed before"
-                                    : error_);
+    return make_error("output",
+                      !path_.empty() && fs::exists(path_, ec)
+                          ? error_ + "; " + path_ + " holds only the rows flushed before"
+                          : error_);
   }
   // Closing the SWMR file clears its open-for-writing mark (H5Fclose resets the superblock's status
   // flags), which SWMR-less readers (h5py's default, py4DSTEM) refuse. Reopening it below sets the
@@ -316,35 +337,50 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
       if (cut_short) break;
       const auto& out = store.outputs()[o];
       if (out.spec.max_peaks > 0) {
-        emd::write_bragg_vectors(root.get(), out.name, h.scan_rows, h.scan_cols, h.frame_rows,
-                                 h.frame_cols, [&](std::uint64_t i) { return store.peaks(o, i); });
+        emd::write_bragg_vectors(root.get(),
+                                 out.name,
+                                 h.scan_rows,
+                                 h.scan_cols,
+                                 h.frame_rows,
+                                 h.frame_cols,
+                                 [&](std::uint64_t i) { return store.peaks(o, i); });
       }
       for (const auto& img : store.series_images(o)) {
-        emd::write_array(root.get(), img.suffix.empty() ? out.name : out.name + "_" + img.suffix,
-                         "DiffractionSlice", img.values, img.rows, img.cols, img.units, "pixels");
+        emd::write_array(root.get(),
+                         img.suffix.empty() ? out.name : out.name + "_" + img.suffix,
+                         "DiffractionSlice",
+                         img.values,
+                         img.rows,
+                         img.cols,
+                         img.units,
+                         "pixels");
       }
     }
     emd::Handle bundle = emd::open_group(root.get(), "metadatabundle");
     emd::Handle md = emd::open_group(bundle.get(), "provenance");
     emd::metadata_string(md.get(), "end_time", prov.end_time);
     emd::metadata_string(
-        md.get(), "series_end",
+        md.get(),
+        "series_end",
         std::string(series_end_name(cut_short ? SeriesEnd::kCutShort : prov.counts.end)));
     emd::metadata_int(md.get(), "frames_received", std::int64_t(prov.counts.frames_received));
     emd::metadata_int(md.get(), "frames_processed", std::int64_t(prov.frames_processed));
     emd::metadata_int(md.get(), "frames_announced", std::int64_t(prov.counts.frames_announced));
-    emd::metadata_int(md.get(), "frames_missing", std::int64_t(h.scan_size() - prov.frames_processed));
+    emd::metadata_int(
+        md.get(), "frames_missing", std::int64_t(h.scan_size() - prov.frames_processed));
     // Received into a batch but never processed: only a second signal leaves any.
-    emd::metadata_int(md.get(), "frames_cut_short",
+    emd::metadata_int(md.get(),
+                      "frames_cut_short",
                       std::int64_t(prov.counts.frames_accepted > prov.frames_processed
                                        ? prov.counts.frames_accepted - prov.frames_processed
                                        : 0));
     for (std::size_t r = 0; r < kDropReasonCount; ++r) {
       std::uint64_t n = prov.counts.dropped[r];
       if (static_cast<DropReason>(r) == DropReason::kOperatorError) n += prov.frames_failed;
-      emd::metadata_int(md.get(),
-                        "frames_dropped_" + std::string(drop_reason_name(static_cast<DropReason>(r))),
-                        std::int64_t(n));
+      emd::metadata_int(
+          md.get(),
+          "frames_dropped_" + std::string(drop_reason_name(static_cast<DropReason>(r))),
+          std::int64_t(n));
     }
     for (std::size_t o = 0; o < store.outputs().size(); ++o) {
       emd::Handle op = emd::open_group(bundle.get(), "operator_" + store.outputs()[o].name);

@@ -4,7 +4,8 @@
 //   series start  create the file with every map (NaN-filled, chunked by rows), the coverage, the
 //                 live peak tables and the static provenance, then switch to SWMR writing, so that
 //                 h5py / py4DSTEM can open it during the acquisition;
-//   during        at most every flush_interval, write the rows that changed and flush: a reader sees
+//   during        at most every flush_interval, write the rows that changed and flush: a reader
+//   sees
 //                 the rows done so far, and a killed engine leaves a readable file with them; the
 //                 coverage is written last, as the commit record of each flush, and a flush that
 //                 fails (a full disk) is put back: the file holds the same rows in every dataset;
@@ -36,9 +37,10 @@ namespace stemflow::sinks {
 enum class IfExists { kRename, kError, kOverwrite };
 
 //! Expands "{series}" in `pattern` and applies the if-exists policy: kRename appends _1, _2, ... to
-//! the stem; kError returns an error naming the file; kOverwrite returns the path as is. Creates the
-//! parent directory.
-Expected<std::string> resolve_output_path(const std::string& pattern, std::uint64_t series_id,
+//! the stem; kError returns an error naming the file; kOverwrite returns the path as is. Creates
+//! the parent directory.
+Expected<std::string> resolve_output_path(const std::string& pattern,
+                                          std::uint64_t series_id,
                                           IfExists policy);
 
 struct Hdf5Options {

@@ -6,7 +6,8 @@
 namespace stemflow::sinks {
 
 namespace {
-constexpr std::array<const char*, std::size_t(Edge::kCount)> kEdgeNames = {"compute", "order", "sink"};
+constexpr std::array<const char*, std::size_t(Edge::kCount)> kEdgeNames = {
+    "compute", "order", "sink"};
 
 // Batches take 10 us (virtual images of small frames) to seconds (multicorr of large ones).
 prometheus::Histogram::BucketBoundaries duration_buckets() {
@@ -27,55 +28,99 @@ PrometheusMetrics::PrometheusMetrics(const std::string& listen,
   using prometheus::BuildGauge;
   using prometheus::BuildHistogram;
   auto& r = *registry_;
-  received_ = &BuildCounter().Name("stemflow_frames_received_total")
-                   .Help("Frame messages received, valid or not").Register(r).Add({});
-  processed_ = &BuildCounter().Name("stemflow_frames_processed_total")
-                    .Help("Frames whose results reached the result store").Register(r).Add({});
-  bytes_ = &BuildCounter().Name("stemflow_received_bytes_total")
-                .Help("Pixel bytes of the frames accepted into batches").Register(r).Add({});
-  batches_ = &BuildCounter().Name("stemflow_batches_total")
-                  .Help("Batches that went through the graph").Register(r).Add({});
-  auto& dropped = BuildCounter().Name("stemflow_frames_dropped_total")
-                      .Help("Frames received but not in the results, by reason").Register(r);
+  received_ = &BuildCounter()
+                   .Name("stemflow_frames_received_total")
+                   .Help("Frame messages received, valid or not")
+                   .Register(r)
+                   .Add({});
+  processed_ = &BuildCounter()
+                    .Name("stemflow_frames_processed_total")
+                    .Help("Frames whose results reached the result store")
+                    .Register(r)
+                    .Add({});
+  bytes_ = &BuildCounter()
+                .Name("stemflow_received_bytes_total")
+                .Help("Pixel bytes of the frames accepted into batches")
+                .Register(r)
+                .Add({});
+  batches_ = &BuildCounter()
+                  .Name("stemflow_batches_total")
+                  .Help("Batches that went through the graph")
+                  .Register(r)
+                  .Add({});
+  auto& dropped = BuildCounter()
+                      .Name("stemflow_frames_dropped_total")
+                      .Help("Frames received but not in the results, by reason")
+                      .Register(r);
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
-    dropped_[i] = &dropped.Add({{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
+    dropped_[i] =
+        &dropped.Add({{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
   }
-  auto& outside = BuildCounter().Name("stemflow_messages_outside_series_total")
-                      .Help("Messages that belonged to no current series (also counted in "
-                            "stemflow_frames_dropped_total), by reason").Register(r);
+  auto& outside = BuildCounter()
+                      .Name("stemflow_messages_outside_series_total")
+                      .Help(
+                          "Messages that belonged to no current series (also counted in "
+                          "stemflow_frames_dropped_total), by reason")
+                      .Register(r);
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
-    outside_[i] = &outside.Add({{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
+    outside_[i] =
+        &outside.Add({{"reason", std::string(drop_reason_name(static_cast<DropReason>(i)))}});
   }
-  series_total_ = &BuildCounter().Name("stemflow_series_total")
-                       .Help("Series ended, by how they ended").Register(r);
-  series_active_ = &BuildGauge().Name("stemflow_series_active")
-                        .Help("1 while a series is being received").Register(r).Add({});
-  auto& depth = BuildGauge().Name("stemflow_queue_depth")
-                    .Help("Batches queued at or in a flow-graph node").Register(r);
-  auto& hw = BuildGauge().Name("stemflow_queue_high_water")
-                 .Help("Highest queue depth seen this series").Register(r);
-  auto& cap = BuildGauge().Name("stemflow_queue_capacity")
-                  .Help("Batches a queue can hold (the pool's slots bound every edge)").Register(r);
+  series_total_ = &BuildCounter()
+                       .Name("stemflow_series_total")
+                       .Help("Series ended, by how they ended")
+                       .Register(r);
+  series_active_ = &BuildGauge()
+                        .Name("stemflow_series_active")
+                        .Help("1 while a series is being received")
+                        .Register(r)
+                        .Add({});
+  auto& depth = BuildGauge()
+                    .Name("stemflow_queue_depth")
+                    .Help("Batches queued at or in a flow-graph node")
+                    .Register(r);
+  auto& hw = BuildGauge()
+                 .Name("stemflow_queue_high_water")
+                 .Help("Highest queue depth seen this series")
+                 .Register(r);
+  auto& cap = BuildGauge()
+                  .Name("stemflow_queue_capacity")
+                  .Help("Batches a queue can hold (the pool's slots bound every edge)")
+                  .Register(r);
   for (std::size_t e = 0; e < kEdgeNames.size(); ++e) {
     depth_[e] = &depth.Add({{"edge", kEdgeNames[e]}});
     high_water_[e] = &hw.Add({{"edge", kEdgeNames[e]}});
     capacity_[e] = &cap.Add({{"edge", kEdgeNames[e]}});
   }
-  pool_in_use_ = &BuildGauge().Name("stemflow_pool_slots_in_use")
-                      .Help("Batch slots taken (filling, in the graph)").Register(r).Add({});
-  pool_slots_ = &BuildGauge().Name("stemflow_pool_slots")
-                     .Help("Batch slots of the pool this series").Register(r).Add({});
-  pool_bytes_ = &BuildGauge().Name("stemflow_pool_bytes")
-                     .Help("Bytes of the batch pool (pipeline.memory_limit)").Register(r).Add({});
-  auto& dur = BuildHistogram().Name("stemflow_operator_batch_duration_seconds")
-                  .Help("Time an operator took for one batch").Register(r);
-  auto& busy = BuildCounter().Name("stemflow_operator_busy_seconds_total")
-                   .Help("Time spent in each operator, summed over batches").Register(r);
+  pool_in_use_ = &BuildGauge()
+                      .Name("stemflow_pool_slots_in_use")
+                      .Help("Batch slots taken (filling, in the graph)")
+                      .Register(r)
+                      .Add({});
+  pool_slots_ = &BuildGauge()
+                     .Name("stemflow_pool_slots")
+                     .Help("Batch slots of the pool this series")
+                     .Register(r)
+                     .Add({});
+  pool_bytes_ = &BuildGauge()
+                     .Name("stemflow_pool_bytes")
+                     .Help("Bytes of the batch pool (pipeline.memory_limit)")
+                     .Register(r)
+                     .Add({});
+  auto& dur = BuildHistogram()
+                  .Name("stemflow_operator_batch_duration_seconds")
+                  .Help("Time an operator took for one batch")
+                  .Register(r);
+  auto& busy = BuildCounter()
+                   .Name("stemflow_operator_busy_seconds_total")
+                   .Help("Time spent in each operator, summed over batches")
+                   .Register(r);
   for (const auto& op : operators) {
     op_duration_.push_back(&dur.Add({{"operator", op}}, duration_buckets()));
     op_busy_.push_back(&busy.Add({{"operator", op}, {"device", device}}));
   }
-  latency_ = &BuildHistogram().Name("stemflow_end_to_end_latency_seconds")
+  latency_ = &BuildHistogram()
+                  .Name("stemflow_end_to_end_latency_seconds")
                   .Help("From a batch's first frame arriving to its results in the store")
                   .Register(r)
                   .Add({}, duration_buckets());
@@ -105,7 +150,8 @@ void PrometheusMetrics::batch_done(const FrameBatch& batch, const ResultStore& s
     failed_seen_ = failed;
   }
   latency_->Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - batch.first_arrival).count());
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - batch.first_arrival)
+          .count());
 }
 
 Expected<std::string> PrometheusMetrics::series_ended(const ResultStore&, const Provenance& prov) {
@@ -124,7 +170,8 @@ void PrometheusMetrics::series_counts(const SeriesCounts& c) {
     bytes_->Increment(double(c.bytes_received - last_.bytes_received));
   }
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
-    if (c.dropped[i] > last_.dropped[i]) dropped_[i]->Increment(double(c.dropped[i] - last_.dropped[i]));
+    if (c.dropped[i] > last_.dropped[i])
+      dropped_[i]->Increment(double(c.dropped[i] - last_.dropped[i]));
   }
   last_ = c;
 }
@@ -140,7 +187,8 @@ void PrometheusMetrics::outside_counts(const SeriesCounts& c) {
   outside_last_ = c;
 }
 
-void PrometheusMetrics::source_counts(const SeriesCounts& series, bool in_series,
+void PrometheusMetrics::source_counts(const SeriesCounts& series,
+                                      bool in_series,
                                       const SeriesCounts& outside) {
   if (in_series) series_counts(series);
   outside_counts(outside);

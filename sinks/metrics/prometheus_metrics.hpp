@@ -33,7 +33,8 @@ namespace stemflow::sinks {
 class PrometheusMetrics final : public Observer {
  public:
   //! Starts serving on `listen` ("host:port"); throws ConfigError if it cannot bind.
-  PrometheusMetrics(const std::string& listen, const std::vector<std::string>& operators,
+  PrometheusMetrics(const std::string& listen,
+                    const std::vector<std::string>& operators,
                     const std::string& device);
   ~PrometheusMetrics() override;
 
@@ -43,7 +44,8 @@ class PrometheusMetrics final : public Observer {
   Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override;
 
   void series_refused(const SeriesHeader& series, std::string_view why) override;
-  void source_counts(const SeriesCounts& series, bool in_series,
+  void source_counts(const SeriesCounts& series,
+                     bool in_series,
                      const SeriesCounts& outside) override;
   void operator_batch(std::size_t op, double seconds) override;
   void edge_enter(Edge e) override;

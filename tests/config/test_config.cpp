@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Spec: one schema; unknown keys and wrong types are errors naming the key and the line; defaults and
+// Spec: one schema; unknown keys and wrong types are errors naming the key and the line; defaults
+// and
 // --set overrides resolve as documented.
 #include <gtest/gtest.h>
 
@@ -30,7 +31,8 @@ TEST(Config, DefaultsComeFromTheSchema) {
   EXPECT_EQ(c.section("pipeline").get_int("batch_frames"), 64);
   EXPECT_EQ(c.section("pipeline").get_size("memory_limit"), 256u << 20);
   EXPECT_EQ(c.section("input").get_string("protocol"), "native");
-  EXPECT_EQ(c.section("input").get_strings("endpoint"), std::vector<std::string>{"tcp://127.0.0.1:1"});
+  EXPECT_EQ(c.section("input").get_strings("endpoint"),
+            std::vector<std::string>{"tcp://127.0.0.1:1"});
   EXPECT_FALSE(c.section("scan").has("shape"));
   EXPECT_FALSE(c.has_section("outputs.hdf5"));
 }
@@ -51,7 +53,8 @@ TEST(Config, WrongTypeNamesKeyAndLine) {
 
 TEST(Config, ReportsEveryProblemAtOnce) {
   const auto e = error_of(
-      "[pipeline]\ndevice = \"tpu\"\nmemory_limit = \"lots\"\n[[operators]]\ntype = \"virtual_imag\"\n"
+      "[pipeline]\ndevice = \"tpu\"\nmemory_limit = \"lots\"\n[[operators]]\ntype = "
+      "\"virtual_imag\"\n"
       "[[operators]]\ntype = \"virtual_image\"\ndetector = \"circle\"\nradius = \"big\"\n"
       "[input]\nendpoint = \"tcp://127.0.0.1:1\"\n");
   EXPECT_NE(e.find("4 problems"), std::string::npos) << e;
@@ -241,11 +244,13 @@ TEST(Config, ExampleConfigsAreValid) {
 TEST(Config, SchemaDocumentsEveryKey) {
   const auto md = stemflow::config::schema_markdown();
   for (const auto& s : stemflow::config::sections()) {
-    for (const auto& k : s.keys) EXPECT_NE(md.find("`" + std::string(k.name) + "`"), std::string::npos);
+    for (const auto& k : s.keys)
+      EXPECT_NE(md.find("`" + std::string(k.name) + "`"), std::string::npos);
   }
 }
 
-// Spec: the committed reference (config/REFERENCE.md) is what the schema prints, so docs cannot drift.
+// Spec: the committed reference (config/REFERENCE.md) is what the schema prints, so docs cannot
+// drift.
 TEST(Config, CommittedReferenceIsCurrent) {
   std::ifstream in(std::filesystem::path(STEMFLOW_SOURCE_DIR) / "config/REFERENCE.md");
   std::stringstream ss;

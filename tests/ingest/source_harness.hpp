@@ -20,13 +20,18 @@ struct ReceivedSeries {
   std::uint64_t frames = 0;            // frames in batches (a frame twice counts twice)
   std::uint64_t batches = 0;
 
-  const std::uint8_t* frame(std::uint64_t i) const { return pixels.data() + i * header.frame_bytes(); }
+  const std::uint8_t* frame(std::uint64_t i) const {
+    return pixels.data() + i * header.frame_bytes();
+  }
 };
 
 //! Drives `src` until it finishes, `max_series` series have ended, or `timeout` passes.
-inline std::vector<ReceivedSeries> drain(ingest::Source& src, BatchPool& pool, std::size_t max_series,
-                                         std::chrono::milliseconds timeout = std::chrono::seconds(60),
-                                         std::uint32_t batch_frames = 16) {
+inline std::vector<ReceivedSeries> drain(
+    ingest::Source& src,
+    BatchPool& pool,
+    std::size_t max_series,
+    std::chrono::milliseconds timeout = std::chrono::seconds(60),
+    std::uint32_t batch_frames = 16) {
   std::vector<ReceivedSeries> out;
   const auto t0 = std::chrono::steady_clock::now();
   bool in_series = false;
@@ -45,7 +50,8 @@ inline std::vector<ReceivedSeries> drain(ingest::Source& src, BatchPool& pool, s
       auto& r = out.back();
       ++r.batches;
       for (std::uint32_t i = 0; i < b->count; ++i) {
-        std::memcpy(r.pixels.data() + b->index[i] * b->frame_bytes, b->frame_data(i), b->frame_bytes);
+        std::memcpy(
+            r.pixels.data() + b->index[i] * b->frame_bytes, b->frame_data(i), b->frame_bytes);
         r.coverage[b->index[i]] = 1;
         ++r.frames;
       }

@@ -35,19 +35,22 @@ std::vector<std::uint8_t> counts_like(std::size_t n_elems, std::size_t es, std::
   std::vector<std::uint8_t> v(n_elems * es, 0);
   for (std::size_t i = 0; i < n_elems; ++i) {
     const int x = d(rng) + (i % 97 == 0 ? 1000 : 0);
-    for (std::size_t j = 0; j < es && j < sizeof(int); ++j) v[i * es + j] = std::uint8_t(x >> (8 * j));
+    for (std::size_t j = 0; j < es && j < sizeof(int); ++j)
+      v[i * es + j] = std::uint8_t(x >> (8 * j));
   }
   return v;
 }
 
 // The transposition written straight from its definition (docs/protocols.md section 2.2).
-std::vector<std::uint8_t> shuffle_by_definition(const std::vector<std::uint8_t>& in, std::size_t m,
+std::vector<std::uint8_t> shuffle_by_definition(const std::vector<std::uint8_t>& in,
+                                                std::size_t m,
                                                 std::size_t es) {
   std::vector<std::uint8_t> out(m * es, 0);
   for (std::size_t e = 0; e < m; ++e) {
     for (std::size_t j = 0; j < es; ++j) {
       for (std::size_t k = 0; k < 8; ++k) {
-        if ((in[e * es + j] >> k) & 1) out[(j * 8 + k) * (m / 8) + e / 8] |= std::uint8_t(1u << (e % 8));
+        if ((in[e * es + j] >> k) & 1)
+          out[(j * 8 + k) * (m / 8) + e / 8] |= std::uint8_t(1u << (e % 8));
       }
     }
   }
@@ -84,8 +87,8 @@ const Reference& reference() {
   return r;
 }
 
-#define REQUIRE_REFERENCE()                                                                    \
-  if (!reference().ok())                                                                       \
+#define REQUIRE_REFERENCE()                                                                      \
+  if (!reference().ok())                                                                         \
   GTEST_SKIP() << "reference bitshuffle library (Debian package bitshuffle, libh5bshuf.so) not " \
                   "installed; run deploy/install-deps.sh"
 
@@ -99,7 +102,8 @@ TEST(Sha256, FipsVectors) {
   const std::string two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
   EXPECT_EQ(test::Sha256::of({reinterpret_cast<const std::uint8_t*>(two.data()), two.size()}),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(test::Sha256::of({}), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(test::Sha256::of({}),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 // bitshuffle_block equals the definition, and every SIMD level inverts it, for all element sizes
@@ -241,7 +245,8 @@ TEST(Lz4Hdf5, RoundTripCompressibleIncompressibleAndMultiBlock) {
       auto r = lz4_hdf5_decompress(packed, out);
       ASSERT_TRUE(r) << r.error().message;
       EXPECT_EQ(out, *in);
-      for (std::size_t len : {std::size_t{0}, std::size_t{11}, packed.size() / 2, packed.size() - 1}) {
+      for (std::size_t len :
+           {std::size_t{0}, std::size_t{11}, packed.size() / 2, packed.size() - 1}) {
         EXPECT_FALSE(lz4_hdf5_decompress({packed.data(), len}, out)) << "cut at " << len;
       }
     }
@@ -276,8 +281,12 @@ TEST(DecodeFrames, ParallelWithOneCorruptFrame) {
   std::vector<std::uint8_t> out(kFrames * kPixels * 2);
   std::vector<DecodeJob> jobs(kFrames);
   for (std::size_t f = 0; f < kFrames; ++f) {
-    jobs[f] = {f % 2 ? Codec::kBslz4 : Codec::kLz4Hdf5, 2, packed[f],
-               {out.data() + f * kPixels * 2, kPixels * 2}, std::nullopt, std::nullopt};
+    jobs[f] = {f % 2 ? Codec::kBslz4 : Codec::kLz4Hdf5,
+               2,
+               packed[f],
+               {out.data() + f * kPixels * 2, kPixels * 2},
+               std::nullopt,
+               std::nullopt};
   }
   decode_frames(jobs);
   for (std::size_t f = 0; f < kFrames; ++f) {

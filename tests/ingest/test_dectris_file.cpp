@@ -22,9 +22,9 @@ namespace {
 
 fs::path data_dir() { return test::shared_dir() / "data" / "dectris"; }
 
-#define REQUIRE_DECTRIS_DATA()                                                              \
-  if (!fs::exists(data_dir() / "MANIFEST.json"))                                            \
-  GTEST_SKIP() << "DECTRIS test files not found under " << data_dir()                       \
+#define REQUIRE_DECTRIS_DATA()                                        \
+  if (!fs::exists(data_dir() / "MANIFEST.json"))                      \
+  GTEST_SKIP() << "DECTRIS test files not found under " << data_dir() \
                << " (set STEMFLOW_SHARED_DIR to the shared folder); skipping the replay check"
 
 nlohmann::json manifest() {
@@ -33,7 +33,8 @@ nlohmann::json manifest() {
 }
 
 fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("stemflow-dectris-" + name + "-" + std::to_string(::getpid()));
+  auto d =
+      fs::temp_directory_path() / ("stemflow-dectris-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -48,14 +49,15 @@ void write_master(const fs::path& master, const std::vector<fs::path>& data_file
   for (std::size_t i = 0; i < data_files.size(); ++i) {
     char name[32];
     std::snprintf(name, sizeof(name), "data_%06zu", i + 1);
-    H5Lcreate_external(data_files[i].filename().c_str(), "/entry/data/data", g, name, H5P_DEFAULT,
-                       H5P_DEFAULT);
+    H5Lcreate_external(
+        data_files[i].filename().c_str(), "/entry/data/data", g, name, H5P_DEFAULT, H5P_DEFAULT);
   }
   // A little detector metadata, as the master carries it.
   const hid_t det = H5Gcreate2(f, "/entry/instrument/detector", lcpl, H5P_DEFAULT, H5P_DEFAULT);
   const hid_t sp = H5Screate(H5S_SCALAR);
   const double ct = 0.001;
-  const hid_t ds = H5Dcreate2(det, "count_time", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t ds =
+      H5Dcreate2(det, "count_time", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &ct);
   H5Dclose(ds);
   H5Sclose(sp);
@@ -67,8 +69,8 @@ void write_master(const fs::path& master, const std::vector<fs::path>& data_file
 
 }  // namespace
 
-// Spec: every frame of every DECTRIS file, decoded from its raw chunk by our codecs, has the SHA-256
-// of MANIFEST.json (per frame and over the file), with the manifest's shape and dtype.
+// Spec: every frame of every DECTRIS file, decoded from its raw chunk by our codecs, has the
+// SHA-256 of MANIFEST.json (per frame and over the file), with the manifest's shape and dtype.
 TEST(DectrisFile, EveryFrameMatchesManifest) {
   REQUIRE_DECTRIS_DATA();
   const auto m = manifest();
@@ -81,7 +83,8 @@ TEST(DectrisFile, EveryFrameMatchesManifest) {
     EXPECT_EQ(info.frames, shape[0]);
     EXPECT_EQ(info.frame_rows, shape[1]);
     EXPECT_EQ(info.frame_cols, shape[2]);
-    EXPECT_EQ(std::string(dtype_name(info.dtype)), "u" + entry["dtype"].get<std::string>().substr(4));
+    EXPECT_EQ(std::string(dtype_name(info.dtype)),
+              "u" + entry["dtype"].get<std::string>().substr(4));
     EXPECT_TRUE(r.encoded()) << "chunks must be read directly, not through an HDF5 plugin";
     EXPECT_EQ(info.compression, entry["filters"].contains("32008") ? "bslz4" : "lz4");
     const auto hashes = entry["sha256_per_frame_le"].get<std::vector<std::string>>();
@@ -113,7 +116,8 @@ TEST(DectrisFile, MasterFileReplaysAllDataFilesInOrder) {
     for (const char* n : {"_data_000001.h5", "_data_000002.h5"}) {
       fs::copy_file(data_dir() / (series + n), dir / (series + n));
       files.push_back(dir / (series + n));
-      for (const auto& h : m[series + n]["sha256_per_frame_le"]) hashes.push_back(h.get<std::string>());
+      for (const auto& h : m[series + n]["sha256_per_frame_le"])
+        hashes.push_back(h.get<std::string>());
     }
     const auto master = dir / (series + "_master.h5");
     write_master(master, files);

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <numeric>
 
-#include "ingest/replay/replay_source.hpp"
 #include "ingest/npy.hpp"
+#include "ingest/replay/replay_source.hpp"
 #include "pipeline/core/expected.hpp"
 
 using namespace stemflow;
@@ -43,7 +43,8 @@ Replay replay(ingest::ReplayOptions o) {
     } else if (s == SourceStatus::kBatchReady) {
       FrameBatch* b = src.take_batch();
       for (std::uint32_t i = 0; i < b->count; ++i) {
-        std::memcpy(&r.pixels[b->index[i] * r.header.frame_pixels()], b->frame_data(i), b->frame_bytes);
+        std::memcpy(
+            &r.pixels[b->index[i] * r.header.frame_pixels()], b->frame_data(i), b->frame_bytes);
         r.seen[b->index[i]] = 1;
       }
       pool.release(b);

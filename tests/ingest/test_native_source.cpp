@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The native receiver against good and bad senders: every frame received is either in a batch or
 // counted as dropped with its reason, and the series ends the documented way.
-#include <gtest/gtest.h>
-
 #include <flatbuffers/flatbuffers.h>
+#include <gtest/gtest.h>
 
 #include <cstring>
 #include <numeric>
@@ -48,8 +47,10 @@ std::vector<std::uint8_t> bytes_of(const std::vector<std::byte>& v) {
   return out;
 }
 
-std::vector<std::uint8_t> frame_header(std::uint64_t series, std::uint64_t index,
-                                       Dtype d = Dtype::kU16, std::uint64_t bytes = kQ * kQ * 2) {
+std::vector<std::uint8_t> frame_header(std::uint64_t series,
+                                       std::uint64_t index,
+                                       Dtype d = Dtype::kU16,
+                                       std::uint64_t bytes = kQ * kQ * 2) {
   std::vector<std::uint8_t> out;
   ingest::wire::encode_frame({series, index, d, bytes}, out);
   return out;
@@ -73,8 +74,8 @@ struct Harness {
   }
 
   //! Handles events until `n_ended` series have ended or `deadline` passes.
-  void run_until_ended(std::size_t n_ended, std::chrono::milliseconds deadline =
-                                                std::chrono::milliseconds(5000)) {
+  void run_until_ended(std::size_t n_ended,
+                       std::chrono::milliseconds deadline = std::chrono::milliseconds(5000)) {
     const auto t_end = std::chrono::steady_clock::now() + deadline;
     while (ended.size() < n_ended && std::chrono::steady_clock::now() < t_end) {
       step();
@@ -147,17 +148,17 @@ TEST(NativeSource, BadFramesAreCountedByReason) {
   const auto good = bytes_of(pixels_of(0));
   t.sender.send_parts({frame_header(3, 0), good});  // before any start: orphan no_series
   t.sender.start(h);
-  t.sender.send_parts({frame_header(3, 0), good});                       // good
-  t.sender.send_parts({frame_header(3, 0), good});                       // duplicate
-  t.sender.send_parts({frame_header(9, 1), good});                       // wrong series
-  t.sender.send_parts({frame_header(3, 2, Dtype::kU32), good});          // wrong dtype
-  t.sender.send_parts({frame_header(3, 3, Dtype::kU16, 12), good});      // header announces wrong size
+  t.sender.send_parts({frame_header(3, 0), good});                   // good
+  t.sender.send_parts({frame_header(3, 0), good});                   // duplicate
+  t.sender.send_parts({frame_header(9, 1), good});                   // wrong series
+  t.sender.send_parts({frame_header(3, 2, Dtype::kU32), good});      // wrong dtype
+  t.sender.send_parts({frame_header(3, 3, Dtype::kU16, 12), good});  // header announces wrong size
   t.sender.send_parts({frame_header(3, 4), std::vector<std::uint8_t>(100)});  // short payload
-  t.sender.send_parts({frame_header(3, 99), good});                      // index out of range
-  t.sender.send_parts({frame_header(3, 5)});                             // no pixel part
-  t.sender.send_parts({frame_header(3, 6), good, good});                 // three parts
-  t.sender.send_parts({{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}});                // garbage
-  t.sender.send_parts({frame_header(3, 7), good});                       // good
+  t.sender.send_parts({frame_header(3, 99), good});                           // index out of range
+  t.sender.send_parts({frame_header(3, 5)});                                  // no pixel part
+  t.sender.send_parts({frame_header(3, 6), good, good});                      // three parts
+  t.sender.send_parts({{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}});                     // garbage
+  t.sender.send_parts({frame_header(3, 7), good});                            // good
   t.sender.end();
   t.run_until_ended(1);
   ASSERT_EQ(t.ended.size(), 1u);
@@ -215,11 +216,13 @@ TEST(NativeWire, BodyTypeWithoutBodyIsMalformed) {
 // a malformed message at the receiver's boundary, never an exception that stops the acquisition;
 // what a parser returns passes through unchanged.
 TEST(ParseGuarded, AThrowingParserIsAMalformedMessage) {
-  const auto thrown = ingest::parse_guarded([]() -> Expected<int> { throw std::out_of_range("boom"); });
+  const auto thrown =
+      ingest::parse_guarded([]() -> Expected<int> { throw std::out_of_range("boom"); });
   ASSERT_FALSE(thrown);
   EXPECT_EQ(thrown.error().code, "malformed");
   EXPECT_NE(thrown.error().message.find("boom"), std::string::npos) << thrown.error().message;
-  const auto failed = ingest::parse_guarded([]() -> Expected<int> { return make_error("wrong_size", "x"); });
+  const auto failed =
+      ingest::parse_guarded([]() -> Expected<int> { return make_error("wrong_size", "x"); });
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().code, "wrong_size");
   EXPECT_EQ(*ingest::parse_guarded([]() -> Expected<int> { return 3; }), 3);
@@ -260,7 +263,8 @@ TEST(NativeSource, TheSameSeriesAnnouncedAgainGoesOn) {
   EXPECT_EQ(t.ended[0].dropped_total(), 0u);
 }
 
-// Spec: a sender that goes silent mid-scan ends the series after series_timeout, keeping its frames.
+// Spec: a sender that goes silent mid-scan ends the series after series_timeout, keeping its
+// frames.
 TEST(NativeSource, SilentSenderTimesOut) {
   Harness t(std::chrono::milliseconds(300));
   t.sender.start(header(5));

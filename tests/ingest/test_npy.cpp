@@ -316,7 +316,8 @@ TEST_F(NpyTest, NumpyReadsOurFiles) {
   std::string python = std::string(STEMFLOW_TEST_VENV) + "/bin/python";
   if (!std::filesystem::exists(python)) python = "python3";
   if (std::system((python + " -c 'import numpy' > /dev/null 2>&1").c_str()) != 0) {
-    GTEST_SKIP() << "no python with numpy (" << STEMFLOW_TEST_VENV << " not made, python3 lacks numpy)";
+    GTEST_SKIP() << "no python with numpy (" << STEMFLOW_TEST_VENV
+                 << " not made, python3 lacks numpy)";
   }
   ASSERT_TRUE(write_npy_f64(path("f8.npy"), {2, 3}, std::vector<double>{1, 2, 3, 4, 5, 6.5}));
   {
@@ -329,7 +330,8 @@ TEST_F(NpyTest, NumpyReadsOurFiles) {
       "import numpy as np, sys; a = np.load(sys.argv[1]); b = np.load(sys.argv[2]); "
       "assert a.shape == (2, 3) and a.dtype == np.float64 and a[1, 2] == 6.5 and a.sum() == 21.5; "
       "assert b.dtype == np.uint16 and b.tolist() == [7, 65535, 1200]";
-  const std::string cmd = python + " -c \"" + script + "\" " + path("f8.npy") + " " + path("u2.npy");
+  const std::string cmd =
+      python + " -c \"" + script + "\" " + path("f8.npy") + " " + path("u2.npy");
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   // And we read what numpy writes.
   const std::string write_cmd = python + " -c \"import numpy as np; np.save('" + path("np.npy") +

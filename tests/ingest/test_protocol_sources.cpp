@@ -68,7 +68,8 @@ Scan make_scan(Dtype dtype,
 
 std::string endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
 
-std::unique_ptr<ingest::Source> make_receiver(BatchPool& pool, const std::string& protocol,
+std::unique_ptr<ingest::Source> make_receiver(BatchPool& pool,
+                                              const std::string& protocol,
                                               std::vector<std::string> endpoints,
                                               const std::string& channel = {},
                                               milliseconds series_timeout = milliseconds(3000)) {
@@ -130,8 +131,8 @@ Run run(const std::string& protocol,
   if (adjust) adjust(so, p);
   auto sender = sim::make_protocol_sender(so);
   BatchPool pool(8 << 20);
-  auto src = make_receiver(pool, protocol, eps, take_channel,
-                           milliseconds(faults.any() || loops > 1 ? 1500 : 10000));
+  auto src = make_receiver(
+      pool, protocol, eps, take_channel, milliseconds(faults.any() || loops > 1 ? 1500 : 10000));
   Run r;
   std::thread t([&] {
     // A DECTRIS receiver connects: give it a moment so that the start message is not sent into
@@ -393,8 +394,8 @@ TEST(Merlin, RawOptionsThatCannotBeSentAreConfigErrors) {
 // second channel is the frame + 1).
 TEST(DectrisStream2, ChannelIsSelectedByName) {
   const Scan scan = make_scan(Dtype::kU16);
-  const auto r = run("dectris-stream2", scan, Codec::kBslz4, {}, {"threshold_1", "threshold_2"},
-                     "threshold_2");
+  const auto r = run(
+      "dectris-stream2", scan, Codec::kBslz4, {}, {"threshold_1", "threshold_2"}, "threshold_2");
   ASSERT_EQ(r.got.size(), 1u);
   const auto& s = r.got[0];
   EXPECT_EQ(s.counts.frames_accepted, 20u);
@@ -428,7 +429,8 @@ TEST(FaultInjection, CoverageAndCountsMatchTheLog) {
   for (const std::string protocol : {"native", "dectris-stream2", "dectris-stream1", "merlin"}) {
     SCOPED_TRACE(protocol);
     const Scan scan = make_scan(Dtype::kU16, 8, 8, 11);
-    auto faults = sim::FaultPlan::parse("drop=0.1,duplicate=0.1,reorder=0.1,corrupt=0.1,stall=300@20,disconnect=33", 5);
+    auto faults = sim::FaultPlan::parse(
+        "drop=0.1,duplicate=0.1,reorder=0.1,corrupt=0.1,stall=300@20,disconnect=33", 5);
     const bool raw = protocol == "merlin" || protocol == "native";
     const auto r = run(protocol, scan, raw ? Codec::kNone : Codec::kBslz4, faults);
     ASSERT_EQ(r.got.size(), 1u);
@@ -475,14 +477,18 @@ TEST(DectrisStream2, BadMessagesAreCountedValidFramesKept) {
   std::thread t([&] {
     std::this_thread::sleep_for(milliseconds(200));
     std::vector<std::uint8_t> msg, enc;
-    const auto send = [&](const std::vector<std::uint8_t>& m) { push.send(zmq::buffer(m), zmq::send_flags::none); };
-    const auto image = [&](std::uint64_t series, std::uint64_t id, const std::byte* px, bool corrupt) {
-      ingest::codecs::bslz4_compress({reinterpret_cast<const std::uint8_t*>(px), scan.header.frame_bytes()}, 2, enc);
-      if (corrupt) enc.resize(enc.size() - 20);
-      const ingest::stream2::ChannelData ch{"threshold_1", Codec::kBslz4, enc};
-      ingest::stream2::encode_image(series, "u", id, 40, 56, Dtype::kU16, {&ch, 1}, msg);
-      return msg;
+    const auto send = [&](const std::vector<std::uint8_t>& m) {
+      push.send(zmq::buffer(m), zmq::send_flags::none);
     };
+    const auto image =
+        [&](std::uint64_t series, std::uint64_t id, const std::byte* px, bool corrupt) {
+          ingest::codecs::bslz4_compress(
+              {reinterpret_cast<const std::uint8_t*>(px), scan.header.frame_bytes()}, 2, enc);
+          if (corrupt) enc.resize(enc.size() - 20);
+          const ingest::stream2::ChannelData ch{"threshold_1", Codec::kBslz4, enc};
+          ingest::stream2::encode_image(series, "u", id, 40, 56, Dtype::kU16, {&ch, 1}, msg);
+          return msg;
+        };
     ingest::stream2::Start st;
     st.series_id = 1;
     st.series_unique_id = "u";
@@ -501,14 +507,18 @@ TEST(DectrisStream2, BadMessagesAreCountedValidFramesKept) {
     send(image(1, 99, scan.frame(3), false));  // image id outside the series
     send(image(5, 3, scan.frame(3), false));   // another series
     send(image(1, 4, scan.frame(4), false));
-    send({0xD9, 0xD9, 0xF7, 0xA1, 0x64, 't', 'y', 'p', 'e', 0x64, 'n', 'o', 'p', 'e'});  // unknown type
+    send({0xD9, 0xD9, 0xF7, 0xA1, 0x64, 't', 'y', 'p', 'e', 0x64, 'n', 'o', 'p', 'e'});  // unknown
+                                                                                         // type
     // A restart: series 2 starts before series 1 ended.
     st.series_id = 2;
     st.series_unique_id = "v";
     ingest::stream2::encode_start(st, msg);
     send(msg);
     for (std::uint64_t i = 0; i < 6; ++i) {
-      ingest::codecs::bslz4_compress({reinterpret_cast<const std::uint8_t*>(scan.frame(i)), scan.header.frame_bytes()}, 2, enc);
+      ingest::codecs::bslz4_compress(
+          {reinterpret_cast<const std::uint8_t*>(scan.frame(i)), scan.header.frame_bytes()},
+          2,
+          enc);
       const ingest::stream2::ChannelData ch{"threshold_1", Codec::kBslz4, enc};
       ingest::stream2::encode_image(2, "v", i, 40, 56, Dtype::kU16, {&ch, 1}, msg);
       send(msg);
@@ -566,7 +576,9 @@ auto stream1_sender(const std::string& ep, Codec codec, bool hash) {
 }
 
 // A stream V1 receiver's options: one endpoint, md5 hashes verified or not.
-ingest::DectrisStreamOptions stream1_options(const std::string& ep, milliseconds timeout, bool verify) {
+ingest::DectrisStreamOptions stream1_options(const std::string& ep,
+                                             milliseconds timeout,
+                                             bool verify) {
   ingest::DectrisStreamOptions o;
   o.version = 1;
   o.endpoints = {ep};
@@ -578,7 +590,10 @@ ingest::DectrisStreamOptions stream1_options(const std::string& ep, milliseconds
 
 // Stream V1 from stemflow-sim's sender (md5 hashes on or off) into a receiver that verifies them
 // or not.
-Run run_stream1(const Scan& scan, Codec codec, const sim::FaultPlan& faults, bool sender_hash,
+Run run_stream1(const Scan& scan,
+                Codec codec,
+                const sim::FaultPlan& faults,
+                bool sender_hash,
                 bool verify_hash) {
   const std::string ep = endpoint(test::free_port());
   auto sender = stream1_sender(ep, codec, sender_hash);
@@ -700,7 +715,9 @@ TEST(DectrisStream1, VerifyHashDropsBlobsChangedAfterHashing) {
       push.send(zmq::buffer(hp[0]), zmq::send_flags::sndmore);
       push.send(zmq::buffer(hp[1]), zmq::send_flags::none);
       // Frame i: `sent` as its blob, `hash` as its part 1 "hash".
-      const auto image = [&](std::uint64_t i, Codec codec, std::span<const std::uint8_t> sent,
+      const auto image = [&](std::uint64_t i,
+                             Codec codec,
+                             std::span<const std::uint8_t> sent,
                              const std::string& hash) {
         const auto p =
             ingest::stream1::encode_image(3, i, 40, 56, Dtype::kU16, codec, sent.size(), hash);
@@ -720,7 +737,7 @@ TEST(DectrisStream1, VerifyHashDropsBlobsChangedAfterHashing) {
       const std::span<const std::uint8_t> raw1(frame1, scan.header.frame_bytes());
       image(0, Codec::kBslz4, enc[0], md5(enc[0]));
       image(1, Codec::kNone, flipped, md5(raw1));  // a byte flipped after hashing
-      image(2, Codec::kBslz4, enc[2], "");          // no hash
+      image(2, Codec::kBslz4, enc[2], "");         // no hash
       image(3, Codec::kBslz4, {enc[3].data(), enc[3].size() - 20}, md5(enc[3]));  // truncated
       image(4, Codec::kBslz4, enc[4], "not-an-md5");
       std::string upper = md5(enc[5]);

@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("stemflow-replay-" + name + "-" + std::to_string(::getpid()));
+  auto d =
+      fs::temp_directory_path() / ("stemflow-replay-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -46,7 +47,9 @@ void set_vlen_attr(hid_t obj, const char* name, const char* value) {
 }
 
 // An EMD 1.0 file with a DataCube as py4DSTEM writes it (docs/py4dstem.md section 3), gzip-chunked.
-void write_emd(const fs::path& path, const std::vector<std::uint16_t>& data, const hsize_t dims[4]) {
+void write_emd(const fs::path& path,
+               const std::vector<std::uint16_t>& data,
+               const hsize_t dims[4]) {
   const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   set_vlen_attr(f, "emd_group_type", "file");
   const hid_t root = H5Gcreate2(f, "datacube_root", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -114,14 +117,16 @@ TEST(MerlinPixels, RawEncodingsRoundTrip) {
     std::string head = "MQ1,000001,00384,01," + std::string(depth == 24 ? "0512" : "0256") +
                        ",0004,R64,   1x1,01,x,0,0,0,0,MQ1A,t,1ns," + std::to_string(depth) + ",";
     head.resize(384, '\0');
-    auto h = ingest::merlin::parse_frame_header({reinterpret_cast<const std::uint8_t*>(head.data()), head.size()});
+    auto h = ingest::merlin::parse_frame_header(
+        {reinterpret_cast<const std::uint8_t*>(head.data()), head.size()});
     ASSERT_TRUE(h) << h.error().message;
     EXPECT_TRUE(h->raw);
     EXPECT_EQ(h->counter_depth, depth);
     const std::string raw = ingest::merlin::encode_raw_pixels(depth, px, kN);
     ASSERT_EQ(raw.size(), h->pixel_bytes);
     std::vector<std::uint8_t> out(px.size());
-    ASSERT_TRUE(ingest::merlin::decode_pixels(*h, {reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()}, out));
+    ASSERT_TRUE(ingest::merlin::decode_pixels(
+        *h, {reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()}, out));
     EXPECT_EQ(out, px);
   }
 }
@@ -138,7 +143,10 @@ TEST(MibFile, ReplaysWithScanShapeFromHdr) {
     for (std::uint32_t i = 0; i < kFrames; ++i) {
       const auto head = ingest::merlin::encode_frame_header(i + 1, kW, kH, Dtype::kU16, 12);
       f.write(head.data(), static_cast<std::streamsize>(head.size()));
-      ingest::merlin::encode_pixels(Dtype::kU16, {reinterpret_cast<const std::uint8_t*>(data.data() + i * kW * kH), be.size()}, be);
+      ingest::merlin::encode_pixels(
+          Dtype::kU16,
+          {reinterpret_cast<const std::uint8_t*>(data.data() + i * kW * kH), be.size()},
+          be);
       f.write(reinterpret_cast<const char*>(be.data()), static_cast<std::streamsize>(be.size()));
     }
     f.write("MQ1,000007", 10);  // a frame cut short

@@ -130,8 +130,10 @@ TEST_P(HostileHeader, IsRefusedCountedAndTheNextSeriesRuns) {
   h.frame_rows = c.frame_rows;
   h.frame_cols = c.frame_cols;
   const auto t0 = std::chrono::steady_clock::now();
-  const auto o = run_two_series(c.protocol, [&](sim::ProtocolSender& s) { hostile_then_valid(s, h); });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto o =
+      run_two_series(c.protocol, [&](sim::ProtocolSender& s) { hostile_then_valid(s, h); });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(o.rc, 0);
   ASSERT_EQ(o.reports.size(), 2u) << c.what;
   const auto& bad = o.reports[0];
@@ -150,7 +152,8 @@ TEST_P(HostileHeader, IsRefusedCountedAndTheNextSeriesRuns) {
 // Frames of 2^20 x 2^20 pixels, and scans of 200000^2 and 20000^2 positions (the latter used to
 // freeze the engine for > 10 s while it sized results for 4e8 positions).
 INSTANTIATE_TEST_SUITE_P(
-    EveryProtocol, HostileHeader,
+    EveryProtocol,
+    HostileHeader,
     ::testing::Values(Case{"native", "scan 200000^2", 200000, 200000, kFrame, kFrame},
                       Case{"native", "scan 20000^2", 20000, 20000, kFrame, kFrame},
                       Case{"native", "frame 2^20^2", 4, 6, 1u << 20, 1u << 20},

@@ -77,7 +77,8 @@ TEST(ResultStore, KeepsPeakLists) {
   EXPECT_EQ(store.peak_counts(1)[2], 2u);
 }
 
-// Spec: an operator's failure on a frame leaves NaN in that operator's maps only and counts the frame.
+// Spec: an operator's failure on a frame leaves NaN in that operator's maps only and counts the
+// frame.
 TEST(ResultStore, FailureLeavesNaNForThatOperator) {
   ResultStore store;
   store.start(series(), outputs());

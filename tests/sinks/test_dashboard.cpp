@@ -4,10 +4,9 @@
 // snapshot), the series-end repair, the peak ring, and the sink over real HTTP (Last-Event-ID).
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "sinks/dashboard/dashboard_model.hpp"
@@ -66,8 +65,9 @@ struct Browser {
   std::size_t snapshots = 0, deltas = 0, gaps = 0;
 
   void set_maps(const Json& series, const Json& ms) {
-    const std::size_t n =
-        series.is_null() ? 0 : series["scan"][0].get<std::size_t>() * series["scan"][1].get<std::size_t>();
+    const std::size_t n = series.is_null() ? 0
+                                           : series["scan"][0].get<std::size_t>() *
+                                                 series["scan"][1].get<std::size_t>();
     maps.assign(ms.size(), std::vector<float>(n, NAN));
     for (std::size_t m = 0; m < ms.size(); ++m) {
       if (!ms[m]["data"].is_null()) maps[m] = decode<float>(ms[m]["data"]);
@@ -125,7 +125,10 @@ SeriesHeader header(std::uint32_t rows, std::uint32_t cols, std::uint64_t id = 7
 
 std::vector<OutputInfo> outputs(std::uint32_t max_peaks = 0) {
   std::vector<OutputInfo> o;
-  o.push_back({"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}, {"center", "2 2"}, {"radius", "1"}}});
+  o.push_back({"bf",
+               "virtual_image",
+               {{{"", "counts"}}, 0},
+               {{"detector", "circle"}, {"center", "2 2"}, {"radius", "1"}}});
   o.push_back({"com", "center_of_mass", {{{"qx", "px"}, {"qy", "px"}}, 0}, {}});
   if (max_peaks) o.push_back({"bragg", "bragg_disks", {{}, max_peaks}, {}});
   return o;
@@ -166,7 +169,8 @@ TEST(DeltaLog, ParsesEventIds) {
 TEST(DeltaLog, ResumesFromTheRingOrAsksForASnapshot) {
   DeltaLog log("ep", 4, 1 << 20);
   EXPECT_EQ(log.resume(EventId{"ep", 0}).kind, DeltaLog::ResumeKind::kUpToDate);
-  for (int i = 1; i <= 6; ++i) EXPECT_EQ(log.append("{\"n\":" + std::to_string(i) + "}"), std::uint64_t(i));
+  for (int i = 1; i <= 6; ++i)
+    EXPECT_EQ(log.append("{\"n\":" + std::to_string(i) + "}"), std::uint64_t(i));
   EXPECT_EQ(log.size(), 4u);
   EXPECT_EQ(log.first_seq(), 3u);
 
@@ -337,7 +341,9 @@ TEST(DashboardModel, PeakCountMapsAndTheFinalMeanPattern) {
   const auto info = describe_series(header(2, 2), outs);
   std::vector<std::string> names;
   for (const auto& m : info.maps) names.push_back(m.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"bf", "com_qx", "com_qy", "bragg_peak_count", "bragg2_count"}));
+  EXPECT_EQ(
+      names,
+      (std::vector<std::string>{"bf", "com_qx", "com_qy", "bragg_peak_count", "bragg2_count"}));
   ASSERT_TRUE(info.peak_op.has_value());
   EXPECT_EQ(*info.peak_op, 2u);
   ASSERT_TRUE(info.mean_op.has_value());
@@ -353,7 +359,8 @@ TEST(DashboardModel, PeakCountMapsAndTheFinalMeanPattern) {
   reinterpret_cast<std::uint16_t*>(sample.sample.data())[5] = 8;
   sample.has_sample = true;
   model.apply(sample, totals, Clock::now() + std::chrono::seconds(2));
-  Json snap = Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
+  Json snap =
+      Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
   EXPECT_EQ(snap["pattern"]["source"], "running_mean");
   EXPECT_EQ(decode<float>(snap["pattern"]["data"])[5], 8.f);
 
@@ -388,7 +395,8 @@ struct Feeder {
     b.frame_bytes = h.frame_bytes();
     frames.assign(std::size_t(n) * h.frame_pixels(), 0);
     for (std::uint32_t i = 0; i < n; ++i) {
-      std::copy(pixels.begin(), pixels.end(), frames.begin() + std::ptrdiff_t(i * h.frame_pixels()));
+      std::copy(
+          pixels.begin(), pixels.end(), frames.begin() + std::ptrdiff_t(i * h.frame_pixels()));
       b.index.push_back(first + i);
     }
     b.pixels = reinterpret_cast<std::byte*>(frames.data());
@@ -500,8 +508,7 @@ TEST(DashboardSink, TooFarBehindGetsASnapshot) {
     std::this_thread::sleep_for(milliseconds(40));  // one tick each: many deltas
   }
   ASSERT_GT(sink.last_seq(), 4u);
-  test::SseClient old(port, "/events?max_events=1",
-                      "Last-Event-ID: " + sink.epoch() + "-1\r\n");
+  test::SseClient old(port, "/events?max_events=1", "Last-Event-ID: " + sink.epoch() + "-1\r\n");
   auto e = old.next(milliseconds(5000));
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->type, "snapshot");

@@ -94,9 +94,11 @@ class HttpConnection {
 };
 
 //! GET and read to the end (the server closes: Connection: close).
-inline std::optional<HttpResponse> http_get(int port, const std::string& target,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                                            const std::string& extra_headers = "") {
+inline std::optional<HttpResponse> http_get(
+    int port,
+    const std::string& target,
+    std::chrono::milliseconds timeout = std::chrono::seconds(10),
+    const std::string& extra_headers = "") {
   HttpConnection c(port, target, extra_headers);
   if (!c.ok()) return std::nullopt;
   HttpResponse r;
@@ -104,7 +106,8 @@ inline std::optional<HttpResponse> http_get(int port, const std::string& target,
   if (r.status < 0) return std::nullopt;
   r.headers = c.head();
   const auto end = std::chrono::steady_clock::now() + timeout;
-  while (!c.closed() && std::chrono::steady_clock::now() < end) c.read_some(std::chrono::milliseconds(200));
+  while (!c.closed() && std::chrono::steady_clock::now() < end)
+    c.read_some(std::chrono::milliseconds(200));
   r.body = std::move(c.buffer());
   return r;
 }
@@ -142,14 +145,17 @@ class SseClient {
           if (nl == std::string::npos) nl = block.size();
           const std::string line = block.substr(from, nl - from);
           from = nl + 1;
-          if (line.rfind("id: ", 0) == 0) e.id = line.substr(4), any = true;
-          else if (line.rfind("event: ", 0) == 0) e.type = line.substr(7), any = true;
-          else if (line.rfind("data: ", 0) == 0) e.data += line.substr(6), any = true;
+          if (line.rfind("id: ", 0) == 0)
+            e.id = line.substr(4), any = true;
+          else if (line.rfind("event: ", 0) == 0)
+            e.type = line.substr(7), any = true;
+          else if (line.rfind("data: ", 0) == 0)
+            e.data += line.substr(6), any = true;
         }
         if (any && !e.data.empty()) return e;
       }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       if (left.count() <= 0) return std::nullopt;
       if (!c_.read_some(left) && (c_.closed() || std::chrono::steady_clock::now() >= end)) {
         if (c_.closed() && c_.buffer().find("\n\n") != std::string::npos) continue;

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // The HDF5 sink: output-path policies, the EMD layout written, and clean errors when writing fails.
 #include <gtest/gtest.h>
-
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
@@ -33,8 +32,10 @@ fs::path dir() {
 }
 
 //! Runs a whole series through an Hdf5Sink, as the engine does.
-Expected<std::string> write_series(const sinks::Hdf5Options& o, const ResultStore& store,
-                                   const FrameBatch* batch, const Provenance& prov) {
+Expected<std::string> write_series(const sinks::Hdf5Options& o,
+                                   const ResultStore& store,
+                                   const FrameBatch* batch,
+                                   const Provenance& prov) {
   sinks::Hdf5Sink sink(o);
   sink.series_started(store, prov);
   if (batch != nullptr) sink.batch_done(*batch, store);
@@ -64,8 +65,9 @@ ResultStore small_store() {
   h.frame_rows = h.frame_cols = 8;
   h.metadata["seed"] = "3";
   ResultStore store;
-  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}}},
-                  {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
+  store.start(h,
+              {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {{"detector", "circle"}}},
+               {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
   store.consume(the_batch());
   store.add_series_images(1, {{"mean", 2, 2, {1, 2, 3, 4}, "counts"}});
   return store;
@@ -82,12 +84,11 @@ ResultStore full_disk_store() {
   h.scan_cols = kFullCols;
   h.frame_rows = h.frame_cols = 8;
   ResultStore store;
-  store.start(h, {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {}},
-                  {"com",
-                   "center_of_mass",
-                   {{{"qx", "px"}, {"qy", "px"}, {"intensity", "counts"}}, 0},
-                   {}},
-                  {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
+  store.start(
+      h,
+      {{"bf", "virtual_image", {{{"", "counts"}}, 0}, {}},
+       {"com", "center_of_mass", {{{"qx", "px"}, {"qy", "px"}, {"intensity", "counts"}}, 0}, {}},
+       {"bragg", "bragg_disks", {{{"count", "peaks"}}, 4}, {}}});
   return store;
 }
 
@@ -148,8 +149,8 @@ TEST(Hdf5Sink, WritesTheEmdLayout) {
   prov.frames_processed = 3;
   const auto store = small_store();
   const auto batch = the_batch();
-  auto written = write_series({path, sinks::IfExists::kError, std::chrono::milliseconds(1000)},
-                              store, &batch, prov);
+  auto written = write_series(
+      {path, sinks::IfExists::kError, std::chrono::milliseconds(1000)}, store, &batch, prov);
   ASSERT_TRUE(written) << written.error().message;
   EXPECT_EQ(*written, path);
 
@@ -209,8 +210,11 @@ TEST(Hdf5Sink, FailuresAreCleanErrors) {
   std::string s;
   in >> s;
   EXPECT_EQ(s, "precious");
-  const auto bad = write_series({"/proc/stemflow-cannot-write-here.h5", sinks::IfExists::kRename, {}},
-                                small_store(), nullptr, {});
+  const auto bad =
+      write_series({"/proc/stemflow-cannot-write-here.h5", sinks::IfExists::kRename, {}},
+                   small_store(),
+                   nullptr,
+                   {});
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("cannot create"), std::string::npos) << bad.error().message;
 }
@@ -226,7 +230,8 @@ TEST(Hdf5Sink, FullDiskIsAnError) {
   const auto r = write_series({link, sinks::IfExists::kOverwrite, {}}, small_store(), &batch, {});
   ASSERT_FALSE(r);
   // The operating system's words, not HDF5's whole record of the failed call.
-  EXPECT_NE(r.error().message.find("No space left on device"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("No space left on device"), std::string::npos)
+      << r.error().message;
   EXPECT_EQ(r.error().message.find("errno ="), std::string::npos) << r.error().message;
   fs::remove(link);
 }
@@ -318,8 +323,8 @@ void check_full_disk_leaves_consistent_file(const std::string& path,
   EXPECT_GT(covered, 0) << "nothing was kept from before the disk filled up";
   EXPECT_LT(covered, long(coverage.size())) << "the disk never filled up";
   for (std::size_t m = 0; m < maps.size(); ++m) {
-    const long numbers = std::count_if(values[m].begin(), values[m].end(),
-                                       [](double v) { return !std::isnan(v); });
+    const long numbers =
+        std::count_if(values[m].begin(), values[m].end(), [](double v) { return !std::isnan(v); });
     EXPECT_EQ(numbers, covered) << maps[m];
   }
   for (std::size_t pos = 0; pos < coverage.size(); ++pos) {
@@ -366,26 +371,29 @@ TEST(Hdf5Sink, DiskFullMidScanLeavesTheSameRowsInEveryDataset) {
   rlimit old{};
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
   const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  check_full_disk_leaves_consistent_file(path, [&] {
-    // Room for one 160 KiB chunk of the peak table (about 21 scan rows of peaks), not two.
-    rlimit lim = old;
-    lim.rlim_cur = fs::file_size(path) + 200 * 1024;
-    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
-  }, [&] {
-    setrlimit(RLIMIT_FSIZE, &old);
-    std::signal(SIGXFSZ, old_handler);
-    // The one step where a size limit is not a full disk: closing the file, HDF5 extends it to the
-    // end of what it allocated (here the peak chunk that could not be written). On a full disk
-    // that extension is sparse and goes through; past a size limit it fails, and the file stays
-    // shorter than its superblock says. Extend it as the disk would have (the superblock, v3,
-    // holds the end-of-file address at byte 28).
-    std::ifstream in(path, std::ios::binary);
-    std::uint64_t eof = 0;
-    in.seekg(28);
-    in.read(reinterpret_cast<char*>(&eof), sizeof eof);
-    ASSERT_TRUE(in.good());
-    if (eof > fs::file_size(path)) fs::resize_file(path, eof);
-  });
+  check_full_disk_leaves_consistent_file(
+      path,
+      [&] {
+        // Room for one 160 KiB chunk of the peak table (about 21 scan rows of peaks), not two.
+        rlimit lim = old;
+        lim.rlim_cur = fs::file_size(path) + 200 * 1024;
+        ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+      },
+      [&] {
+        setrlimit(RLIMIT_FSIZE, &old);
+        std::signal(SIGXFSZ, old_handler);
+        // The one step where a size limit is not a full disk: closing the file, HDF5 extends it to
+        // the end of what it allocated (here the peak chunk that could not be written). On a full
+        // disk that extension is sparse and goes through; past a size limit it fails, and the file
+        // stays shorter than its superblock says. Extend it as the disk would have (the superblock,
+        // v3, holds the end-of-file address at byte 28).
+        std::ifstream in(path, std::ios::binary);
+        std::uint64_t eof = 0;
+        in.seekg(28);
+        in.read(reinterpret_cast<char*>(&eof), sizeof eof);
+        ASSERT_TRUE(in.good());
+        if (eof > fs::file_size(path)) fs::resize_file(path, eof);
+      });
   fs::remove(path);
 }
 
@@ -399,17 +407,20 @@ TEST(Hdf5Sink, FullTmpfsMidScanLeavesTheSameRowsInEveryDataset) {
                  << "); the RLIMIT_FSIZE test covers the full disk";
   }
   const auto path = (mnt / "results.h5").string();
-  check_full_disk_leaves_consistent_file(path, [&] {
-    // Fill the file system up to 200 KiB free: room for one 160 KiB chunk of the peak table.
-    struct statvfs st {};
-    ASSERT_EQ(::statvfs(mnt.c_str(), &st), 0);
-    const std::uint64_t free_bytes = std::uint64_t{st.f_bavail} * st.f_frsize;
-    ASSERT_GT(free_bytes, 200u * 1024);
-    std::ofstream filler(mnt / "filler", std::ios::binary);
-    const std::vector<char> bytes(free_bytes - 200 * 1024, 1);
-    filler.write(bytes.data(), std::streamsize(bytes.size()));
-    ASSERT_TRUE(filler.good());
-  }, [] {});
+  check_full_disk_leaves_consistent_file(
+      path,
+      [&] {
+        // Fill the file system up to 200 KiB free: room for one 160 KiB chunk of the peak table.
+        struct statvfs st {};
+        ASSERT_EQ(::statvfs(mnt.c_str(), &st), 0);
+        const std::uint64_t free_bytes = std::uint64_t{st.f_bavail} * st.f_frsize;
+        ASSERT_GT(free_bytes, 200u * 1024);
+        std::ofstream filler(mnt / "filler", std::ios::binary);
+        const std::vector<char> bytes(free_bytes - 200 * 1024, 1);
+        filler.write(bytes.data(), std::streamsize(bytes.size()));
+        ASSERT_TRUE(filler.good());
+      },
+      [] {});
   ::umount2(mnt.c_str(), MNT_DETACH);
   fs::remove(mnt);
 }

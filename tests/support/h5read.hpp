@@ -40,9 +40,15 @@ class H5File {
     if (r < 0) throw std::runtime_error("cannot read " + path);
     return out;
   }
-  std::vector<double> doubles(const std::string& path) const { return read<double>(path, H5T_NATIVE_DOUBLE); }
-  std::vector<std::int64_t> ints(const std::string& path) const { return read<std::int64_t>(path, H5T_NATIVE_INT64); }
-  std::vector<std::uint8_t> bytes(const std::string& path) const { return read<std::uint8_t>(path, H5T_NATIVE_UINT8); }
+  std::vector<double> doubles(const std::string& path) const {
+    return read<double>(path, H5T_NATIVE_DOUBLE);
+  }
+  std::vector<std::int64_t> ints(const std::string& path) const {
+    return read<std::int64_t>(path, H5T_NATIVE_INT64);
+  }
+  std::vector<std::uint8_t> bytes(const std::string& path) const {
+    return read<std::uint8_t>(path, H5T_NATIVE_UINT8);
+  }
 
   //! A PointListArray's peak lists (`dataset` = ".../_v_uncal/data"), row-major by scan position.
   std::vector<std::vector<std::array<double, 3>>> peak_lists(const std::string& dataset) const {
@@ -55,7 +61,8 @@ class H5File {
     std::vector<std::vector<std::array<double, 3>>> out(vl.size());
     for (std::size_t i = 0; i < vl.size(); ++i) {
       const auto* p = static_cast<const double*>(vl[i].p);
-      for (std::size_t k = 0; k < vl[i].len; ++k) out[i].push_back({p[3 * k], p[3 * k + 1], p[3 * k + 2]});
+      for (std::size_t k = 0; k < vl[i].len; ++k)
+        out[i].push_back({p[3 * k], p[3 * k + 1], p[3 * k + 2]});
     }
     H5Dvlen_reclaim(t, sp, H5P_DEFAULT, vl.data());
     H5Sclose(sp);

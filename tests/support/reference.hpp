@@ -23,15 +23,16 @@ inline std::vector<std::filesystem::path> reference_datasets() {
   const auto root = shared_dir() / "reference";
   if (!std::filesystem::is_directory(root)) return out;
   for (const auto& e : std::filesystem::directory_iterator(root)) {
-    if (e.is_directory() && std::filesystem::exists(e.path() / "meta.json")) out.push_back(e.path());
+    if (e.is_directory() && std::filesystem::exists(e.path() / "meta.json"))
+      out.push_back(e.path());
   }
   std::sort(out.begin(), out.end());
   return out;
 }
 
-#define STEMFLOW_REQUIRE_REFERENCE(datasets)                                                  \
-  if ((datasets).empty())                                                                     \
-  GTEST_SKIP() << "shared reference data not found under " << stemflow::test::shared_dir()   \
+#define STEMFLOW_REQUIRE_REFERENCE(datasets)                                               \
+  if ((datasets).empty())                                                                  \
+  GTEST_SKIP() << "shared reference data not found under " << stemflow::test::shared_dir() \
                << "/reference (set STEMFLOW_SHARED_DIR); skipping the py4DSTEM comparison"
 
 inline nlohmann::json read_meta(const std::filesystem::path& dataset) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Test support with no dependency beyond the pipeline's types (the GPU tests, which run on a machine
-// with nothing but CUDA, use it too): where ../shared is, reading raw arrays, and batches over
-// frames held in test memory.
+// Test support with no dependency beyond the pipeline's types (the GPU tests, which run on a
+// machine with nothing but CUDA, use it too): where ../shared is, reading raw arrays, and batches
+// over frames held in test memory.
 #pragma once
 
 #include <cstdint>
@@ -42,13 +42,17 @@ struct TestBatch {
   SeriesHeader series;
   FrameBatch batch;
 
-  TestBatch(const SeriesHeader& h, const void* pixels, std::uint64_t first, std::uint32_t count,
+  TestBatch(const SeriesHeader& h,
+            const void* pixels,
+            std::uint64_t first,
+            std::uint32_t count,
             const std::vector<const Operator*>& ops) {
     series = h;
     batch.series = &series;
     batch.count = batch.capacity = count;
     batch.frame_bytes = h.frame_bytes();
-    batch.pixels = const_cast<std::byte*>(static_cast<const std::byte*>(pixels)) + first * h.frame_bytes();
+    batch.pixels =
+        const_cast<std::byte*>(static_cast<const std::byte*>(pixels)) + first * h.frame_bytes();
     for (std::uint32_t i = 0; i < count; ++i) batch.index.push_back(first + i);
     for (const Operator* op : ops) {
       const auto spec = op->outputs();

@@ -86,10 +86,7 @@ TEST(BadConfiguration, ValidateAndRunExitWithTwoNamingTheKey) {
        kInput + "[[operators]]\ntype = \"bragg_disks\"\nname = \"bragg\"\n",
        {},
        "needs exactly one probe source"},
-      {"scan-shape-zero",
-       kInput + "[scan]\nshape = [0, 4]\n",
-       {},
-       "scan.shape"},
+      {"scan-shape-zero", kInput + "[scan]\nshape = [0, 4]\n", {}, "scan.shape"},
   };
   for (const auto& c : cases) {
     const auto sub = dir / c.tag;

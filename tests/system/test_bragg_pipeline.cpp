@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Bragg disk detection through the whole engine: the shared py4DSTEM reference scan replayed from its
-// raw file, the template built from its vacuum stack by the engine, results read back from HDF5 and
-// compared with py4DSTEM's own peak lists.
+// Bragg disk detection through the whole engine: the shared py4DSTEM reference scan replayed from
+// its raw file, the template built from its vacuum stack by the engine, results read back from HDF5
+// and compared with py4DSTEM's own peak lists.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,7 +21,8 @@ using std::chrono::milliseconds;
 namespace {
 
 //! peaks_<run>.csv as per-position lists in py4DSTEM's order.
-std::vector<std::vector<std::array<double, 3>>> reference_peaks(const fs::path& csv, std::size_t n,
+std::vector<std::vector<std::array<double, 3>>> reference_peaks(const fs::path& csv,
+                                                                std::size_t n,
                                                                 std::size_t ry) {
   std::vector<std::vector<std::array<double, 3>>> out(n);
   std::ifstream in(csv);
@@ -31,7 +32,8 @@ std::vector<std::vector<std::array<double, 3>>> reference_peaks(const fs::path& 
     std::stringstream ss(line);
     std::string f[6];
     for (auto& x : f) std::getline(ss, x, ',');
-    out[std::stoul(f[0]) * ry + std::stoul(f[1])].push_back({std::stod(f[3]), std::stod(f[4]), std::stod(f[5])});
+    out[std::stoul(f[0]) * ry + std::stoul(f[1])].push_back(
+        {std::stod(f[3]), std::stod(f[4]), std::stod(f[5])});
   }
   return out;
 }
@@ -58,7 +60,8 @@ TEST(BraggPipeline, ReplayedReferenceGivesPy4dstemPeaks) {
   {
     std::ofstream f(dir / "vacuum.npy", std::ios::binary);
     ingest::write_npy_header(f, Dtype::kU16, {vac.size() / (q * q), q, q});
-    f.write(reinterpret_cast<const char*>(vac.data()), static_cast<std::streamsize>(vac.size() * 2));
+    f.write(reinterpret_cast<const char*>(vac.data()),
+            static_cast<std::streamsize>(vac.size() * 2));
   }
   const auto out = dir / "bragg.h5";
   std::ofstream(dir / "run.toml")
@@ -108,5 +111,6 @@ TEST(BraggPipeline, ReplayedReferenceGivesPy4dstemPeaks) {
   }
   // The engine recorded the template it built.
   EXPECT_NEAR(std::stod(f.string("/stemflow/metadatabundle/operator_bragg/probe_alpha")),
-              double(meta["template"]["alpha"]), 1e-5);
+              double(meta["template"]["alpha"]),
+              1e-5);
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Headless Chromium (Debian `chromium`) loads the engine's dashboard during a paced simulated scan:
 // the map canvas is coloured and changes as the scan progresses, the page resumes after its event
-// stream is cut (Last-Event-ID, no second snapshot), and it ends showing the whole scan. Screenshots
-// are kept under <build>/test-output/dashboard_browser/.
+// stream is cut (Last-Event-ID, no second snapshot), and it ends showing the whole scan.
+// Screenshots are kept under <build>/test-output/dashboard_browser/.
 //
 // Chromium is driven through the DevTools protocol over --remote-debugging-pipe (JSON messages
 // ending in NUL on fds 3 and 4): no WebSocket client and no timing guesses, the test asks the page.
@@ -11,12 +11,11 @@
 #include <poll.h>
 #include <spawn.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "tests/sinks/test_dashboard_http.hpp"
 #include "tests/support/process.hpp"
@@ -29,7 +28,8 @@ using Json = nlohmann::json;
 namespace {
 
 std::string find_chromium() {
-  for (const char* p : {"/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser"}) {
+  for (const char* p :
+       {"/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser"}) {
     if (fs::exists(p)) return p;
   }
   return {};
@@ -41,11 +41,16 @@ std::vector<std::uint8_t> unbase64(const std::string& s) {
   int bits = 0;
   for (char c : s) {
     int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
     if (v < 0) continue;
     acc = (acc << 6) | std::uint32_t(v);
     bits += 6;
@@ -69,12 +74,19 @@ class Browser {
       ::close(fd);
       return h;
     };
-    for (int* fd : {&to_chrome[0], &to_chrome[1], &from_chrome[0], &from_chrome[1]}) *fd = high(*fd);
-    std::vector<std::string> argv = {exe, "--headless", "--no-sandbox", "--disable-gpu",
-                                     "--disable-dev-shm-usage", "--no-first-run",
-                                     "--disable-extensions", "--remote-debugging-pipe",
+    for (int* fd : {&to_chrome[0], &to_chrome[1], &from_chrome[0], &from_chrome[1]})
+      *fd = high(*fd);
+    std::vector<std::string> argv = {exe,
+                                     "--headless",
+                                     "--no-sandbox",
+                                     "--disable-gpu",
+                                     "--disable-dev-shm-usage",
+                                     "--no-first-run",
+                                     "--disable-extensions",
+                                     "--remote-debugging-pipe",
                                      "--user-data-dir=" + (dir / "profile").string(),
-                                     "--window-size=1400,1150", "about:blank"};
+                                     "--window-size=1400,1150",
+                                     "about:blank"};
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -116,7 +128,8 @@ class Browser {
   bool open(const std::string& url) {
     const Json t = call("Target.createTarget", {{"url", url}}, false);
     if (!t.contains("targetId")) return false;
-    const Json s = call("Target.attachToTarget", {{"targetId", t["targetId"]}, {"flatten", true}}, false);
+    const Json s =
+        call("Target.attachToTarget", {{"targetId", t["targetId"]}, {"flatten", true}}, false);
     if (!s.contains("sessionId")) return false;
     session_ = s["sessionId"];
     return true;
@@ -137,7 +150,8 @@ class Browser {
   //! A PNG of the page, or empty.
   std::vector<std::uint8_t> screenshot() {
     const Json r = call("Page.captureScreenshot", {{"format", "png"}});
-    return r.contains("data") ? unbase64(r["data"].get<std::string>()) : std::vector<std::uint8_t>{};
+    return r.contains("data") ? unbase64(r["data"].get<std::string>())
+                              : std::vector<std::uint8_t>{};
   }
 
  private:
@@ -163,7 +177,8 @@ class Browser {
           return msg.contains("result") ? msg["result"] : Json::object();
         }
       }
-      const auto left = std::chrono::duration_cast<milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<milliseconds>(end - std::chrono::steady_clock::now());
       if (left.count() <= 0) return Json::object();
       pollfd p{in_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return Json::object();
@@ -187,7 +202,8 @@ void save(const fs::path& path, const std::vector<std::uint8_t>& png) {
 }
 
 constexpr const char* kProbe =
-    "JSON.stringify(window.stemflowDash ? {stats: stemflowDash.stats, status: stemflowDash.state.status,"
+    "JSON.stringify(window.stemflowDash ? {stats: stemflowDash.stats, status: "
+    "stemflowDash.state.status,"
     " canvas: stemflowDash.canvasStats('bf'), maps: stemflowDash.state.maps.length} : null)";
 
 }  // namespace
@@ -243,8 +259,17 @@ TEST(DashboardBrowser, FillsInResumesAfterReconnectAndShowsTheWholeScan) {
   ASSERT_TRUE(p.is_object() && p["stats"]["snapshots"].get<int>() >= 1) << p.dump();
 
   // 3072 frames of 128x128 at 400 frames/s: about 8 s of scan.
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", std::to_string(kRows) + "x" + std::to_string(kCols),
-                     "--frame", "128x128", "--rate", "400", "--seed", "9", "--bind",
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     std::to_string(kRows) + "x" + std::to_string(kCols),
+                     "--frame",
+                     "128x128",
+                     "--rate",
+                     "400",
+                     "--seed",
+                     "9",
+                     "--bind",
                      "tcp://127.0.0.1:" + std::to_string(zmq_port)},
                     (dir / "sim.log").string());
 
@@ -252,7 +277,9 @@ TEST(DashboardBrowser, FillsInResumesAfterReconnectAndShowsTheWholeScan) {
   Json first;
   for (int i = 0; i < 300; ++i) {
     first = probe();
-    if (first.is_object() && first["canvas"].is_object() && first["canvas"]["coloured"].get<int>() > 0) break;
+    if (first.is_object() && first["canvas"].is_object() &&
+        first["canvas"]["coloured"].get<int>() > 0)
+      break;
     std::this_thread::sleep_for(milliseconds(100));
   }
   ASSERT_TRUE(first["canvas"].is_object()) << first.dump();
@@ -265,9 +292,11 @@ TEST(DashboardBrowser, FillsInResumesAfterReconnectAndShowsTheWholeScan) {
   std::this_thread::sleep_for(milliseconds(1500));
   const Json second = probe();
   ASSERT_TRUE(second["canvas"].is_object()) << second.dump();
-  EXPECT_GT(second["canvas"]["coloured"].get<int>(), first["canvas"]["coloured"].get<int>()) << second.dump();
+  EXPECT_GT(second["canvas"]["coloured"].get<int>(), first["canvas"]["coloured"].get<int>())
+      << second.dump();
   EXPECT_NE(second["canvas"]["hash"], first["canvas"]["hash"]);
-  EXPECT_LT(first["canvas"]["coloured"].get<int>(), kFrames) << "the scan was over before it was seen";
+  EXPECT_LT(first["canvas"]["coloured"].get<int>(), kFrames)
+      << "the scan was over before it was seen";
   save(dir / "dashboard_mid.png", browser.screenshot());
 
   // The stream was cut every 25 events: the page reconnected and resumed, without a snapshot.
@@ -285,7 +314,8 @@ TEST(DashboardBrowser, FillsInResumesAfterReconnectAndShowsTheWholeScan) {
   EXPECT_EQ(last["status"]["state"], "ended") << last.dump();
   EXPECT_EQ(last["canvas"]["coloured"].get<int>(), kFrames) << last.dump();
   const auto& stats = last["stats"];
-  EXPECT_GE(stats["opens"].get<int>(), 2) << "the stream was never cut and reopened: " << stats.dump();
+  EXPECT_GE(stats["opens"].get<int>(), 2)
+      << "the stream was never cut and reopened: " << stats.dump();
   EXPECT_EQ(stats["snapshots"].get<int>(), 1) << "a reconnect needed a snapshot: " << stats.dump();
   EXPECT_EQ(stats["gaps"].get<int>(), 0) << stats.dump();
   // Every event after the first snapshot was a delta with the next sequence number.
@@ -310,7 +340,8 @@ TEST(DashboardBrowser, FillsInResumesAfterReconnectAndShowsTheWholeScan) {
   browser.mouse_move(x, y);
   std::this_thread::sleep_for(milliseconds(300));
   const Json shown = browser.eval(
-      "(() => { const h = stemflowDash.state.hover; const td = document.querySelector('#readout td.v');"
+      "(() => { const h = stemflowDash.state.hover; const td = document.querySelector('#readout "
+      "td.v');"
       " return h && td ? {i: h.i, value: td.textContent} : null; })()");
   ASSERT_TRUE(shown.is_object()) << shown.dump();
   EXPECT_EQ(shown["i"], 10 * kCols + 20);

@@ -28,8 +28,16 @@ struct Scan {
 
 Scan write_and_load(const fs::path& dir, int seed) {
   const auto npy = (dir / "scan.npy").string();
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "128x128", "--seed",
-                     std::to_string(seed), "--out", npy},
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     "32x32",
+                     "--frame",
+                     "128x128",
+                     "--seed",
+                     std::to_string(seed),
+                     "--out",
+                     npy},
                     (dir / "sim-out.log").string());
   EXPECT_EQ(sim.wait(milliseconds(60000)), 0);
   auto h = ingest::read_npy_header(npy);
@@ -42,7 +50,10 @@ Scan write_and_load(const fs::path& dir, int seed) {
   return s;
 }
 
-void write_config(const fs::path& path, int port, const fs::path& out, const std::string& extra = "") {
+void write_config(const fs::path& path,
+                  int port,
+                  const fs::path& out,
+                  const std::string& extra = "") {
   std::ofstream(path) << "[input]\nendpoint = \"tcp://127.0.0.1:" << port << "\"\n"
                       << "series_timeout = 5.0\n"
                       << "[pipeline]\nbatch_frames = 16\nmemory_limit = \"4MiB\"\n"
@@ -115,8 +126,16 @@ TEST(EndToEnd, StreamedScanMatchesDirectComputation) {
   write_config(dir / "run.toml", port, out);
   test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string(), "--series", "1"},
                        (dir / "engine.log").string());
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "128x128", "--seed",
-                     "42", "--bind", "tcp://127.0.0.1:" + std::to_string(port)},
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     "32x32",
+                     "--frame",
+                     "128x128",
+                     "--seed",
+                     "42",
+                     "--bind",
+                     "tcp://127.0.0.1:" + std::to_string(port)},
                     (dir / "sim.log").string());
   ASSERT_EQ(sim.wait(milliseconds(60000)), 0) << test::read_text((dir / "sim.log").string());
   ASSERT_EQ(engine.wait(milliseconds(60000)), 0) << test::read_text((dir / "engine.log").string());
@@ -151,8 +170,19 @@ TEST(EndToEnd, SigintWritesWhatWasReceived) {
   write_config(dir / "run.toml", port, out, "flush_interval = 0.1\n");
   test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string()},
                        (dir / "engine.log").string());
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "128x128", "--seed",
-                     "5", "--rate", "500", "--linger-ms", "0", "--bind",
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     "32x32",
+                     "--frame",
+                     "128x128",
+                     "--seed",
+                     "5",
+                     "--rate",
+                     "500",
+                     "--linger-ms",
+                     "0",
+                     "--bind",
                      "tcp://127.0.0.1:" + std::to_string(port)},
                     (dir / "sim.log").string());
   // Interrupt once the results show part of the scan (however loaded the machine is).
@@ -194,8 +224,16 @@ TEST(EndToEnd, SecondSigintCutsShortAndLeavesAPlainReadableFile) {
   const auto dir = test::work_dir("sigint_twice");
   constexpr std::uint32_t kRows = 64, kCols = 64;
   const auto npy = (dir / "scan.npy").string();
-  test::Process synth({STEMFLOW_SIM_EXE, "synth", "--scan", "64x64", "--frame", "128x128", "--seed",
-                       "9", "--out", npy},
+  test::Process synth({STEMFLOW_SIM_EXE,
+                       "synth",
+                       "--scan",
+                       "64x64",
+                       "--frame",
+                       "128x128",
+                       "--seed",
+                       "9",
+                       "--out",
+                       npy},
                       (dir / "synth.log").string());
   ASSERT_EQ(synth.wait(milliseconds(120000)), 0) << test::read_text((dir / "synth.log").string());
   const int port = test::free_port();
@@ -212,7 +250,12 @@ TEST(EndToEnd, SecondSigintCutsShortAndLeavesAPlainReadableFile) {
                                   << "flush_interval = 0.1\n";
   test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string()},
                        (dir / "engine.log").string());
-  test::Process sim({STEMFLOW_SIM_EXE, "replay", npy, "--protocol", "native", "--bind",
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "replay",
+                     npy,
+                     "--protocol",
+                     "native",
+                     "--bind",
                      "tcp://127.0.0.1:" + std::to_string(port)},
                     (dir / "sim.log").string());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -230,7 +273,8 @@ TEST(EndToEnd, SecondSigintCutsShortAndLeavesAPlainReadableFile) {
   fs::remove(npy);
   const auto log = test::read_text((dir / "engine.log").string());
   ASSERT_NE(log.find("second signal"), std::string::npos)
-      << "the first signal's stop was over before the second came\n" << log;
+      << "the first signal's stop was over before the second came\n"
+      << log;
   EXPECT_EQ(rc, 130) << log;
   EXPECT_LT(took, std::chrono::milliseconds(3000)) << log;
 
@@ -253,8 +297,7 @@ TEST(EndToEnd, SecondSigintCutsShortAndLeavesAPlainReadableFile) {
   const auto processed = f.ints(prov + "frames_processed")[0];
   EXPECT_EQ(processed, covered);
   // Nothing was dropped: every frame received was either processed or cut short.
-  EXPECT_EQ(f.ints(prov + "frames_received")[0],
-            processed + f.ints(prov + "frames_cut_short")[0]);
+  EXPECT_EQ(f.ints(prov + "frames_received")[0], processed + f.ints(prov + "frames_cut_short")[0]);
   EXPECT_EQ(f.ints(prov + "frames_missing")[0], long(kRows * kCols) - processed);
   // The live peak table is there; the BraggVectors, which take time in proportion to the scan,
   // are left out of a series cut short.
@@ -273,7 +316,6 @@ TEST(EndToEnd, BadConfigurationExitsWithTwo) {
   EXPECT_NE(log.find("bad.toml:2"), std::string::npos) << log;
 }
 
-
 // Spec: the file can be opened while the scan runs and grows; after kill -9 it is still readable
 // and holds every row flushed before the kill.
 TEST(EndToEnd, FileGrowsDuringTheScanAndSurvivesKill9) {
@@ -283,8 +325,18 @@ TEST(EndToEnd, FileGrowsDuringTheScanAndSurvivesKill9) {
   write_config(dir / "run.toml", port, out, "flush_interval = 0.2\n");
   test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string()},
                        (dir / "engine.log").string());
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "128x128", "--rate",
-                     "250", "--linger-ms", "0", "--bind", "tcp://127.0.0.1:" + std::to_string(port)},
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     "32x32",
+                     "--frame",
+                     "128x128",
+                     "--rate",
+                     "250",
+                     "--linger-ms",
+                     "0",
+                     "--bind",
+                     "tcp://127.0.0.1:" + std::to_string(port)},
                     (dir / "sim.log").string());
   std::vector<long> seen;
   for (int i = 0; i < 4; ++i) {

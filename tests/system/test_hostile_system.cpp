@@ -20,14 +20,24 @@ const std::string kTaskset = "/usr/bin/taskset";
 fs::path work_dir(const std::string& name) { return test::work_dir("hostile-" + name); }
 
 void write_npy(const fs::path& npy, const std::string& scan) {
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", scan, "--frame", "64x64", "--seed", "5",
-                     "--out", npy.string()},
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     scan,
+                     "--frame",
+                     "64x64",
+                     "--seed",
+                     "5",
+                     "--out",
+                     npy.string()},
                     npy.string() + ".log");
   ASSERT_EQ(sim.wait(milliseconds(60000)), 0) << test::read_text(npy.string() + ".log");
 }
 
 // A pool of 1 MiB holds 128 frames of 64x64 u16: every series here is larger than the pool.
-void write_config(const fs::path& path, const std::string& input, const std::string& pipeline = "") {
+void write_config(const fs::path& path,
+                  const std::string& input,
+                  const std::string& pipeline = "") {
   std::ofstream(path) << "[input]\n"
                       << input << "\n[pipeline]\nbatch_frames = 16\nmemory_limit = \"1MiB\"\n"
                       << pipeline << "\n"
@@ -38,7 +48,9 @@ void write_config(const fs::path& path, const std::string& input, const std::str
                       << "\"\nif_exists = \"overwrite\"\n";
 }
 
-bool has(const std::string& log, const std::string& what) { return log.find(what) != std::string::npos; }
+bool has(const std::string& log, const std::string& what) {
+  return log.find(what) != std::string::npos;
+}
 
 class OneCpu : public ::testing::TestWithParam<std::string> {};
 
@@ -47,7 +59,8 @@ class OneCpu : public ::testing::TestWithParam<std::string> {};
 TEST_P(OneCpu, FileReplayLargerThanThePoolFinishes) {
   const auto dir = work_dir("replay-" + GetParam());
   write_npy(dir / "scan.npy", "64x64");
-  write_config(dir / "run.toml", "source = \"file\"\npath = \"" + (dir / "scan.npy").string() + "\"",
+  write_config(dir / "run.toml",
+               "source = \"file\"\npath = \"" + (dir / "scan.npy").string() + "\"",
                GetParam() == "default" ? "" : "threads = " + GetParam());
   test::Process engine({kTaskset, "-c", "0", STEMFLOW_EXE, "run", (dir / "run.toml").string()},
                        (dir / "engine.log").string());
@@ -65,11 +78,22 @@ TEST(OneCpuLive, DectrisStream1SeriesLargerThanThePoolFinishes) {
   const std::string ep = "tcp://127.0.0.1:" + std::to_string(test::free_port());
   write_config(dir / "run.toml",
                "protocol = \"dectris-stream1\"\nendpoint = \"" + ep + "\"\nseries_timeout = 5.0");
-  test::Process engine({kTaskset, "-c", "0", STEMFLOW_EXE, "run", (dir / "run.toml").string(),
-                        "--series", "1"},
-                       (dir / "engine.log").string());
-  test::Process sim({kTaskset, "-c", "0", STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame",
-                     "64x64", "--protocol", "dectris-stream1", "--bind", ep},
+  test::Process engine(
+      {kTaskset, "-c", "0", STEMFLOW_EXE, "run", (dir / "run.toml").string(), "--series", "1"},
+      (dir / "engine.log").string());
+  test::Process sim({kTaskset,
+                     "-c",
+                     "0",
+                     STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     "32x32",
+                     "--frame",
+                     "64x64",
+                     "--protocol",
+                     "dectris-stream1",
+                     "--bind",
+                     ep},
                     (dir / "sim.log").string());
   const int rc = engine.wait(milliseconds(60000));
   const auto log = test::read_text((dir / "engine.log").string());
@@ -83,8 +107,8 @@ TEST(OneCpuLive, DectrisStream1SeriesLargerThanThePoolFinishes) {
 TEST(OneCpuSignal, SigtermEndsAPacedReplay) {
   const auto dir = work_dir("signal");
   write_npy(dir / "scan.npy", "64x64");
-  write_config(dir / "run.toml", "source = \"file\"\npath = \"" + (dir / "scan.npy").string() +
-                                     "\"\nrate = 400.0");
+  write_config(dir / "run.toml",
+               "source = \"file\"\npath = \"" + (dir / "scan.npy").string() + "\"\nrate = 400.0");
   test::Process engine({kTaskset, "-c", "0", STEMFLOW_EXE, "run", (dir / "run.toml").string()},
                        (dir / "engine.log").string());
   std::this_thread::sleep_for(milliseconds(1500));
@@ -112,8 +136,16 @@ TEST(TwoReceivers, OneSenderSplitIsNamed) {
                   (dir / "b.log").string());
   std::this_thread::sleep_for(milliseconds(500));
   // Paced, so that both receivers are connected before most frames leave.
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", "32x32", "--frame", "64x64", "--rate",
-                     "2000", "--bind", ep},
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     "32x32",
+                     "--frame",
+                     "64x64",
+                     "--rate",
+                     "2000",
+                     "--bind",
+                     ep},
                     (dir / "sim.log").string());
   EXPECT_EQ(sim.wait(milliseconds(30000)), 0);
   std::this_thread::sleep_for(milliseconds(3000));  // the series times out where no end arrived

@@ -4,10 +4,9 @@
 // and the deploy/ files (scrape config, Grafana queries) are valid for that server.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "tests/sinks/test_dashboard_http.hpp"
 #include "tests/support/process.hpp"
@@ -50,7 +49,8 @@ double scalar(int port, const std::string& promql) {
 TEST(Prometheus, ScrapesFrameCountersDuringARun) {
   const std::string prometheus = find_prometheus();
   if (prometheus.empty()) {
-    GTEST_SKIP() << "prometheus is not installed (deploy/install-deps.sh installs Debian's package)";
+    GTEST_SKIP()
+        << "prometheus is not installed (deploy/install-deps.sh installs Debian's package)";
   }
   const auto dir = test::work_dir("prometheus");
   const int zmq_port = test::free_port();
@@ -72,7 +72,8 @@ TEST(Prometheus, ScrapesFrameCountersDuringARun) {
   // The engine stays up after the series (no --series) so that Prometheus scrapes the final counts.
   test::Process engine({STEMFLOW_EXE, "run", (dir / "engine.toml").string()},
                        (dir / "engine.log").string());
-  test::Process prom({prometheus, "--config.file=" + (dir / "prometheus.yml").string(),
+  test::Process prom({prometheus,
+                      "--config.file=" + (dir / "prometheus.yml").string(),
                       "--storage.tsdb.path=" + (dir / "tsdb").string(),
                       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
                       "--log.level=warn"},
@@ -94,8 +95,17 @@ TEST(Prometheus, ScrapesFrameCountersDuringARun) {
                   << test::read_text((dir / "engine.log").string());
 
   // 3072 frames at 1000 frames/s: about 3 s, six or so scrapes while frames arrive.
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", std::to_string(kRows) + "x" + std::to_string(kCols),
-                     "--frame", "64x64", "--rate", "1000", "--seed", "3", "--bind",
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     std::to_string(kRows) + "x" + std::to_string(kCols),
+                     "--frame",
+                     "64x64",
+                     "--rate",
+                     "1000",
+                     "--seed",
+                     "3",
+                     "--bind",
                      "tcp://127.0.0.1:" + std::to_string(zmq_port)},
                     (dir / "sim.log").string());
   ASSERT_EQ(sim.wait(milliseconds(60000)), 0) << test::read_text((dir / "sim.log").string());
@@ -119,8 +129,8 @@ TEST(Prometheus, ScrapesFrameCountersDuringARun) {
   std::vector<double> values;
   for (const auto& v : series[0]["values"]) values.push_back(std::stod(v[1].get<std::string>()));
   EXPECT_GE(values.size(), 6u);
-  const auto mid = std::count_if(values.begin(), values.end(),
-                                 [](double v) { return v > 0 && v < kFrames; });
+  const auto mid =
+      std::count_if(values.begin(), values.end(), [](double v) { return v > 0 && v < kFrames; });
   EXPECT_GE(mid, 2) << "no scrape saw the scan in progress: " << series.dump();
   EXPECT_TRUE(std::is_sorted(values.begin(), values.end())) << series.dump();
 
@@ -128,14 +138,18 @@ TEST(Prometheus, ScrapesFrameCountersDuringARun) {
   // Prometheus, and the throughput panel has data for this run.
   const Json dash = Json::parse(
       test::read_text((fs::path(STEMFLOW_SOURCE_DIR) / "deploy/grafana/stemflow.json").string()),
-      nullptr, false);
+      nullptr,
+      false);
   ASSERT_TRUE(dash.is_object()) << "deploy/grafana/stemflow.json is not JSON";
   int queries = 0;
   for (const auto& panel : dash["panels"]) {
     for (const auto& target : panel["targets"]) {
       std::string expr = target["expr"];
-      for (const auto& [var, value] : {std::pair<std::string, std::string>{"$__rate_interval", "5s"},
-                                       {"$__range", "1m"}, {"$job", ".*"}, {"$instance", ".*"}}) {
+      for (const auto& [var, value] :
+           {std::pair<std::string, std::string>{"$__rate_interval", "5s"},
+            {"$__range", "1m"},
+            {"$job", ".*"},
+            {"$instance", ".*"}}) {
         for (auto at = expr.find(var); at != std::string::npos; at = expr.find(var)) {
           expr.replace(at, var.size(), value);
         }
@@ -156,10 +170,14 @@ TEST(Prometheus, ScrapesFrameCountersDuringARun) {
 // Spec: the scrape configuration shipped in deploy/prometheus/ is valid for Debian's Prometheus.
 TEST(Prometheus, ShippedScrapeConfigIsValid) {
   const fs::path promtool = "/usr/bin/promtool";
-  if (!fs::exists(promtool)) GTEST_SKIP() << "promtool (Debian package prometheus) is not installed";
+  if (!fs::exists(promtool))
+    GTEST_SKIP() << "promtool (Debian package prometheus) is not installed";
   const auto dir = test::work_dir("promtool");
-  test::Process check({promtool.string(), "check", "config",
-                       (fs::path(STEMFLOW_SOURCE_DIR) / "deploy/prometheus/prometheus.yml").string()},
-                      (dir / "promtool.log").string());
+  test::Process check(
+      {promtool.string(),
+       "check",
+       "config",
+       (fs::path(STEMFLOW_SOURCE_DIR) / "deploy/prometheus/prometheus.yml").string()},
+      (dir / "promtool.log").string());
   EXPECT_EQ(check.wait(milliseconds(30000)), 0) << test::read_text((dir / "promtool.log").string());
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// The detector protocols end to end, with the real executables on loopback: a synthetic scan replayed
-// by stemflow-sim through every protocol gives the native path's virtual images bit for bit; injected
-// faults give the coverage and counts of the fault log; a DECTRIS file replays through the engine;
-// and stream V2 interoperates with an independent implementation (Python cbor2 + dectris-compression).
+// The detector protocols end to end, with the real executables on loopback: a synthetic scan
+// replayed by stemflow-sim through every protocol gives the native path's virtual images bit for
+// bit; injected faults give the coverage and counts of the fault log; a DECTRIS file replays
+// through the engine; and stream V2 interoperates with an independent implementation (Python cbor2
+// + dectris-compression).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,10 +31,23 @@ fs::path work_dir(const std::string& name) { return test::work_dir("protocols-" 
 
 std::string log_of(const fs::path& p) { return test::read_text(p.string()); }
 
-void write_scan(const fs::path& npy, const std::string& scan, const std::string& frame, int seed,
+void write_scan(const fs::path& npy,
+                const std::string& scan,
+                const std::string& frame,
+                int seed,
                 const std::string& dtype = "u16") {
-  test::Process sim({STEMFLOW_SIM_EXE, "synth", "--scan", scan, "--frame", frame, "--dtype", dtype,
-                     "--seed", std::to_string(seed), "--out", npy.string()},
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     scan,
+                     "--frame",
+                     frame,
+                     "--dtype",
+                     dtype,
+                     "--seed",
+                     std::to_string(seed),
+                     "--out",
+                     npy.string()},
                     npy.string() + ".log");
   ASSERT_EQ(sim.wait(milliseconds(60000)), 0) << log_of(npy.string() + ".log");
 }
@@ -108,11 +122,11 @@ std::string endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port
 
 fs::path venv_python() { return fs::path(STEMFLOW_TEST_VENV) / "bin" / "python"; }
 
-#define REQUIRE_STREAM2_VENV()                                                                    \
-  if (!fs::exists(venv_python()))                                                                 \
-  GTEST_SKIP() << "no Python venv with cbor2 + dectris-compression at " << venv_python().parent_path() \
-               << " (PyPI or python3-venv unavailable: see " << STEMFLOW_TEST_VENV                \
-               << ".log); skipping the independent stream V2 check"
+#define REQUIRE_STREAM2_VENV()                                                              \
+  if (!fs::exists(venv_python()))                                                           \
+  GTEST_SKIP() << "no Python venv with cbor2 + dectris-compression at "                     \
+               << venv_python().parent_path() << " (PyPI or python3-venv unavailable: see " \
+               << STEMFLOW_TEST_VENV << ".log); skipping the independent stream V2 check"
 
 }  // namespace
 
@@ -134,11 +148,18 @@ TEST(Protocols, ReplayThroughEveryProtocolGivesNativeVirtualImages) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.tag);
     const int port = test::free_port();
-    const auto r = run_engine(
-        dir, c.tag,
-        "protocol = \"" + c.protocol + "\"\nendpoint = \"" + endpoint(port) + "\"\nseries_timeout = 5.0",
-        {"replay", (dir / "scan.npy").string(), "--protocol", c.protocol, "--codec", c.codec,
-         "--bind", endpoint(port)});
+    const auto r = run_engine(dir,
+                              c.tag,
+                              "protocol = \"" + c.protocol + "\"\nendpoint = \"" + endpoint(port) +
+                                  "\"\nseries_timeout = 5.0",
+                              {"replay",
+                               (dir / "scan.npy").string(),
+                               "--protocol",
+                               c.protocol,
+                               "--codec",
+                               c.codec,
+                               "--bind",
+                               endpoint(port)});
     EXPECT_EQ(r.coverage, std::vector<std::uint8_t>(120, 1));
     EXPECT_EQ(r.processed, 120);
     EXPECT_EQ(r.end, "complete");
@@ -146,7 +167,8 @@ TEST(Protocols, ReplayThroughEveryProtocolGivesNativeVirtualImages) {
     if (!native) {
       native = r;
       // Not trivially equal: the scan varies from frame to frame.
-      EXPECT_NE(*std::min_element(r.adf.begin(), r.adf.end()), *std::max_element(r.adf.begin(), r.adf.end()));
+      EXPECT_NE(*std::min_element(r.adf.begin(), r.adf.end()),
+                *std::max_element(r.adf.begin(), r.adf.end()));
       continue;
     }
     EXPECT_EQ(r.bf, native->bf);
@@ -252,21 +274,34 @@ TEST(Protocols, MerlinRawQuadsThroughTheEngine) {
 }
 
 // Spec: faults injected by stemflow-sim reach the results as documented (sim/send_loop.hpp): the
-// coverage map is 0 exactly at the dropped, corrupted and disconnect-lost frames, and the provenance
-// counts duplicates and corrupt frames by reason.
+// coverage map is 0 exactly at the dropped, corrupted and disconnect-lost frames, and the
+// provenance counts duplicates and corrupt frames by reason.
 TEST(Protocols, InjectedFaultsGiveTheDocumentedCoverageAndCounts) {
   const auto dir = work_dir("faults");
   for (const std::string protocol : {"dectris-stream2", "merlin"}) {
     SCOPED_TRACE(protocol);
     const int port = test::free_port();
     const auto log = dir / (protocol + "-faults.json");
-    const auto r = run_engine(
-        dir, protocol,
-        "protocol = \"" + protocol + "\"\nendpoint = \"" + endpoint(port) + "\"\nseries_timeout = 2.0",
-        {"synth", "--scan", "10x10", "--frame", "64x64", "--seed", "3", "--protocol", protocol,
-         "--bind", endpoint(port), "--inject",
-         "drop=0.05,duplicate=0.05,reorder=0.05,corrupt=0.05,stall=200@40,disconnect=60",
-         "--inject-log", log.string()});
+    const auto r =
+        run_engine(dir,
+                   protocol,
+                   "protocol = \"" + protocol + "\"\nendpoint = \"" + endpoint(port) +
+                       "\"\nseries_timeout = 2.0",
+                   {"synth",
+                    "--scan",
+                    "10x10",
+                    "--frame",
+                    "64x64",
+                    "--seed",
+                    "3",
+                    "--protocol",
+                    protocol,
+                    "--bind",
+                    endpoint(port),
+                    "--inject",
+                    "drop=0.05,duplicate=0.05,reorder=0.05,corrupt=0.05,stall=200@40,disconnect=60",
+                    "--inject-log",
+                    log.string()});
     std::ifstream in(log);
     const auto j = nlohmann::json::parse(in)[0];
     std::vector<std::uint8_t> expect(100, 1);
@@ -280,7 +315,8 @@ TEST(Protocols, InjectedFaultsGiveTheDocumentedCoverageAndCounts) {
     EXPECT_EQ(std::size_t(r.received), 100 - lost + j["duplicated"].size());
     EXPECT_EQ(std::size_t(r.processed), std::size_t(std::count(expect.begin(), expect.end(), 1)));
     EXPECT_EQ(std::size_t(r.dropped.at("duplicate")), j["duplicated"].size());
-    EXPECT_EQ(std::size_t(r.dropped.at(protocol == "merlin" ? "wrong_size" : "decode_error")), j["corrupted"].size());
+    EXPECT_EQ(std::size_t(r.dropped.at(protocol == "merlin" ? "wrong_size" : "decode_error")),
+              j["corrupted"].size());
     EXPECT_EQ(r.end, protocol == "merlin" ? "timeout" : "complete");
     for (std::size_t i = 0; i < 100; ++i) EXPECT_EQ(std::isnan(r.bf[i]), expect[i] == 0) << i;
   }
@@ -299,12 +335,24 @@ TEST(Protocols, DisconnectResendsTheStartAndTheCountsReconcileWithTheLog) {
     const int port = test::free_port();
     const auto log = dir / (protocol + "-faults.json");
     const auto out = dir / (protocol + ".h5");
-    run_engine(dir, protocol,
+    run_engine(dir,
+               protocol,
                "protocol = \"" + protocol + "\"\nendpoint = \"" + endpoint(port) +
                    "\"\nseries_timeout = 2.0",
-               {"synth", "--scan", "10x10", "--frame", "64x64", "--seed", "4", "--protocol",
-                protocol, "--bind", endpoint(port), "--inject",
-                "drop=0.05,duplicate=0.05,corrupt=0.05,disconnect=37", "--inject-log",
+               {"synth",
+                "--scan",
+                "10x10",
+                "--frame",
+                "64x64",
+                "--seed",
+                "4",
+                "--protocol",
+                protocol,
+                "--bind",
+                endpoint(port),
+                "--inject",
+                "drop=0.05,duplicate=0.05,corrupt=0.05,disconnect=37",
+                "--inject-log",
                 log.string()});
     std::ifstream in(log);
     const auto j = nlohmann::json::parse(in)[0];
@@ -361,11 +409,12 @@ TEST(Protocols, DectrisFileReplaysThroughTheEngine) {
   }
   const auto dir = work_dir("dectris-file");
   const std::string name = "eiger2_simread7_2datafiles_4images_bslz4_uint32_data_000002.h5";
-  std::ofstream(dir / "run.toml") << "[input]\nsource = \"file\"\npath = \"" << (data / name).string()
-                                  << "\"\n[scan]\nshape = [1, 2]\n"
+  std::ofstream(dir / "run.toml") << "[input]\nsource = \"file\"\npath = \""
+                                  << (data / name).string() << "\"\n[scan]\nshape = [1, 2]\n"
                                   << "[[operators]]\ntype = \"virtual_image\"\nname = \"all\"\n"
                                   << "detector = \"rectangle\"\nbounds = [0, 512, 0, 1028]\n"
-                                  << "[outputs.hdf5]\npath = \"" << (dir / "out.h5").string() << "\"\n";
+                                  << "[outputs.hdf5]\npath = \"" << (dir / "out.h5").string()
+                                  << "\"\n";
   test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string(), "--series", "1"},
                        (dir / "engine.log").string());
   ASSERT_EQ(engine.wait(milliseconds(60000)), 0) << log_of(dir / "engine.log");
@@ -393,11 +442,24 @@ TEST(Stream2Interop, SimMessagesDecodeWithTheDectrisClient) {
   const auto dir = work_dir("py-receive");
   write_scan(dir / "scan.npy", "6x5", "48x40", 12);
   const int port = test::free_port();
-  test::Process py({venv_python().string(), STEMFLOW_SOURCE_DIR "/tests/ingest/python/stream2_receive.py",
-                    endpoint(port), (dir / "got.npy").string(), (dir / "got.json").string(), "threshold_1"},
+  test::Process py({venv_python().string(),
+                    STEMFLOW_SOURCE_DIR "/tests/ingest/python/stream2_receive.py",
+                    endpoint(port),
+                    (dir / "got.npy").string(),
+                    (dir / "got.json").string(),
+                    "threshold_1"},
                    (dir / "py.log").string());
-  test::Process sim({STEMFLOW_SIM_EXE, "replay", (dir / "scan.npy").string(), "--protocol", "dectris-stream2",
-                     "--codec", "bslz4", "--channels", "threshold_1,threshold_2", "--bind", endpoint(port)},
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "replay",
+                     (dir / "scan.npy").string(),
+                     "--protocol",
+                     "dectris-stream2",
+                     "--codec",
+                     "bslz4",
+                     "--channels",
+                     "threshold_1,threshold_2",
+                     "--bind",
+                     endpoint(port)},
                     (dir / "sim.log").string());
   ASSERT_EQ(sim.wait(milliseconds(60000)), 0) << log_of(dir / "sim.log");
   ASSERT_EQ(py.wait(milliseconds(60000)), 0) << log_of(dir / "py.log");
@@ -427,16 +489,24 @@ TEST(Stream2Interop, CborSenderFeedsTheEngine) {
   const auto dir = work_dir("py-send");
   write_scan(dir / "scan.npy", "8x6", "64x64", 21);
   const int port_native = test::free_port();
-  const auto native = run_engine(dir, "native", "endpoint = \"" + endpoint(port_native) + "\"",
-                                 {"replay", (dir / "scan.npy").string(), "--bind", endpoint(port_native)});
+  const auto native =
+      run_engine(dir,
+                 "native",
+                 "endpoint = \"" + endpoint(port_native) + "\"",
+                 {"replay", (dir / "scan.npy").string(), "--bind", endpoint(port_native)});
   const int port = test::free_port();
   const auto out = dir / "py.h5";
-  write_config(dir / "py.toml",
-               "protocol = \"dectris-stream2\"\nendpoint = \"" + endpoint(port) + "\"\nseries_timeout = 5.0", out);
+  write_config(
+      dir / "py.toml",
+      "protocol = \"dectris-stream2\"\nendpoint = \"" + endpoint(port) + "\"\nseries_timeout = 5.0",
+      out);
   test::Process engine({STEMFLOW_EXE, "run", (dir / "py.toml").string(), "--series", "1"},
                        (dir / "py-engine.log").string());
-  test::Process py({venv_python().string(), STEMFLOW_SOURCE_DIR "/tests/ingest/python/stream2_send.py",
-                    endpoint(port), (dir / "scan.npy").string(), "17"},
+  test::Process py({venv_python().string(),
+                    STEMFLOW_SOURCE_DIR "/tests/ingest/python/stream2_send.py",
+                    endpoint(port),
+                    (dir / "scan.npy").string(),
+                    "17"},
                    (dir / "py-send.log").string());
   ASSERT_EQ(py.wait(milliseconds(60000)), 0) << log_of(dir / "py-send.log");
   ASSERT_EQ(engine.wait(milliseconds(60000)), 0) << log_of(dir / "py-engine.log");

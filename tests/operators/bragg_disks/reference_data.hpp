@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Loading the py4DSTEM reference datasets (shared/reference/py4dstem-ref-*) and running BraggDisksOp
-// over a whole scan, for the Bragg disk tests.
+// Loading the py4DSTEM reference datasets (shared/reference/py4dstem-ref-*) and running
+// BraggDisksOp over a whole scan, for the Bragg disk tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -41,7 +41,8 @@ inline std::vector<std::string> reference_datasets() {
   return out;
 }
 
-//! The few numbers of meta.json the tests need, read without a JSON library (the file's own layout).
+//! The few numbers of meta.json the tests need, read without a JSON library (the file's own
+//! layout).
 struct Meta {
   std::uint32_t rx = 0, ry = 0, qx = 0, qy = 0;
   double alpha = 0, qx0 = 0, qy0 = 0;
@@ -49,7 +50,9 @@ struct Meta {
   double min_peak_spacing = 0;
 };
 
-inline double json_number_after(const std::string& s, const std::string& key, std::size_t from = 0) {
+inline double json_number_after(const std::string& s,
+                                const std::string& key,
+                                std::size_t from = 0) {
   const auto k = s.find("\"" + key + "\"", from);
   if (k == std::string::npos) return NAN;
   const auto c = s.find(':', k);
@@ -88,7 +91,9 @@ using PeakLists = std::vector<std::vector<Peak>>;
 
 //! Points per scan position from a CSV whose first two columns are rx, ry and whose columns
 //! qx_col, qx_col + 1, qx_col + 2 are qx, qy and the intensity; the header line is skipped.
-inline PeakLists read_points_csv(const fs::path& p, std::uint32_t rx, std::uint32_t ry,
+inline PeakLists read_points_csv(const fs::path& p,
+                                 std::uint32_t rx,
+                                 std::uint32_t ry,
                                  std::size_t qx_col) {
   PeakLists out(std::size_t{rx} * ry);
   std::ifstream f(p);
@@ -141,7 +146,9 @@ inline Dataset load_dataset(const std::string& name) {
 }
 
 //! The detection parameters of the reference runs (meta.json detection_runs).
-inline ops::BraggDisksParams reference_params(const Meta& m, ops::Subpixel sp, ops::Precision prec,
+inline ops::BraggDisksParams reference_params(const Meta& m,
+                                              ops::Subpixel sp,
+                                              ops::Precision prec,
                                               double corr_power = 1.0) {
   ops::BraggDisksParams p;
   p.corr_power = corr_power;
@@ -160,9 +167,12 @@ inline ops::BraggDisksParams reference_params(const Meta& m, ops::Subpixel sp, o
 }
 
 //! Runs a started operator over frames [first, first + count) of a uint16 scan, in one batch.
-inline PeakLists run_operator(ops::BraggDisksOp& op, const SeriesHeader& h,
-                              const std::vector<std::uint16_t>& data, std::size_t first,
-                              std::size_t count, std::vector<std::uint8_t>* failed = nullptr) {
+inline PeakLists run_operator(ops::BraggDisksOp& op,
+                              const SeriesHeader& h,
+                              const std::vector<std::uint16_t>& data,
+                              std::size_t first,
+                              std::size_t count,
+                              std::vector<std::uint8_t>* failed = nullptr) {
   FrameBatch b;
   b.series = &h;
   b.count = b.capacity = static_cast<std::uint32_t>(count);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Spec and edge cases of BraggDisksOp on synthetic frames: parameter validation, the operator
-// contract (outputs, failed frames, template shape), all pixel dtypes, the py4DSTEM filter semantics
-// against a plain reimplementation, and the no-template / sigma_dp compatibility switches.
+// contract (outputs, failed frames, template shape), all pixel dtypes, the py4DSTEM filter
+// semantics against a plain reimplementation, and the no-template / sigma_dp compatibility
+// switches.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,7 +22,8 @@ namespace {
 
 constexpr std::uint32_t kN = 64;
 
-// A frame of a few logistic disks on a weak background, values <= 250 (fit every dtype), noise-free.
+// A frame of a few logistic disks on a weak background, values <= 250 (fit every dtype),
+// noise-free.
 std::vector<double> synthetic_frame(unsigned seed, std::uint32_t n = kN) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> pos(8, n - 8), amp(40, 200);
@@ -42,7 +44,8 @@ ProbeKernel disk_kernel(std::uint32_t n = kN, double r = 2.5) {
   double s = 0;
   for (std::uint32_t i = 0; i < n; ++i)
     for (std::uint32_t j = 0; j < n; ++j) {
-      const double x = i < n / 2 ? double(i) : double(i) - n, y = j < n / 2 ? double(j) : double(j) - n;
+      const double x = i < n / 2 ? double(i) : double(i) - n,
+                   y = j < n / 2 ? double(j) : double(j) - n;
       k.values[i * n + j] = 1 / (1 + std::exp(4 * (std::hypot(x, y) - r)));
       s += k.values[i * n + j];
     }
@@ -194,7 +197,8 @@ TEST(BraggDisksOp, AllDtypesGiveTheSamePeaks) {
       BraggDisksOp op("b", p, disk_kernel());
       const SeriesHeader h = header(d);
       op.start(h);
-      std::vector<std::byte> bytes = visit_dtype(d, [&]<class PixelT>() { return as_bytes<PixelT>(all); });
+      std::vector<std::byte> bytes =
+          visit_dtype(d, [&]<class PixelT>() { return as_bytes<PixelT>(all); });
       const auto out = run(op, h, bytes);
       EXPECT_EQ(out.r.failed, std::vector<std::uint8_t>(4, 0));
       results.push_back(out.peaks);
@@ -217,17 +221,20 @@ namespace {
 
 // get_maxima_2D + filter_2D_maxima in pixel mode, written as plainly as numpy does it: roll-based
 // neighbour tests, edge band, a full sort, then the four filters in order.
-std::vector<Peak> plain_pixel_maxima(const std::vector<double>& ar, long n, const BraggDisksParams& p) {
+std::vector<Peak> plain_pixel_maxima(const std::vector<double>& ar,
+                                     long n,
+                                     const BraggDisksParams& p) {
   const auto at = [&](long i, long j) { return ar[((i + n) % n) * n + (j + n) % n]; };
   const long eb = std::max(p.edge_boundary, 1);
   std::vector<Peak> m;
   for (long i = 0; i < n; ++i)
     for (long j = 0; j < n; ++j) {
       const double v = at(i, j);
-      const bool mx = v >= at(i + 1, j) && v > at(i - 1, j) && v >= at(i, j + 1) && v > at(i, j - 1) &&
-                      v >= at(i + 1, j + 1) && v > at(i + 1, j - 1) && v >= at(i - 1, j + 1) &&
-                      v > at(i - 1, j - 1);
-      if (mx && i >= eb && i < n - eb && j >= eb && j < n - eb) m.push_back({double(i), double(j), v});
+      const bool mx = v >= at(i + 1, j) && v > at(i - 1, j) && v >= at(i, j + 1) &&
+                      v > at(i, j - 1) && v >= at(i + 1, j + 1) && v > at(i + 1, j - 1) &&
+                      v >= at(i - 1, j + 1) && v > at(i - 1, j - 1);
+      if (mx && i >= eb && i < n - eb && j >= eb && j < n - eb)
+        m.push_back({double(i), double(j), v});
     }
   std::sort(m.begin(), m.end(), [](const Peak& a, const Peak& b) {
     if (a.intensity != b.intensity) return a.intensity > b.intensity;
@@ -260,9 +267,10 @@ std::vector<Peak> plain_pixel_maxima(const std::vector<double>& ar, long n, cons
 
 }  // namespace
 
-// Pixel-mode selection (partial sorting, early stop, filters) equals a plain full-sort implementation
-// of py4DSTEM's get_maxima_2D / filter_2D_maxima, over many parameter combinations on noisy frames
-// with thousands of local maxima, including plateaus (ties) from clipped and quantised values.
+// Pixel-mode selection (partial sorting, early stop, filters) equals a plain full-sort
+// implementation of py4DSTEM's get_maxima_2D / filter_2D_maxima, over many parameter combinations
+// on noisy frames with thousands of local maxima, including plateaus (ties) from clipped and
+// quantised values.
 TEST(BraggDisksOp, PixelSelectionEqualsPlainReimplementation) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<double> u(0, 1);
@@ -366,7 +374,8 @@ TEST(BraggDisksOp, SigmaDpSmoothsInInputDtype) {
     for (long i = 0; i < n; ++i)
       for (long j = 0; j < n; ++j) {
         const auto at = [&](long t) {
-          return along_rows ? in[npc::reflect_index(i + t, n) * n + j] : in[i * n + npc::reflect_index(j + t, n)];
+          return along_rows ? in[npc::reflect_index(i + t, n) * n + j]
+                            : in[i * n + npc::reflect_index(j + t, n)];
         };
         double acc = at(0) * w[0];
         for (long t = r; t >= 1; --t) acc += (at(-t) + at(t)) * w[t];
@@ -423,7 +432,8 @@ TEST(BraggDisksOp, NonSquareOddFrame) {
   for (const auto& c : centres)
     for (std::uint32_t i = 0; i < rows; ++i)
       for (std::uint32_t j = 0; j < cols; ++j)
-        f[i * cols + j] += 100 * std::exp(-((i - c[0]) * (i - c[0]) + (j - c[1]) * (j - c[1])) / 8.0);
+        f[i * cols + j] +=
+            100 * std::exp(-((i - c[0]) * (i - c[0]) + (j - c[1]) * (j - c[1])) / 8.0);
   ProbeKernel delta{rows, cols, std::vector<double>(std::size_t{rows} * cols, 0.0)};
   delta.values[0] = 1.0;
   const auto bytes = as_bytes<float>(f);
@@ -443,7 +453,8 @@ TEST(BraggDisksOp, NonSquareOddFrame) {
       ASSERT_EQ(*n, 4u);
       for (const auto& c : centres) {
         double best = 1e9;
-        for (std::uint32_t i = 0; i < *n; ++i) best = std::min(best, std::hypot(out[i].qx - c[0], out[i].qy - c[1]));
+        for (std::uint32_t i = 0; i < *n; ++i)
+          best = std::min(best, std::hypot(out[i].qx - c[0], out[i].qy - c[1]));
         EXPECT_LT(best, sp == Subpixel::kPoly ? 0.05 : 0.02) << int(sp) << " " << int(prec);
       }
     }
@@ -451,8 +462,8 @@ TEST(BraggDisksOp, NonSquareOddFrame) {
 }
 
 // The hybrid correlation for corr_power 0 (phase correlation) and 0.5 equals its definition,
-// max(real(ifft2(|m|^p exp(i angle m))), 0) with m = fft2(DP) conj(fft2(T)), computed here by direct
-// DFTs in float64 (float64 path to 1e-11, float32 to 2e-5 of the maximum).
+// max(real(ifft2(|m|^p exp(i angle m))), 0) with m = fft2(DP) conj(fft2(T)), computed here by
+// direct DFTs in float64 (float64 path to 1e-11, float32 to 2e-5 of the maximum).
 TEST(BraggDisksOp, HybridCorrelationMatchesDefinition) {
   const long n = 24;
   const auto frame = synthetic_frame(5, n);
@@ -468,7 +479,8 @@ TEST(BraggDisksOp, HybridCorrelationMatchesDefinition) {
         cd acc = 0;
         for (long i = 0; i < n; ++i)
           for (long j = 0; j < n; ++j)
-            acc += x[i * n + j] * std::exp(cd(0, sign * 2 * std::numbers::pi * double(u * i + v * j) / n));
+            acc += x[i * n + j] *
+                   std::exp(cd(0, sign * 2 * std::numbers::pi * double(u * i + v * j) / n));
         y[u * n + v] = acc;
       }
     return y;

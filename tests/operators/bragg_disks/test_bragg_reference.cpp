@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Spec: BraggDisksOp reproduces py4DSTEM 0.14.18's find_Bragg_disks (CPU path) on the shared
-// reference datasets (shared/reference/py4dstem-ref-*), in float64 to ~1e-9 and in float32 within the
-// issue's tolerances.
+// reference datasets (shared/reference/py4dstem-ref-*), in float64 to ~1e-9 and in float32 within
+// the tolerances.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -25,11 +25,11 @@ const Dataset& dataset(const std::string& name) {
   return *d;
 }
 
-#define REQUIRE_REFERENCE()                                                                  \
-  const auto names = reference_datasets();                                                   \
-  if (names.empty()) {                                                                       \
-    GTEST_SKIP() << "no reference data under " << reference_root()                          \
-                 << " (set STEMFLOW_SHARED_DIR to the folder holding reference/)";           \
+#define REQUIRE_REFERENCE()                                                        \
+  const auto names = reference_datasets();                                         \
+  if (names.empty()) {                                                             \
+    GTEST_SKIP() << "no reference data under " << reference_root()                 \
+                 << " (set STEMFLOW_SHARED_DIR to the folder holding reference/)"; \
   }
 
 PeakLists detect_all(const Dataset& d, const ops::BraggDisksParams& p) {
@@ -41,15 +41,16 @@ PeakLists detect_all(const Dataset& d, const ops::BraggDisksParams& p) {
 
 struct Agreement {
   std::size_t frames = 0;
-  std::size_t same_count = 0;   // frames with as many peaks as py4DSTEM
+  std::size_t same_count = 0;  // frames with as many peaks as py4DSTEM
   std::size_t ref_peaks = 0;
-  std::size_t matched = 0;      // reference peaks with a detected peak within the match radius
-  double max_pos = 0;           // largest position difference of matched peaks, px
-  double max_rel_int = 0;       // largest relative intensity difference of matched peaks
+  std::size_t matched = 0;  // reference peaks with a detected peak within the match radius
+  double max_pos = 0;       // largest position difference of matched peaks, px
+  double max_rel_int = 0;   // largest relative intensity difference of matched peaks
 };
 
-// Matches each reference peak to the nearest unused detected peak within `radius` (peaks are compared
-// as sets per frame: tie order may differ, and in poly mode the order is the pixel-level order).
+// Matches each reference peak to the nearest unused detected peak within `radius` (peaks are
+// compared as sets per frame: tie order may differ, and in poly mode the order is the pixel-level
+// order).
 Agreement compare(const PeakLists& ours, const PeakLists& ref, double radius = 0.5) {
   Agreement a;
   a.frames = ref.size();
@@ -80,15 +81,24 @@ Agreement compare(const PeakLists& ours, const PeakLists& ref, double radius = 0
 }
 
 void print(const std::string& what, const Agreement& a) {
-  std::printf("  %-40s frames %zu, same count %zu, matched %zu/%zu, max |dpos| %.3g px, "
-              "max rel |dI| %.3g\n",
-              what.c_str(), a.frames, a.same_count, a.matched, a.ref_peaks, a.max_pos,
-              a.max_rel_int);
+  std::printf(
+      "  %-40s frames %zu, same count %zu, matched %zu/%zu, max |dpos| %.3g px, "
+      "max rel |dI| %.3g\n",
+      what.c_str(),
+      a.frames,
+      a.same_count,
+      a.matched,
+      a.ref_peaks,
+      a.max_pos,
+      a.max_rel_int);
 }
 
 // Float64: every frame has py4DSTEM's peaks, in py4DSTEM's order, to rounding.
-void expect_identical_order(const PeakLists& ours, const PeakLists& ref, double pos_tol,
-                            double int_tol, const std::string& what) {
+void expect_identical_order(const PeakLists& ours,
+                            const PeakLists& ref,
+                            double pos_tol,
+                            double int_tol,
+                            const std::string& what) {
   std::size_t bad_frames = 0;
   for (std::size_t f = 0; f < ref.size(); ++f) {
     bool ok = ours[f].size() == ref[f].size();
@@ -103,8 +113,8 @@ void expect_identical_order(const PeakLists& ours, const PeakLists& ref, double 
   EXPECT_EQ(bad_frames, 0u) << what << ": frames whose peak list differs from py4DSTEM's";
 }
 
-// Float32: the tolerances (counts equal in >= 99.5 % of frames; matched peaks within 0.02 px
-// and 1e-4 relative intensity; every reference peak matched).
+// Float32: the tolerances (counts equal in >= 99.5 % of frames; matched peaks within 0.02
+// px and 1e-4 relative intensity; every reference peak matched).
 void expect_f32_agreement(const Agreement& a, const std::string& what) {
   EXPECT_GE(double(a.same_count), 0.995 * double(a.frames)) << what;
   EXPECT_GE(double(a.matched), 0.995 * double(a.ref_peaks)) << what;
@@ -145,10 +155,10 @@ TEST(BraggReference, Float64MatchesPy4dstemExactly) {
 }
 
 // Float32 path (the default): pixel peak lists identical (same peaks, same order; intensities to
-// float32 rounding), poly / multicorr / corrPower 0.8 within the tolerances. float32 changes
-// no peak count on these data, but moves positions: poly by ~5e-6 px and multicorr by up to ~3e-3 px
-// (a sub-pixel argmax over a flat-topped patch); Float64MatchesPy4dstemExactly shows the float64
-// path gives py4DSTEM's values to ~1e-12.
+// float32 rounding), poly / multicorr / corrPower 0.8 within the tolerances. float32
+// changes no peak count on these data, but moves positions: poly by ~5e-6 px and multicorr by up to
+// ~3e-3 px (a sub-pixel argmax over a flat-topped patch); Float64MatchesPy4dstemExactly shows the
+// float64 path gives py4DSTEM's values to ~1e-12.
 TEST(BraggReference, Float32WithinTolerance) {
   REQUIRE_REFERENCE();
   for (const auto& name : names) {
@@ -179,21 +189,24 @@ TEST(BraggReference, CorrelationStagesOfFirstFrame) {
     ASSERT_EQ(sm_ref.size(), d.frame_pixels()) << name;
     const double scale = *std::max_element(cc_ref.begin(), cc_ref.end());
     for (Precision prec : {Precision::kF64, Precision::kF32}) {
-      ops::BraggDiskDetector det(reference_params(d.meta, Subpixel::kPoly, prec), d.kernel,
-                                 d.meta.qx, d.meta.qy);
+      ops::BraggDiskDetector det(
+          reference_params(d.meta, Subpixel::kPoly, prec), d.kernel, d.meta.qx, d.meta.qy);
       auto ws = det.make_workspace();
       std::vector<Peak> out(70);
       ops::DetectorStages st;
-      ASSERT_TRUE(det.detect(reinterpret_cast<const std::byte*>(d.data.data()), Dtype::kU16, *ws,
-                             out, &st));
+      ASSERT_TRUE(det.detect(
+          reinterpret_cast<const std::byte*>(d.data.data()), Dtype::kU16, *ws, out, &st));
       double e_cc = 0, e_sm = 0;
       for (std::size_t i = 0; i < cc_ref.size(); ++i) {
         e_cc = std::max(e_cc, std::abs(st.cc[i] - cc_ref[i]));
         e_sm = std::max(e_sm, std::abs(st.cc_smoothed[i] - sm_ref[i]));
       }
       const double tol = prec == Precision::kF64 ? 1e-12 : 2e-6;  // relative to max(cc)
-      std::printf("  %s %s: max |cc - ref| / max(cc) = %.3g, smoothed %.3g\n", name.c_str(),
-                  prec == Precision::kF64 ? "f64" : "f32", e_cc / scale, e_sm / scale);
+      std::printf("  %s %s: max |cc - ref| / max(cc) = %.3g, smoothed %.3g\n",
+                  name.c_str(),
+                  prec == Precision::kF64 ? "f64" : "f32",
+                  e_cc / scale,
+                  e_sm / scale);
       EXPECT_LE(e_cc, tol * scale) << name;
       EXPECT_LE(e_sm, tol * scale) << name;
     }
@@ -241,8 +254,9 @@ ErrorStats truth_errors(const PeakLists& peaks, const PeakLists& truth) {
 
 }  // namespace
 
-// Accuracy against the ground truth: stemflow's mean and 99th-percentile position errors are no worse
-// than py4DSTEM's own (computed from its CSVs), for poly and multicorr in float32 and float64.
+// Accuracy against the ground truth: stemflow's mean and 99th-percentile position errors are no
+// worse than py4DSTEM's own (computed from its CSVs), for poly and multicorr in float32 and
+// float64.
 TEST(BraggReference, GroundTruthErrorNoWorseThanPy4dstem) {
   REQUIRE_REFERENCE();
   for (const auto& name : names) {
@@ -253,12 +267,21 @@ TEST(BraggReference, GroundTruthErrorNoWorseThanPy4dstem) {
       const auto ref = read_peaks_csv(d.dir / csv, d.meta.rx, d.meta.ry);
       const ErrorStats py = truth_errors(ref, truth);
       for (Precision prec : {Precision::kF32, Precision::kF64}) {
-        const ErrorStats us = truth_errors(detect_all(d, reference_params(d.meta, sp, prec)), truth);
-        std::printf("  %s %-9s %s: mean error %.6f px (py4DSTEM %.6f), p99 %.6f px (py4DSTEM %.6f), "
-                    "matched %zu/%zu (py4DSTEM %zu)\n",
-                    name.c_str(), std::string(ops::subpixel_name(sp)).c_str(),
-                    std::string(ops::precision_name(prec)).c_str(), us.mean, py.mean, us.p99, py.p99,
-                    us.matched, us.truth, py.matched);
+        const ErrorStats us =
+            truth_errors(detect_all(d, reference_params(d.meta, sp, prec)), truth);
+        std::printf(
+            "  %s %-9s %s: mean error %.6f px (py4DSTEM %.6f), p99 %.6f px (py4DSTEM %.6f), "
+            "matched %zu/%zu (py4DSTEM %zu)\n",
+            name.c_str(),
+            std::string(ops::subpixel_name(sp)).c_str(),
+            std::string(ops::precision_name(prec)).c_str(),
+            us.mean,
+            py.mean,
+            us.p99,
+            py.p99,
+            us.matched,
+            us.truth,
+            py.matched);
         // float32 may move a position by ~1e-4 px either way; "no worse" allows that rounding.
         const double slack = prec == Precision::kF64 ? 1e-9 : 1e-4;
         EXPECT_GE(us.matched, py.matched) << name;

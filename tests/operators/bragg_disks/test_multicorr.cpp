@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Spec: the multicorr patch (both the batched-FFT and the direct formulation) equals py4DSTEM's dense
-// dftUpsample product, real(rowKern @ conj(C) @ colKern), for even and odd sizes and upsampling
-// factors, Hermitian (real-signal) and general spectra.
+// Spec: the multicorr patch (both the batched-FFT and the direct formulation) equals py4DSTEM's
+// dense dftUpsample product, real(rowKern @ conj(C) @ colKern), for even and odd sizes and
+// upsampling factors, Hermitian (real-signal) and general spectra.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,7 +21,8 @@ namespace {
 long long freq(long long k, long long n) { return k < (n + 1) / 2 ? k : k - n; }
 
 // py4DSTEM upsampled_correlation's patch, written as its matrix formula with the full spectrum C.
-std::vector<double> dense_patch(const std::vector<cd>& C, int nx, int ny, int us, double x, double y) {
+std::vector<double> dense_patch(
+    const std::vector<cd>& C, int nx, int ny, int us, double x, double y) {
   x = std::nearbyint(x * 2) / 2;
   y = std::nearbyint(y * 2) / 2;
   x = std::nearbyint(x * us) / us;
@@ -33,14 +34,18 @@ std::vector<double> dense_patch(const std::vector<cd>& C, int nx, int ny, int us
   std::vector<cd> row(std::size_t(n) * nx), col(std::size_t(ny) * n);
   for (int k = 0; k < n; ++k)
     for (int u = 0; u < nx; ++u)
-      row[std::size_t(k) * nx + u] = std::exp(cd(0, -tp / (nx * us) * (k - c0) * double(freq(u, nx))));
+      row[std::size_t(k) * nx + u] =
+          std::exp(cd(0, -tp / (nx * us) * (k - c0) * double(freq(u, nx))));
   for (int v = 0; v < ny; ++v)
     for (int l = 0; l < n; ++l)
-      col[std::size_t(v) * n + l] = std::exp(cd(0, -tp / (ny * us) * double(freq(v, ny)) * (l - c1)));
+      col[std::size_t(v) * n + l] =
+          std::exp(cd(0, -tp / (ny * us) * double(freq(v, ny)) * (l - c1)));
   std::vector<cd> tmp(std::size_t(n) * ny, 0.0);
   for (int k = 0; k < n; ++k)
     for (int u = 0; u < nx; ++u)
-      for (int v = 0; v < ny; ++v) tmp[std::size_t(k) * ny + v] += row[std::size_t(k) * nx + u] * std::conj(C[std::size_t(u) * ny + v]);
+      for (int v = 0; v < ny; ++v)
+        tmp[std::size_t(k) * ny + v] +=
+            row[std::size_t(k) * nx + u] * std::conj(C[std::size_t(u) * ny + v]);
   std::vector<double> P(std::size_t(n) * n);
   for (int k = 0; k < n; ++k)
     for (int l = 0; l < n; ++l) {
@@ -52,8 +57,8 @@ std::vector<double> dense_patch(const std::vector<cd>& C, int nx, int ny, int us
 }
 
 struct Spectra {
-  std::vector<cd> full;       // nx x ny
-  std::vector<double> half;   // nx x (ny/2+1), interleaved complex (FFTW r2c layout)
+  std::vector<cd> full;      // nx x ny
+  std::vector<double> half;  // nx x (ny/2+1), interleaved complex (FFTW r2c layout)
 };
 
 // The spectrum of a random real signal with a bright peak, full (for the dense formula) and half.
@@ -63,7 +68,8 @@ Spectra real_signal_spectra(int nx, int ny, unsigned seed) {
   std::vector<double> x(std::size_t(nx) * ny);
   for (int i = 0; i < nx; ++i)
     for (int j = 0; j < ny; ++j)
-      x[std::size_t(i) * ny + j] = noise(rng) + 40 * std::exp(-((i - 7.3) * (i - 7.3) + (j - 9.6) * (j - 9.6)) / 6.0);
+      x[std::size_t(i) * ny + j] =
+          noise(rng) + 40 * std::exp(-((i - 7.3) * (i - 7.3) + (j - 9.6) * (j - 9.6)) / 6.0);
   Spectra s;
   s.full.resize(x.size());
   const int h = ny / 2 + 1;
@@ -74,7 +80,8 @@ Spectra real_signal_spectra(int nx, int ny, unsigned seed) {
       cd acc = 0;
       for (int i = 0; i < nx; ++i)
         for (int j = 0; j < ny; ++j)
-          acc += x[std::size_t(i) * ny + j] * std::exp(cd(0, -tp * (double(u) * i / nx + double(v) * j / ny)));
+          acc += x[std::size_t(i) * ny + j] *
+                 std::exp(cd(0, -tp * (double(u) * i / nx + double(v) * j / ny)));
       s.full[std::size_t(u) * ny + v] = acc;
       if (v < h) {
         s.half[2 * (std::size_t(u) * h + v)] = acc.real();
@@ -90,7 +97,13 @@ std::vector<Real> as_real(const std::vector<double>& v) {
 }
 
 template <class Real>
-double max_rel_error(int nx, int ny, int us, bool hermitian, const Spectra& s, double x, double y,
+double max_rel_error(int nx,
+                     int ny,
+                     int us,
+                     bool hermitian,
+                     const Spectra& s,
+                     double x,
+                     double y,
                      MulticorrMethod m) {
   UpsampledDft<Real> dft(nx, ny, us, hermitian, 4, m);
   auto ws = dft.make_workspace();
@@ -104,8 +117,12 @@ double max_rel_error(int nx, int ny, int us, bool hermitian, const Spectra& s, d
       spec.push_back(Real(c.imag()));
     }
   }
-  dft.patch(reinterpret_cast<const typename UpsampledDft<Real>::Complex*>(spec.data()), x, y, got,
-            *ws, m);
+  dft.patch(reinterpret_cast<const typename UpsampledDft<Real>::Complex*>(spec.data()),
+            x,
+            y,
+            got,
+            *ws,
+            m);
   const auto want = dense_patch(s.full, nx, ny, us, x, y);
   EXPECT_EQ(got.size(), want.size());
   double scale = 0, err = 0;
@@ -119,15 +136,15 @@ struct Case {
 };
 // Even and odd sizes, even and odd factors, and factors whose patch rows are not a whole number of
 // SIMD vectors (us 33 / 100: the generic accumulation path).
-constexpr Case kCases[] = {{24, 20, 16}, {21, 18, 16}, {20, 17, 5},  {19, 23, 3},
-                           {16, 16, 4},  {18, 16, 33}, {12, 10, 100}};
+constexpr Case kCases[] = {
+    {24, 20, 16}, {21, 18, 16}, {20, 17, 5}, {19, 23, 3}, {16, 16, 4}, {18, 16, 33}, {12, 10, 100}};
 constexpr double kStarts[][2] = {{7.3, 9.6}, {0.2, 19.7}, {12.25, 3.75}};
 
 }  // namespace
 
 // Real-signal (Hermitian) spectra: the half-spectrum FFT and direct formulations equal the dense
-// full-spectrum product to 1e-12 in float64 and 1e-5 in float32, including odd sizes, odd upsampling
-// factors and patches that wrap around the frame edge.
+// full-spectrum product to 1e-12 in float64 and 1e-5 in float32, including odd sizes, odd
+// upsampling factors and patches that wrap around the frame edge.
 TEST(Multicorr, HermitianPatchEqualsDenseProduct) {
   for (const Case& c : kCases) {
     const Spectra s = real_signal_spectra(c.nx, c.ny, 17u + c.nx);
@@ -142,8 +159,8 @@ TEST(Multicorr, HermitianPatchEqualsDenseProduct) {
   }
 }
 
-// General (non-Hermitian) spectra, as py4DSTEM's no-template mode passes: all columns are used and the
-// result still equals the dense product.
+// General (non-Hermitian) spectra, as py4DSTEM's no-template mode passes: all columns are used and
+// the result still equals the dense product.
 TEST(Multicorr, GeneralSpectrumEqualsDenseProduct) {
   std::mt19937 rng(5);
   std::normal_distribution<double> nd(0, 1);

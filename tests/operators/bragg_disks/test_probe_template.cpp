@@ -18,8 +18,8 @@ using ops::ProbeParams;
 namespace {
 
 // A synthetic probe: a logistic disk (py4DSTEM's generate_synthetic_probe form) at (x0, y0).
-std::vector<double> disk(std::uint32_t rows, std::uint32_t cols, double x0, double y0, double r,
-                         double amp = 1000.0) {
+std::vector<double> disk(
+    std::uint32_t rows, std::uint32_t cols, double x0, double y0, double r, double amp = 1000.0) {
   std::vector<double> v(std::size_t{rows} * cols);
   for (std::uint32_t i = 0; i < rows; ++i) {
     for (std::uint32_t j = 0; j < cols; ++j) {
@@ -50,11 +50,21 @@ TEST(ProbeTemplate, MatchesPy4dstemOnReferenceVacuumStacks) {
     const std::size_t npx = std::size_t{m.qx} * m.qy;
     ASSERT_EQ(stack.size() % npx, 0u);
     const auto mean = ops::average_frames(reinterpret_cast<const std::byte*>(stack.data()),
-                                          Dtype::kU16, stack.size() / npx, m.qx, m.qy);
-    ProbeParams p;  // defaults = the reference recipe: threshold 0.2, expansion 12, opening 3, sigmoid
+                                          Dtype::kU16,
+                                          stack.size() / npx,
+                                          m.qx,
+                                          m.qy);
+    ProbeParams
+        p;  // defaults = the reference recipe: threshold 0.2, expansion 12, opening 3, sigmoid
     const ops::ProbeTemplate t = ops::build_probe_template(p, mean, m.qx, m.qy);
     std::printf("  %s: alpha %.15g (ref %.15g), qx0 %.15g (ref %.15g), qy0 %.15g (ref %.15g)\n",
-                name.c_str(), t.alpha, m.alpha, t.qx0, m.qx0, t.qy0, m.qy0);
+                name.c_str(),
+                t.alpha,
+                m.alpha,
+                t.qx0,
+                m.qx0,
+                t.qy0,
+                m.qy0);
     EXPECT_NEAR(t.alpha, m.alpha, 1e-12 * m.alpha) << name;
     EXPECT_NEAR(t.qx0, m.qx0, 1e-12 * m.qx0) << name;
     EXPECT_NEAR(t.qy0, m.qy0, 1e-12 * m.qy0) << name;
@@ -76,8 +86,13 @@ TEST(ProbeTemplate, MatchesPy4dstemOnReferenceVacuumStacks) {
       worst = std::max(worst, std::abs(t.kernel.values[i] - double(ref[i])) / tol);
       EXPECT_LE(std::abs(t.kernel.values[i] - double(ref[i])), tol) << name << " pixel " << i;
     }
-    std::printf("  %s: kernel equals template_float32.raw bit for bit at %zu of %zu pixels "
-                "(worst: %.3g float32 ulp)\n", name.c_str(), exact, npx, worst);
+    std::printf(
+        "  %s: kernel equals template_float32.raw bit for bit at %zu of %zu pixels "
+        "(worst: %.3g float32 ulp)\n",
+        name.c_str(),
+        exact,
+        npx,
+        worst);
   }
 }
 
@@ -96,15 +111,16 @@ TEST(ProbeTemplate, VacuumMaskOpensAndSoftensTheEdge) {
   auto d = disk(64, 64, 32, 32, 8.0);
   d[5 * 64 + 5] = 1000.0;  // a hot pixel far from the disk
   const auto p = ops::probe_from_vacuum(d, 64, 64, 0.2, 6, 3);
-  EXPECT_DOUBLE_EQ(p[32 * 64 + 32], d[32 * 64 + 32]);   // inside: untouched
-  EXPECT_LT(p[5 * 64 + 5], 1e-25);                        // hot pixel: beyond the expansion
+  EXPECT_DOUBLE_EQ(p[32 * 64 + 32], d[32 * 64 + 32]);  // inside: untouched
+  EXPECT_LT(p[5 * 64 + 5], 1e-25);                     // hot pixel: beyond the expansion
   const double edge = p[32 * 64 + 32 + 11] / d[32 * 64 + 32 + 11];  // ~2 px outside the mask
   EXPECT_GT(edge, 0.1);
   EXPECT_LT(edge, 1.0);
 }
 
-// Kernel modes: flat sums to 1 and is centred on (0, 0); gaussian, sigmoid and logistic sum to 0 and
-// are centred on (0, 0); sigmoid_log is sine-squared like py4DSTEM unless the fix is switched on.
+// Kernel modes: flat sums to 1 and is centred on (0, 0); gaussian, sigmoid and logistic sum to 0
+// and are centred on (0, 0); sigmoid_log is sine-squared like py4DSTEM unless the fix is switched
+// on.
 TEST(ProbeTemplate, KernelModes) {
   const std::uint32_t n = 64;
   const auto probe = disk(n, n, 30.25, 33.5, 6.0);
@@ -119,7 +135,8 @@ TEST(ProbeTemplate, KernelModes) {
     for (std::uint32_t i = 0; i < n; ++i)
       for (std::uint32_t j = 0; j < n; ++j) {
         const double v = std::max(k.values[i * n + j], 0.0);
-        const double x = i < n / 2 ? double(i) : double(i) - n, y = j < n / 2 ? double(j) : double(j) - n;
+        const double x = i < n / 2 ? double(i) : double(i) - n,
+                     y = j < n / 2 ? double(j) : double(j) - n;
         s += v;
         sx += v * x;
         sy += v * y;
@@ -173,6 +190,7 @@ TEST(ProbeTemplate, BadParametersThrow) {
   p.mode = KernelMode::kGaussian;  // no gaussian_sigma
   EXPECT_THROW(ops::build_probe_template(p, d, 32, 32), ConfigError);
   p = ProbeParams{};
-  EXPECT_THROW(ops::build_probe_template(p, std::vector<double>(32 * 32, 0.0), 32, 32), ConfigError);
+  EXPECT_THROW(ops::build_probe_template(p, std::vector<double>(32 * 32, 0.0), 32, 32),
+               ConfigError);
   EXPECT_THROW(ops::build_probe_template(p, d, 16, 32), ConfigError);  // size mismatch
 }

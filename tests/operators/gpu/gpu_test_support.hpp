@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Shared pieces of the GPU tests: skipping without a device, synthetic scans in any dtype, running a
-// CPU operator or the GPU BatchProcessor over frames held by the test, and comparing peak lists.
+// Shared pieces of the GPU tests: skipping without a device, synthetic scans in any dtype, running
+// a CPU operator or the GPU BatchProcessor over frames held by the test, and comparing peak lists.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -29,12 +29,12 @@
 namespace stemflow::gputest {
 
 //! Skips the test, saying so, where no CUDA device can be used (CI, this build machine).
-#define STEMFLOW_REQUIRE_GPU()                                                              \
-  do {                                                                                      \
-    std::string why_no_gpu_;                                                                \
-    if (::stemflow::gpu::cuda_device_count(&why_no_gpu_) == 0) {                            \
-      GTEST_SKIP() << "no CUDA device (" << why_no_gpu_ << "): GPU test skipped";           \
-    }                                                                                       \
+#define STEMFLOW_REQUIRE_GPU()                                                    \
+  do {                                                                            \
+    std::string why_no_gpu_;                                                      \
+    if (::stemflow::gpu::cuda_device_count(&why_no_gpu_) == 0) {                  \
+      GTEST_SKIP() << "no CUDA device (" << why_no_gpu_ << "): GPU test skipped"; \
+    }                                                                             \
   } while (0)
 
 //! STEMFLOW_GPU_TEST_QUICK=1 (set by bench/gpu/run.sh under compute-sanitizer) shrinks the scans.
@@ -108,8 +108,8 @@ inline ops::ProbeKernel synthetic_template(const sim::SynthParams& scan_params) 
   v.scan_cols = 8;
   v.dtype = Dtype::kF32;
   const Scan vac = render_scan(v);
-  const auto mean = ops::average_frames(vac.frames.data(), Dtype::kF32, vac.count(),
-                                        v.frame_rows, v.frame_cols);
+  const auto mean =
+      ops::average_frames(vac.frames.data(), Dtype::kF32, vac.count(), v.frame_rows, v.frame_cols);
   ops::ProbeParams pp;
   if (std::min(v.frame_rows, v.frame_cols) < 128) pp.opening = 1;
   return ops::build_probe_template(pp, mean, v.frame_rows, v.frame_cols).kernel;
@@ -125,7 +125,9 @@ inline PeakLists peaks_of(const OperatorResults& r, std::uint32_t count) {
 }
 
 //! The CPU operator over the whole scan (one batch).
-inline PeakLists cpu_bragg(const Scan& s, const ops::BraggDisksParams& p, const ops::ProbeKernel& k,
+inline PeakLists cpu_bragg(const Scan& s,
+                           const ops::BraggDisksParams& p,
+                           const ops::ProbeKernel& k,
                            std::vector<std::uint8_t>* failed = nullptr) {
   ops::BraggDisksOp op("bragg", p, k);
   op.start(s.header);
@@ -137,8 +139,11 @@ inline PeakLists cpu_bragg(const Scan& s, const ops::BraggDisksParams& p, const 
 
 //! A BatchProcessor running one Bragg task over the scan in batches of `capacity` frames (the last
 //! one partial when capacity does not divide the scan).
-inline PeakLists gpu_bragg(const Scan& s, const ops::BraggDisksParams& p, const ops::ProbeKernel& k,
-                           std::uint32_t capacity, std::vector<std::uint8_t>* failed = nullptr) {
+inline PeakLists gpu_bragg(const Scan& s,
+                           const ops::BraggDisksParams& p,
+                           const ops::ProbeKernel& k,
+                           std::uint32_t capacity,
+                           std::vector<std::uint8_t>* failed = nullptr) {
   gpu::ProcessorSpec spec;
   spec.rows = s.header.frame_rows;
   spec.cols = s.header.frame_cols;
@@ -159,8 +164,9 @@ inline PeakLists gpu_bragg(const Scan& s, const ops::BraggDisksParams& p, const 
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
     const auto part = peaks_of(b.batch.results[0], n);
     out.insert(out.end(), part.begin(), part.end());
-    if (failed) failed->insert(failed->end(), b.batch.results[0].failed.begin(),
-                               b.batch.results[0].failed.begin() + n);
+    if (failed)
+      failed->insert(
+          failed->end(), b.batch.results[0].failed.begin(), b.batch.results[0].failed.begin() + n);
   }
   return out;
 }
@@ -181,7 +187,9 @@ struct PeakAgreement {
   bool meets_bar() const { return agreeing >= frames - frames / 200; }
 };
 
-inline PeakAgreement compare_peaks(const PeakLists& got, const PeakLists& ref, double pos_tol = 0.01,
+inline PeakAgreement compare_peaks(const PeakLists& got,
+                                   const PeakLists& ref,
+                                   double pos_tol = 0.01,
                                    double int_tol = 1e-3) {
   PeakAgreement a;
   a.frames = ref.size();
@@ -205,8 +213,8 @@ inline PeakAgreement compare_peaks(const PeakLists& got, const PeakLists& ref, d
         continue;
       }
       used[bi] = true;
-      const double rel = std::abs(got[f][bi].intensity - r.intensity) /
-                         std::max(std::abs(r.intensity), 1e-300);
+      const double rel =
+          std::abs(got[f][bi].intensity - r.intensity) / std::max(std::abs(r.intensity), 1e-300);
       a.max_dpos = std::max(a.max_dpos, best);
       a.max_rel_int = std::max(a.max_rel_int, rel);
       if (rel > int_tol) ok = false;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Spec: the GPU Bragg disk detector (float32, operators/gpu/bragg_disks_kernels.cu) finds the same
-// peaks as the CPU reference (BraggDisksOp, which reproduces py4DSTEM 0.14.18's CPU path) in >= 99.5 %
-// of frames, matched within 0.01 px, on random synthetic scans of every pixel type, odd and
-// non-square frames, every subpixel mode and the filter options; and on the shared py4DSTEM
+// peaks as the CPU reference (BraggDisksOp, which reproduces py4DSTEM 0.14.18's CPU path) in
+// >= 99.5 % of frames, matched within 0.01 px, on random synthetic scans of every pixel type, odd
+// and non-square frames, every subpixel mode and the filter options; and on the shared py4DSTEM
 // reference datasets against py4DSTEM's own peak lists. Every test skips without a CUDA device.
 #include <gtest/gtest.h>
 
@@ -22,7 +22,10 @@ using ops::Subpixel;
 
 namespace {
 
-sim::SynthParams scan_params(std::uint32_t rows, std::uint32_t cols, Dtype dtype, std::uint64_t seed) {
+sim::SynthParams scan_params(std::uint32_t rows,
+                             std::uint32_t cols,
+                             Dtype dtype,
+                             std::uint64_t seed) {
   sim::SynthParams p;
   p.frame_rows = rows;
   p.frame_cols = cols;
@@ -55,7 +58,8 @@ struct Case {
   std::uint32_t rows, cols;
   Dtype dtype;
   ops::BraggDisksParams params;
-  std::uint32_t capacity;  // GPU batch size: not a divisor of the scan, so the last batch is partial
+  std::uint32_t
+      capacity;  // GPU batch size: not a divisor of the scan, so the last batch is partial
 };
 
 void run_case(const Case& c) {
@@ -87,7 +91,12 @@ void run_case(const Case& c) {
 TEST(GpuBragg, PolyMatchesCpuOnEveryPixelType) {
   STEMFLOW_REQUIRE_GPU();
   for (Dtype d : {Dtype::kU16, Dtype::kU8, Dtype::kU32, Dtype::kF32}) {
-    run_case({"poly 128 " + std::string(dtype_name(d)), 128, 128, d, bench_params(128, Subpixel::kPoly), 37});
+    run_case({"poly 128 " + std::string(dtype_name(d)),
+              128,
+              128,
+              d,
+              bench_params(128, Subpixel::kPoly),
+              37});
   }
 }
 
@@ -98,7 +107,8 @@ TEST(GpuBragg, PixelMatchesCpu) {
 
 TEST(GpuBragg, MulticorrMatchesCpu) {
   STEMFLOW_REQUIRE_GPU();
-  run_case({"multicorr 128 u16", 128, 128, Dtype::kU16, bench_params(128, Subpixel::kMulticorr), 50});
+  run_case(
+      {"multicorr 128 u16", 128, 128, Dtype::kU16, bench_params(128, Subpixel::kMulticorr), 50});
 }
 
 // Edge case: odd and non-square frames (no Nyquist row / column, or only one of them), an odd
@@ -112,9 +122,9 @@ TEST(GpuBragg, OddAndNonSquareFrames) {
   run_case({"poly 100x90 f32", 100, 90, Dtype::kF32, bench_params(96, Subpixel::kPoly), 33});
 }
 
-// Edge case: the filters in the CPU's order: absolute threshold, relative to the 2nd brightest peak,
-// no spacing, a count that truncates; hybrid (corr_power 0.8) and phase (corr_power 0) correlation;
-// no smoothing; a large smoothing radius.
+// Edge case: the filters in the CPU's order: absolute threshold, relative to the 2nd brightest
+// peak, no spacing, a count that truncates; hybrid (corr_power 0.8) and phase (corr_power 0)
+// correlation; no smoothing; a large smoothing radius.
 TEST(GpuBragg, FilterOptionsAndHybridCorrelation) {
   STEMFLOW_REQUIRE_GPU();
   auto hybrid = bench_params(128, Subpixel::kPoly);
@@ -313,10 +323,10 @@ PeakLists read_peaks_csv(const std::filesystem::path& p, std::uint32_t ry, std::
 
 }  // namespace
 
-#define STEMFLOW_REQUIRE_REFERENCES()                                                          \
-  if (references().empty()) {                                                                  \
-    GTEST_SKIP() << "shared reference data not found under " << shared_dir()                  \
-                 << "/reference (set STEMFLOW_SHARED_DIR): py4DSTEM comparison skipped";       \
+#define STEMFLOW_REQUIRE_REFERENCES()                                                    \
+  if (references().empty()) {                                                            \
+    GTEST_SKIP() << "shared reference data not found under " << shared_dir()             \
+                 << "/reference (set STEMFLOW_SHARED_DIR): py4DSTEM comparison skipped"; \
   }
 
 // Spec: on the py4DSTEM reference scans, the GPU gives py4DSTEM's own peak lists (pixel, poly,
@@ -347,8 +357,11 @@ TEST(GpuBraggReference, MatchesPy4dstemPeakLists) {
       const auto ref = read_peaks_csv(csv, r.ry, r.frames);
       const auto gpu = gpu_bragg(r.scan, p, r.kernel, 48);
       const auto a = compare_peaks(gpu, ref, 0.01, 1e-3);
-      std::printf("[ %s %s, %zu frames ] GPU vs py4DSTEM: %s\n", r.name.c_str(), run.c_str(),
-                  r.frames, describe(a).c_str());
+      std::printf("[ %s %s, %zu frames ] GPU vs py4DSTEM: %s\n",
+                  r.name.c_str(),
+                  run.c_str(),
+                  r.frames,
+                  describe(a).c_str());
       EXPECT_TRUE(a.meets_bar()) << describe(a);
     }
   }

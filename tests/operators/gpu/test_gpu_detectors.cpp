@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Spec: virtual detectors, centre of mass and the mean / max patterns on the GPU equal the CPU
 // operators (VirtualImageOp, CenterOfMassOp, MeanPatternOp, MaxPatternOp) on random synthetic scans
-// of every pixel type: bit-identical for integer pixels over binary masks (exact integer sums on both
-// sides), within 1e-12 relative for f32 pixels or weighted masks (float64 sums in another order; the
-// issue allows 1e-6); NaN frames (f32) fail as on the CPU. The engine glue (Offload) routes every
-// operator's results to its own slot and gives the same series images. On the py4DSTEM reference
-// scans the images equal py4DSTEM's. Every test skips without a CUDA device.
+// of every pixel type: bit-identical for integer pixels over binary masks (exact integer sums on
+// both sides), within 1e-12 relative for f32 pixels or weighted masks (float64 sums in another
+// order; the issue allows 1e-6); NaN frames (f32) fail as on the CPU. The engine glue (Offload)
+// routes every operator's results to its own slot and gives the same series images. On the py4DSTEM
+// reference scans the images equal py4DSTEM's. Every test skips without a CUDA device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -55,7 +55,8 @@ void expect_close(double gpu, double cpu, bool exact, const std::string& what) {
   if (exact) {
     EXPECT_EQ(gpu, cpu) << what;
   } else {
-    EXPECT_LE(std::abs(gpu - cpu), 1e-12 * std::max(1.0, std::abs(cpu))) << what << ": " << gpu << " vs " << cpu;
+    EXPECT_LE(std::abs(gpu - cpu), 1e-12 * std::max(1.0, std::abs(cpu)))
+        << what << ": " << gpu << " vs " << cpu;
   }
 }
 
@@ -68,7 +69,9 @@ struct Pipeline {
   }
 };
 
-Pipeline make_pipeline(std::uint32_t rows, std::uint32_t cols, bool with_bragg,
+Pipeline make_pipeline(std::uint32_t rows,
+                       std::uint32_t cols,
+                       bool with_bragg,
                        const ops::ProbeKernel& kernel) {
   Pipeline p;
   const auto g = detector_geometries(rows, cols);
@@ -127,7 +130,8 @@ void compare_pipeline(Dtype dtype, bool inject_nan) {
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(cap, s.count() - first));
     TestBatch cb(s.header, s.frames.data(), first, n, cpu.raw());
     TestBatch gb(s.header, s.frames.data(), first, n, gpu.raw());
-    for (std::size_t o = 0; o < cpu.ops.size(); ++o) cpu.ops[o]->process(cb.batch, cb.batch.results[o]);
+    for (std::size_t o = 0; o < cpu.ops.size(); ++o)
+      cpu.ops[o]->process(cb.batch, cb.batch.results[o]);
     offload->process(gb.batch);
     for (std::size_t o = 0; o < cpu.ops.size(); ++o) {
       const auto& c = cb.batch.results[o];
@@ -140,7 +144,10 @@ void compare_pipeline(Dtype dtype, bool inject_nan) {
         EXPECT_EQ(g.failed[i], c.failed[i]) << what;
         if (name == "bragg") continue;  // compared below as peak lists
         for (std::uint32_t k = 0; k < c.scalars_per_frame; ++k) {
-          expect_close(g.frame_scalars(i)[k], c.frame_scalars(i)[k], exact, what + " scalar " + std::to_string(k));
+          expect_close(g.frame_scalars(i)[k],
+                       c.frame_scalars(i)[k],
+                       exact,
+                       what + " scalar " + std::to_string(k));
         }
       }
       if (name == "bragg") {
@@ -160,7 +167,9 @@ void compare_pipeline(Dtype dtype, bool inject_nan) {
       // Integer pixels: sums of integers in float64 are exact on both sides, so even the mean
       // (one division) is identical; f32: the per-pixel sums differ in order.
       for (std::size_t i = 0; i < ci[k].values.size(); ++i) {
-        expect_close(gi[k].values[i], ci[k].values[i], dtype != Dtype::kF32,
+        expect_close(gi[k].values[i],
+                     ci[k].values[i],
+                     dtype != Dtype::kF32,
                      cpu.ops[o]->name() + " pixel " + std::to_string(i));
       }
     }
@@ -275,8 +284,8 @@ TEST(GpuDetectorsReference, EqualPy4dstemImages) {
     const auto dims = meta_shape(m);
     const std::uint32_t ry = dims[1], q = dims[2];
     std::ifstream df(dir / "data_uint16.raw", std::ios::binary | std::ios::ate);
-    const std::size_t frames = std::min<std::size_t>(std::size_t(df.tellg()) / (std::size_t(q) * q * 2),
-                                                     std::size_t(dims[0]) * ry);
+    const std::size_t frames = std::min<std::size_t>(
+        std::size_t(df.tellg()) / (std::size_t(q) * q * 2), std::size_t(dims[0]) * ry);
     df.seekg(0);
     std::vector<std::uint16_t> data(frames * q * q);
     df.read(reinterpret_cast<char*>(data.data()), std::streamsize(data.size() * 2));
@@ -338,7 +347,8 @@ TEST(GpuDetectorsReference, EqualPy4dstemImages) {
     gpu::BatchProcessor proc(spec);
     std::vector<std::vector<double>> got(dets.size() + 2, std::vector<double>(frames));
     for (std::size_t first = 0; first < frames; first += spec.capacity) {
-      const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(spec.capacity, frames - first));
+      const auto n =
+          static_cast<std::uint32_t>(std::min<std::size_t>(spec.capacity, frames - first));
       std::vector<const Operator*> ops_list;
       for (auto& s : shapes) ops_list.push_back(s.get());
       ops_list.push_back(&com);
@@ -348,7 +358,8 @@ TEST(GpuDetectorsReference, EqualPy4dstemImages) {
       t.com = {&b.batch.results[dets.size()]};
       ASSERT_TRUE(proc.process(b.batch.pixels, n, t).has_value());
       for (std::uint32_t i = 0; i < n; ++i) {
-        for (std::size_t d = 0; d < dets.size(); ++d) got[d][first + i] = b.batch.results[d].frame_scalars(i)[0];
+        for (std::size_t d = 0; d < dets.size(); ++d)
+          got[d][first + i] = b.batch.results[d].frame_scalars(i)[0];
         got[dets.size()][first + i] = b.batch.results[dets.size()].frame_scalars(i)[0];
         got[dets.size() + 1][first + i] = b.batch.results[dets.size()].frame_scalars(i)[1];
       }
@@ -361,7 +372,8 @@ TEST(GpuDetectorsReference, EqualPy4dstemImages) {
     };
     for (std::size_t d = 0; d < dets.size(); ++d) {
       const auto ref = read_f64(dets[d].first);
-      for (std::size_t f = 0; f < frames; ++f) EXPECT_EQ(got[d][f], ref[f]) << dets[d].first << " frame " << f;
+      for (std::size_t f = 0; f < frames; ++f)
+        EXPECT_EQ(got[d][f], ref[f]) << dets[d].first << " frame " << f;
     }
     const auto qx = read_f64("com_qx_float64.raw"), qy = read_f64("com_qy_float64.raw");
     for (std::size_t f = 0; f < frames; ++f) {
@@ -369,7 +381,8 @@ TEST(GpuDetectorsReference, EqualPy4dstemImages) {
       EXPECT_NEAR(got[dets.size() + 1][f], qy[f], 1e-12 * std::abs(qy[f])) << "com qy frame " << f;
     }
     std::printf("[ %s, %zu frames ] GPU virtual images and CoM checked against py4DSTEM\n",
-                dir.filename().c_str(), frames);
+                dir.filename().c_str(),
+                frames);
     ++checked;
   }
   if (checked == 0) GTEST_SKIP() << "no reference dataset with data_uint16.raw under " << root;

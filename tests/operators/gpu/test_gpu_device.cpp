@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// pipeline.device: "cpu" is always the CPU; "cuda" without a usable GPU (or in a build without CUDA)
-// is a ConfigError naming the key; "auto" falls back to the CPU there. Runs on every machine; the
-// branch for a present GPU checks that "auto" takes it and names it. Also the pool's pinning hooks.
+// pipeline.device: "cpu" is always the CPU; "cuda" without a usable GPU (or in a build without
+// CUDA) is a ConfigError naming the key; "auto" falls back to the CPU there. Runs on every machine;
+// the branch for a present GPU checks that "auto" takes it and names it. Also the pool's pinning
+// hooks.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -45,8 +46,8 @@ TEST(GpuDevice, AutoAndCudaFollowTheHardware) {
   }
 }
 
-// Spec: the batch pool hands its pixel memory to the pinning hooks once after allocating it and once
-// before freeing it (the engine passes cudaHostRegister / cudaHostUnregister through them).
+// Spec: the batch pool hands its pixel memory to the pinning hooks once after allocating it and
+// once before freeing it (the engine passes cudaHostRegister / cudaHostUnregister through them).
 TEST(GpuDevice, BatchPoolCallsThePinningHooks) {
   void* pinned = nullptr;
   std::size_t pinned_bytes = 0;

@@ -143,7 +143,8 @@ TEST(GpuPlan, ResultLayoutIsAlignedAndDisjoint) {
   for (std::size_t i = 0; i < r.size(); ++i) {
     EXPECT_EQ(r[i].a % 256, 0u);
     EXPECT_LE(r[i].b, l.bytes);
-    for (std::size_t j = i + 1; j < r.size(); ++j) EXPECT_TRUE(r[i].b <= r[j].a || r[j].b <= r[i].a);
+    for (std::size_t j = i + 1; j < r.size(); ++j)
+      EXPECT_TRUE(r[i].b <= r[j].a || r[j].b <= r[i].a);
   }
   EXPECT_GT(make_result_layout(1, {}, 0, 0).bytes, 0u);
 }
@@ -185,9 +186,9 @@ OperatorResults make_results(std::uint32_t scalars, std::uint32_t max_peaks, std
 
 }  // namespace
 
-// Spec: unpacking writes exactly what the CPU operators write: peak lists and counts (failed frames:
-// no peaks, count NaN), virtual image sums (exact for integer pixels over binary masks), CoM
-// qx / qy / intensity (NaN where the sum is 0), and the failed flags of the pattern operators.
+// Spec: unpacking writes exactly what the CPU operators write: peak lists and counts (failed
+// frames: no peaks, count NaN), virtual image sums (exact for integer pixels over binary masks),
+// CoM qx / qy / intensity (NaN where the sum is 0), and the failed flags of the pattern operators.
 TEST(GpuPlan, UnpackWritesWhatTheCpuOperatorsWrite) {
   const std::uint32_t cap = 4, count = 3;
   const std::vector<std::uint32_t> mp = {2};

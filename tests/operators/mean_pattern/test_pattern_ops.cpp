@@ -32,7 +32,10 @@ SeriesHeader header(Dtype d) {
 }
 
 // Random frames (values fit u8) in dtype d, and the same values as double.
-std::vector<std::byte> frames_of(Dtype d, std::size_t n, unsigned seed, std::vector<double>& values) {
+std::vector<std::byte> frames_of(Dtype d,
+                                 std::size_t n,
+                                 unsigned seed,
+                                 std::vector<double>& values) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> u(0, 255);
   const std::size_t npx = std::size_t{kRows} * kCols;
@@ -59,11 +62,14 @@ struct MeanCase {
 };
 struct MaxCase {
   using Op = MaxPatternOp;
-  static double expect(const std::vector<double>& px) { return *std::max_element(px.begin(), px.end()); }
+  static double expect(const std::vector<double>& px) {
+    return *std::max_element(px.begin(), px.end());
+  }
 };
 
 //! The values of pixel i in the given frames.
-std::vector<double> pixel(const std::vector<double>& v, std::size_t i,
+std::vector<double> pixel(const std::vector<double>& v,
+                          std::size_t i,
                           std::initializer_list<std::size_t> frames) {
   std::vector<double> out;
   for (std::size_t f : frames) out.push_back(v[f * kRows * kCols + i]);
@@ -76,8 +82,11 @@ std::vector<double> pixel(const std::vector<double>& v, std::size_t i, std::size
 }
 
 template <class OpT>
-OperatorResults process(const OpT& op, const SeriesHeader& h, std::vector<std::byte>& px,
-                        std::size_t first, std::size_t count) {
+OperatorResults process(const OpT& op,
+                        const SeriesHeader& h,
+                        std::vector<std::byte>& px,
+                        std::size_t first,
+                        std::size_t count) {
   FrameBatch b;
   b.series = &h;
   b.frame_bytes = h.frame_bytes();
@@ -104,7 +113,8 @@ TYPED_TEST(PatternOps, EqualsDirectComputationForAllDtypes) {
     op.start(h);
     std::vector<double> v;
     auto px = frames_of(d, 32, 7, v);
-    for (std::size_t f = 0; f < 32; f += 10) process(op, h, px, f, std::min<std::size_t>(10, 32 - f));
+    for (std::size_t f = 0; f < 32; f += 10)
+      process(op, h, px, f, std::min<std::size_t>(10, 32 - f));
     const auto imgs = op.finish();
     ASSERT_EQ(imgs.size(), 1u);
     const auto& img = imgs[0];
@@ -126,8 +136,12 @@ TYPED_TEST(PatternOps, ConcurrentBatches) {
   op.start(h);
   std::vector<double> v;
   auto px = frames_of(Dtype::kU16, 64, 3, v);
-  std::thread t1([&] { for (int f = 0; f < 32; f += 8) process(op, h, px, f, 8); });
-  std::thread t2([&] { for (int f = 32; f < 64; f += 8) process(op, h, px, f, 8); });
+  std::thread t1([&] {
+    for (int f = 0; f < 32; f += 8) process(op, h, px, f, 8);
+  });
+  std::thread t2([&] {
+    for (int f = 32; f < 64; f += 8) process(op, h, px, f, 8);
+  });
   t1.join();
   t2.join();
   const auto img = op.finish()[0];

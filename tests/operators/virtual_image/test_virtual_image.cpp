@@ -57,7 +57,8 @@ TEST(DetectorMask, AnnulusIsStrictOnBothRadii) {
   EXPECT_EQ(m.pixel_count(), 4u);
 }
 
-// Spec: rectangle rows [round(a), round(b)) x cols [round(c), round(d)), numpy half-to-even rounding.
+// Spec: rectangle rows [round(a), round(b)) x cols [round(c), round(d)), numpy half-to-even
+// rounding.
 TEST(DetectorMask, RectangleIsHalfOpenWithBankersRounding) {
   DetectorGeometry g;
   g.shape = DetectorShape::kRectangle;
@@ -308,7 +309,8 @@ TEST(VirtualImageOp, ReproducesPy4DSTEMReference) {
     auto compare = [&](const std::vector<double>& expect, std::size_t op, std::size_t scalar) {
       ASSERT_EQ(expect.size(), h.scan_size());
       for (std::size_t k = 0; k < expect.size(); ++k) {
-        const double got = tb.batch.results[op].frame_scalars(static_cast<std::uint32_t>(k))[scalar];
+        const double got =
+            tb.batch.results[op].frame_scalars(static_cast<std::uint32_t>(k))[scalar];
         ASSERT_NEAR(got, expect[k], 1e-9 * std::max(1.0, std::abs(expect[k])))
             << ops[op]->name() << " at " << k;
       }
