@@ -25,6 +25,7 @@ packages=(
   libcivetweb-dev  # HTTP server of the live dashboard (and of prometheus-cpp's /metrics)
   prometheus chromium  # real peers of tests/system/test_prometheus and test_dashboard_browser
   time
+  clang-format  # tests/format: the tree follows .clang-format (Debian 12: clang-format 14)
 )
 if [[ "${1:-}" == "--mpi" ]]; then
   packages+=(libopenmpi-dev libhdf5-openmpi-dev)

@@ -12,12 +12,17 @@ if ! command -v "$cf" >/dev/null; then
   exit 1
 fi
 cd "$src"
-mapfile -d '' files < <(find . \( -path './build*' -o -path './.git' -o -path './out' \) -prune -o \
+# Hidden folders (.git, virtual environments such as .venv-bench), build folders and out/ hold no
+# code of ours.
+mapfile -d '' files < <(find . -mindepth 1 \( -name '.*' -o -path './build*' -o -path './out' \) -prune -o \
   -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.cu' -o -name '*.cuh' -o -name '*.h' \) \
   -print0 | sort -z)
 echo "check_format: $("$cf" --version) on ${#files[@]} files"
-if ! "$cf" --dry-run --Werror "${files[@]}" 2> >(head -c 20000 >&2); then
+if ! "$cf" --dry-run --Werror "${files[@]}" 2>"${TMPDIR:-/tmp}/check_format.$$"; then
+  head -c 20000 "${TMPDIR:-/tmp}/check_format.$$" >&2
+  rm -f "${TMPDIR:-/tmp}/check_format.$$"
   echo "check_format: files above are not formatted; run: clang-format -i FILE" >&2
   exit 1
 fi
+rm -f "${TMPDIR:-/tmp}/check_format.$$"
 echo "check_format: all ${#files[@]} files formatted"
