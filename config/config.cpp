@@ -229,6 +229,45 @@ std::optional<std::size_t> parse_size(std::string_view text) {
   return static_cast<std::size_t>(std::llround(number * it->second));
 }
 
+//! The rules of `spec` on `tbl` (null: the table is absent), reported at `where`.
+void check_rules(const toml::table* tbl,
+                 const SectionSpec& spec,
+                 const std::string& path,
+                 const std::string& where,
+                 std::vector<std::string>& errors) {
+  const auto has = [&](std::string_view k) { return tbl != nullptr && tbl->contains(k); };
+  const auto full = [&](std::string_view k) { return path + "." + std::string(k); };
+  for (const auto& rule : spec.rules) {
+    std::vector<std::string_view> given;
+    for (auto k : rule.keys) {
+      if (has(k)) given.push_back(k);
+    }
+    if (rule.kind == Rule::Kind::kAtMostOne) {
+      if (given.size() > 1) {
+        std::string keys;
+        for (std::size_t i = 0; i < given.size(); ++i) {
+          keys += (i == 0 ? "" : i + 1 == given.size() ? " or " : ", ") + full(given[i]);
+        }
+        errors.push_back(where + ": give either " + keys + ", not both");
+      }
+      continue;
+    }
+    // kOneRequired, when the selecting key (or its default) has the rule's value.
+    std::string value;
+    if (tbl != nullptr && (*tbl)[rule.when_key].is_string()) {
+      value = *(*tbl)[rule.when_key].value<std::string>();
+    } else if (const KeySpec* ks = find_key(spec, rule.when_key)) {
+      value = std::string(ks->default_value);
+      if (value.size() >= 2 && value.front() == '"') value = value.substr(1, value.size() - 2);
+    }
+    if (value != rule.when_value || !given.empty()) continue;
+    std::string keys = "'" + full(rule.keys.front()) + "'";
+    for (std::size_t i = 1; i < rule.keys.size(); ++i) keys += " (or '" + full(rule.keys[i]) + "')";
+    errors.push_back(where + ": required key " + keys + " is missing" +
+                     (rule.why.empty() ? "" : ": " + std::string(rule.why)));
+  }
+}
+
 std::vector<std::string> validate(const toml::table& root, const std::string& file) {
   std::vector<std::string> errors;
   for (auto&& [key, node] : root) {
@@ -312,25 +351,16 @@ std::vector<std::string> validate(const toml::table& root, const std::string& fi
     }
     validate_table(*node.as_table(), *spec, k, file, errors);
   }
-  // Cross-key rules that a single key's type cannot express.
-  const auto* in = root["input"].as_table();
-  if (in != nullptr && in->contains("endpoint") && in->contains("endpoints")) {
-    errors.push_back(location(in->source(), file) +
-                     ": give either input.endpoint or input.endpoints, not both");
-  }
-  // Without an input there is nothing to do: an empty file must not pass as a valid one.
-  const std::string where = in != nullptr ? location(in->source(), file) : file;
-  const std::string source = in != nullptr ? (*in)["source"].value_or(std::string("zmq")) : "zmq";
-  if (source == "zmq" &&
-      (in == nullptr || (!in->contains("endpoint") && !in->contains("endpoints")))) {
-    errors.push_back(where +
-                     ": required key 'input.endpoint' (or 'input.endpoints') is missing: "
-                     "source \"zmq\" needs the endpoint a detector or stemflow-sim sends on");
-  }
-  if (source == "file" && (in == nullptr || !in->contains("path"))) {
-    errors.push_back(where +
-                     ": required key 'input.path' is missing: source \"file\" needs the "
-                     "file to replay");
+  // Cross-key rules, declared in the schema beside the keys: also for sections absent from the
+  // file (an empty configuration has no input, and must not pass as a valid one).
+  for (const auto& spec : sections()) {
+    if (spec.rules.empty()) continue;
+    const auto* tbl = root[spec.name].as_table();
+    check_rules(tbl,
+                spec,
+                std::string(spec.name),
+                tbl != nullptr ? location(tbl->source(), file) : file,
+                errors);
   }
   return errors;
 }

@@ -232,6 +232,19 @@ std::vector<SectionSpec> make_sections() {
             "replay: pace frames at this rate (0 = as fast as possible)",
             {},
             at_least(0)},
+       },
+       {
+           {Rule::Kind::kAtMostOne, {"endpoint", "endpoints"}},
+           {Rule::Kind::kOneRequired,
+            {"endpoint", "endpoints"},
+            "source",
+            "zmq",
+            "source \"zmq\" needs the endpoint a detector or stemflow-sim sends on"},
+           {Rule::Kind::kOneRequired,
+            {"path"},
+            "source",
+            "file",
+            "source \"file\" needs the file to replay"},
        }},
       {"scan",
        "The scan. Files without a header need its shape; for a stream, the series header wins and "
@@ -445,6 +458,20 @@ std::string schema_markdown() {
       for (auto c : k.choices) valid += (valid.empty() ? "`" : ", `") + std::string(c) + "`";
       os << "| `" << k.name << "` | " << key_type_name(k.type) << " | `" << def << "` | " << k.unit
          << " | " << valid << " | " << k.description << " |\n";
+    }
+    for (const auto& r : s.rules) {
+      std::string keys;
+      for (std::size_t i = 0; i < r.keys.size(); ++i) {
+        keys += (i == 0 ? "`" : "`, `") + std::string(r.keys[i]);
+      }
+      keys += "`";
+      if (r.kind == Rule::Kind::kAtMostOne) {
+        os << "\nAt most one of " << keys << ".\n";
+      } else {
+        os << "\nWhen `" << r.when_key << " = \"" << r.when_value << "\"`: " << keys
+           << (r.keys.size() > 1 ? " (one of them)" : "") << " required"
+           << (r.why.empty() ? "" : " (" + std::string(r.why) + ")") << ".\n";
+      }
     }
     os << "\n";
   };

@@ -70,11 +70,26 @@ struct KeySpec {
   std::string_view check_text = {};            // what `check` accepts, for the reference
 };
 
+//! A rule across the keys of one table, declared beside them and checked by the loader for
+//! `validate` and `run` alike (a single key's type and range cannot express it).
+struct Rule {
+  enum class Kind {
+    kAtMostOne,   // at most one of `keys` is given
+    kOneRequired  // at least one of `keys` is given, when `when_key` has the value `when_value`
+  };
+  Kind kind;
+  std::vector<std::string_view> keys;
+  std::string_view when_key = {};  // kOneRequired: the selecting key (its default if absent)
+  std::string_view when_value = {};
+  std::string_view why = {};  // what the rule is for, appended to the message
+};
+
 //! A table of keys: a top-level section ("input", "outputs.hdf5") or an operator type.
 struct SectionSpec {
   std::string_view name;
   std::string_view description;
   std::vector<KeySpec> keys;
+  std::vector<Rule> rules = {};
 };
 
 //! The top-level sections, in documentation order.

@@ -221,6 +221,24 @@ TEST(Config, AnInputIsRequired) {
       Config::parse("[input]\nendpoints = [\"tcp://*:5555\", \"ipc:///tmp/s\"]\n", "t.toml"));
 }
 
+// Spec: the cross-key rules are declared in the schema (and listed in the reference): endpoint and
+// endpoints together are one too many.
+TEST(Config, CrossKeyRulesComeFromTheSchema) {
+  const auto e =
+      error_of("[input]\nendpoint = \"tcp://127.0.0.1:1\"\nendpoints = [\"tcp://127.0.0.1:2\"]\n");
+  EXPECT_NE(e.find("test.toml:1: give either input.endpoint or input.endpoints, not both"),
+            std::string::npos)
+      << e;
+  const stemflow::config::SectionSpec* input = nullptr;
+  for (const auto& s : stemflow::config::sections()) {
+    if (s.name == "input") input = &s;
+  }
+  ASSERT_NE(input, nullptr);
+  EXPECT_EQ(input->rules.size(), 3u);
+  EXPECT_NE(stemflow::config::schema_markdown().find("At most one of `endpoint`, `endpoints`."),
+            std::string::npos);
+}
+
 TEST(Config, ReferenceShowsTheRanges) {
   const auto md = stemflow::config::schema_markdown();
   EXPECT_NE(md.find("| `memory_limit` | size | `\"256MiB\"` | bytes | >= 1MiB |"),
