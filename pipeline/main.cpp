@@ -24,6 +24,7 @@
 #include "pipeline/core/expected.hpp"
 #include "pipeline/engine.hpp"
 #include "pipeline/plan.hpp"
+#include "sinks/hdf5/results_info.hpp"
 #include "stemflow_version.hpp"
 
 namespace {
@@ -146,6 +147,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*info) {
+      // A results file stemflow wrote is described as one (scan, operators, coverage, counts),
+      // not taken for a recorded data file.
+      if (info_format.empty()) {
+        if (auto results = stemflow::sinks::describe_results_file(info_path)) {
+          std::cout << *results;
+          return 0;
+        }
+      }
       auto reader = stemflow::ingest::open_frame_reader(info_path, info_format);
       std::cout << stemflow::ingest::describe(reader->info());
       return 0;

@@ -361,3 +361,41 @@ TEST(EndToEnd, FileGrowsDuringTheScanAndSurvivesKill9) {
   const auto coverage = f.bytes("/stemflow/coverage/data");
   EXPECT_EQ(std::count(coverage.begin(), coverage.end(), 1), after_kill);
 }
+
+// Spec: `stemflow info` on a results file stemflow wrote describes it (scan, frames, operators,
+// coverage, counts) instead of taking it for a raw data file.
+TEST(EndToEnd, InfoDescribesAResultsFile) {
+  const auto dir = test::work_dir("e2e-info");
+  const auto npy = (dir / "scan.npy").string();
+  test::Process sim({STEMFLOW_SIM_EXE,
+                     "synth",
+                     "--scan",
+                     "8x12",
+                     "--frame",
+                     "32x32",
+                     "--seed",
+                     "9",
+                     "--out",
+                     npy},
+                    (dir / "sim.log").string());
+  ASSERT_EQ(sim.wait(milliseconds(60000)), 0);
+  const auto out = dir / "result.h5";
+  std::ofstream(dir / "run.toml") << "[input]\nsource = \"file\"\npath = \"" << npy << "\"\n"
+                                  << "[[operators]]\ntype = \"virtual_image\"\nname = \"bf\"\n"
+                                  << "detector = \"circle\"\ncenter = [16.0, 16.0]\nradius = 4.0\n"
+                                  << "[outputs.hdf5]\npath = \"" << out.string() << "\"\n";
+  test::Process run({STEMFLOW_EXE, "run", (dir / "run.toml").string()}, (dir / "run.log").string());
+  ASSERT_EQ(run.wait(milliseconds(60000)), 0) << test::read_text((dir / "run.log").string());
+  test::Process info({STEMFLOW_EXE, "info", out.string()}, (dir / "info.log").string());
+  ASSERT_EQ(info.wait(milliseconds(30000)), 0);
+  const auto text = test::read_text((dir / "info.log").string());
+  for (const char* want : {"stemflow results file",
+                           "ended end_of_file",
+                           "scan 8x12",
+                           "frames 32x32 u16",
+                           "coverage 96 of 96 positions",
+                           "operator bf (virtual_image)",
+                           "frames_processed 96"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
+}
