@@ -75,20 +75,17 @@ Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
       // Cut short: the frames of a batch not yet computed are dropped unprocessed (count = 0 tells
       // the sink node), so that the graph empties in the time of the batches already computing.
       b->count = 0;
-      notify([](Observer& o) { o.edge_leave(Edge::kCompute); });
-      notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
+      move_edge(Edge::kCompute, Edge::kOrder);
       return b;
     }
     // Every operator on the batch, wherever the placement put it. Nothing may escape a node body:
     // an exception would cancel the whole graph, so a failing operator fails its frames.
     placement_->process(*b);
-    notify([](Observer& o) { o.edge_leave(Edge::kCompute); });
-    notify([](Observer& o) { o.edge_enter(Edge::kOrder); });
+    move_edge(Edge::kCompute, Edge::kOrder);
     return b;
   };
   auto sink = [this](FrameBatch* b) {
-    notify([](Observer& o) { o.edge_leave(Edge::kOrder); });
-    notify([](Observer& o) { o.edge_enter(Edge::kSink); });
+    move_edge(Edge::kOrder, Edge::kSink);
     if (b->count > 0) {  // 0: dropped unprocessed by abort()
       store_.consume(*b);
       notify([&](Observer& o) { o.batch_done(*b, store_); });
@@ -301,11 +298,14 @@ int Engine::run(std::optional<std::uint64_t> max_series) {
     }
     if (stop_.load()) source_->request_stop();
     const auto status = source_->next();
-    notify([&](Observer& o) {
-      o.source_counts(source_->counts(), in_series, source_->outside_counts());
-      if (in_series)
-        o.pool(pool_->slots() - pool_->free_slots(), pool_->slots(), pool_->memory_limit());
-    });
+    if (!observers_.empty()) {
+      // The pool's occupancy takes its lock: read once per step, not once per observer.
+      const std::size_t in_use = in_series ? pool_->slots() - pool_->free_slots() : 0;
+      notify([&](Observer& o) {
+        o.source_counts(source_->counts(), in_series, source_->outside_counts());
+        if (in_series) o.pool(in_use, pool_->slots(), pool_->memory_limit());
+      });
+    }
     switch (status) {
       case SourceStatus::kSeriesStarted:
         begin_series();

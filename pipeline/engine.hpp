@@ -94,6 +94,13 @@ class Engine {
   void notify(Fn&& fn) {
     for (auto& o : observers_) fn(*o);
   }
+  //! A batch leaves one edge's queue for the next (graph threads).
+  void move_edge(Edge from, Edge to) {
+    notify([&](Observer& o) {
+      o.edge_leave(from);
+      o.edge_enter(to);
+    });
+  }
   int exit_code() const;
 
   EngineParts parts_;  // settings and the factories; the parts themselves move into members
