@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages stemflow needs to build, test and run its demo.
 # Idempotent: asks dpkg first and calls apt-get only for what is missing.
-# Usage: deploy/install-deps.sh [--mpi]
+# Usage: deploy/install-deps.sh
 set -euo pipefail
 
 packages=(
@@ -26,10 +26,8 @@ packages=(
   prometheus chromium  # real peers of tests/system/test_prometheus and test_dashboard_browser
   time
   clang-format  # tests/format: the tree follows .clang-format (Debian 12: clang-format 14)
+  libopenmpi-dev openmpi-bin  # one scan across MPI ranks (mpi/, tests/mpi: mpirun)
 )
-if [[ "${1:-}" == "--mpi" ]]; then
-  packages+=(libopenmpi-dev libhdf5-openmpi-dev)
-fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -80,7 +80,7 @@ Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
     }
     // Every operator on the batch, wherever the placement put it. Nothing may escape a node body:
     // an exception would cancel the whole graph, so a failing operator fails its frames.
-    placement_->process(*b);
+    if (!b->computed) placement_->process(*b);  // computed: by another process of the job
     move_edge(Edge::kCompute, Edge::kOrder);
     return b;
   };
@@ -219,8 +219,25 @@ void Engine::end_series() {
     return;
   }
   // Cut short, the per-series images are not made (a GPU operator's would wait for the device).
+  // In a job of several processes, the others' images of the series are folded into this one's.
+  const PeerResults* peers = source_->peers();
   for (std::size_t o = 0; o < operators_.size() && !cut_short; ++o) {
-    store_.add_series_images(o, placement_->finish(o));
+    auto images = placement_->finish(o);
+    for (std::size_t p = 0; peers && p < peers->images.size(); ++p) {
+      if (o >= peers->images[p].size()) continue;
+      for (const auto& theirs : peers->images[p][o]) {
+        auto mine = std::find_if(images.begin(), images.end(), [&](const SeriesImage& m) {
+          return m.suffix == theirs.suffix;
+        });
+        if (mine == images.end() || !combine_into(*mine, theirs)) {
+          spdlog::error("series {}: operator '{}': another process's image '{}' does not match",
+                        series_.series_id,
+                        operators_[o]->name(),
+                        theirs.suffix);
+        }
+      }
+    }
+    store_.add_series_images(o, std::move(images));
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();
@@ -228,6 +245,13 @@ void Engine::end_series() {
   provenance_.counts = rep.counts;
   provenance_.frames_processed = rep.frames_processed;
   provenance_.frames_failed = rep.frames_failed;
+  if (peers) {
+    provenance_.frames_per_rank = peers->frames_per_rank;
+    provenance_.mpi_ranks = static_cast<std::uint32_t>(peers->frames_per_rank.size());
+  } else {
+    provenance_.frames_per_rank = {rep.counts.frames_received};
+    provenance_.mpi_ranks = 1;
+  }
   for (auto& s : observers_) {
     auto kept = s->series_ended(store_, provenance_);
     if (!kept) {

@@ -26,6 +26,9 @@
 #include "pipeline/plan.hpp"
 #include "sinks/hdf5/results_info.hpp"
 #include "stemflow_version.hpp"
+#ifdef STEMFLOW_WITH_MPI
+#include "mpi/job.hpp"
+#endif
 
 namespace {
 
@@ -95,6 +98,88 @@ class SignalWatcher {
   std::thread thread_;
 };
 
+//! `stemflow run`, on every rank of an MPI job (or alone). A job fails as a whole: every rank
+//! reaches the same checks (the same configuration, every rank ready) and agrees before the scan,
+//! so that no rank waits for one that has already given up.
+int run_command(const std::string& config_path,
+                const std::vector<std::string>& overrides,
+                std::uint64_t max_series,
+                SignalWatcher& signals,
+                int& argc,
+                char**& argv) {
+  (void)argc;
+  (void)argv;
+  stemflow::JobRole role;
+#ifdef STEMFLOW_WITH_MPI
+  stemflow::mpi::Job job(argc, argv);
+  role.rank = job.rank();
+  role.ranks = job.ranks();
+  if (role.ranks > 1) {
+    // Every log line names its rank.
+    spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] [rank " + std::to_string(role.rank) + "] %v");
+  }
+  const auto agree = [&](bool ok, const std::string& why) { return job.agree(ok, why); };
+#else
+  const auto agree = [](bool ok, const std::string& why) {
+    return ok ? std::vector<std::string>{} : std::vector<std::string>{"rank 0: " + why};
+  };
+#endif
+  int code = 0;
+  std::string why;
+  std::optional<stemflow::config::Config> config;
+  std::unique_ptr<stemflow::Engine> engine;
+  const auto attempt = [&](auto&& step) {
+    if (code != 0) return;
+    try {
+      step();
+    } catch (const stemflow::ConfigError& e) {
+      code = 2;
+      why = e.what();
+    } catch (const std::exception& e) {
+      code = 1;
+      why = std::string("fatal: ") + e.what();
+    }
+  };
+  attempt([&] { config.emplace(stemflow::config::Config::load(config_path, overrides)); });
+#ifdef STEMFLOW_WITH_MPI
+  if (role.ranks > 1) {
+    // A collective step every rank reaches, even one whose configuration did not load.
+    const auto differ = job.differ_from_rank0(config ? config->effective_toml() : std::string{});
+    if (code == 0 && !differ.empty()) {
+      code = 2;
+      std::string list;
+      for (auto r : differ) list += (list.empty() ? "" : ", ") + std::to_string(r);
+      why = "the configuration differs from rank 0's on rank(s) " + list +
+            " (each rank must run the same file with the same --set overrides)";
+    }
+  }
+#endif
+  attempt([&] {
+    engine = std::make_unique<stemflow::Engine>(
+        stemflow::make_plan(*config, stemflow::PlanFor::kRun, role));
+  });
+  const auto failed = agree(code == 0, why);
+  if (!failed.empty()) {
+    // Rank 0 says it for the job; a rank that failed says it too (its log may be elsewhere).
+    if (role.rank == 0 || code != 0) {
+      for (const auto& f : failed) spdlog::error("{}", role.ranks > 1 ? f : f.substr(8));
+    }
+    if (role.ranks > 1 && role.rank == 0) spdlog::error("the job does not start");
+    return code != 0 ? code : 2;
+  }
+  if (role.ranks > 1 && role.rank == 0) {
+    spdlog::info("MPI job of {} ranks: each reads its share of the scan rows; rank 0 writes",
+                 role.ranks);
+  }
+  signals.start(*engine);
+  const int rc =
+      engine->run(max_series > 0 ? std::optional<std::uint64_t>(max_series) : std::nullopt);
+  std::uint64_t frames = 0;
+  for (const auto& r : engine->reports()) frames += r.frames_processed;
+  spdlog::info("done: {} series, {} frames processed", engine->reports().size(), frames);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,6 +244,7 @@ int main(int argc, char** argv) {
       std::cout << stemflow::ingest::describe(reader->info());
       return 0;
     }
+    if (*run) return run_command(config_path, overrides, max_series, signals, argc, argv);
     const auto config = stemflow::config::Config::load(config_path, overrides);
     if (*probe) {
       stemflow::ops::write_probe(config, probe_operator, probe_out, probe_image_out, std::cout);
@@ -169,14 +255,7 @@ int main(int argc, char** argv) {
       std::cout << config_path << ": valid (" << config.operators().size() << " operators)\n";
       return 0;
     }
-    stemflow::Engine engine(stemflow::make_plan(config, stemflow::PlanFor::kRun));
-    signals.start(engine);
-    const int rc =
-        engine.run(max_series > 0 ? std::optional<std::uint64_t>(max_series) : std::nullopt);
-    std::uint64_t frames = 0;
-    for (const auto& r : engine.reports()) frames += r.frames_processed;
-    spdlog::info("done: {} series, {} frames processed", engine.reports().size(), frames);
-    return rc;
+    return 0;
   } catch (const stemflow::ConfigError& e) {
     spdlog::error("{}", e.what());
     return 2;

@@ -7,10 +7,14 @@
 #include "operators/registry.hpp"
 #include "pipeline/sink_factory.hpp"
 #include "pipeline/source_factory.hpp"
+#ifdef STEMFLOW_WITH_MPI
+#include "mpi/forward_sink.hpp"
+#include "mpi/gather_source.hpp"
+#endif
 
 namespace stemflow {
 
-EngineParts make_plan(const config::Config& config, PlanFor what) {
+EngineParts make_plan(const config::Config& config, PlanFor what, JobRole role) {
   EngineParts parts;
   const auto pipe = config.section("pipeline");
   parts.batch_frames = static_cast<std::uint32_t>(pipe.get_int("batch_frames"));
@@ -32,7 +36,7 @@ EngineParts make_plan(const config::Config& config, PlanFor what) {
     parts.outputs.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
     parts.operators.push_back(std::move(built.op));
   }
-  auto make_source = source_maker(config);
+  auto make_source = source_maker(config, role);
   const auto in = config.section("input");
   parts.input = in.get_string("source") == "file" ? "file" : in.get_string("protocol");
   parts.config_toml = config.effective_toml();
@@ -48,10 +52,24 @@ EngineParts make_plan(const config::Config& config, PlanFor what) {
   }
   if (parts.operators.empty())
     spdlog::warn("no [[operators]] configured: frames will only be counted");
-  if (!config.has_section("outputs.hdf5")) spdlog::warn("no [outputs.hdf5]: results are not saved");
+  if (!config.has_section("outputs.hdf5") && role.writes())
+    spdlog::warn("no [outputs.hdf5]: results are not saved");
   std::vector<std::string> names;
   for (const auto& op : parts.operators) names.push_back(op->name());
-  parts.observers = make_sinks(config, names, parts.device);
+  parts.observers = make_sinks(config, names, parts.device, role);
+  if (role.ranks > 1) {
+#ifdef STEMFLOW_WITH_MPI
+    if (role.writes()) {
+      make_source = [own = std::move(make_source), ranks = role.ranks](BatchPool& pool) {
+        return std::unique_ptr<Source>(std::make_unique<mpi::GatherSource>(pool, own(pool), ranks));
+      };
+    } else {
+      parts.observers.push_back(std::make_unique<mpi::ForwardSink>());
+    }
+#else
+    throw ConfigError("this stemflow was built without MPI (STEMFLOW_MPI) and runs one rank");
+#endif
+  }
   parts.make_placement = [device](const std::vector<std::unique_ptr<Operator>>& ops) {
     return std::make_unique<gpu::Placement>(device, ops);
   };

@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "pipeline/engine.hpp"
+#include "pipeline/job_role.hpp"
 
 namespace stemflow {
 
@@ -17,6 +18,9 @@ enum class PlanFor {
 };
 
 //! Throws ConfigError (with file:line and key) for anything the configuration gets wrong.
-EngineParts make_plan(const config::Config& config, PlanFor what);
+//! In a job of several MPI ranks (`role`), each rank's plan reads its share of the input; rank 0's
+//! source also gathers the other ranks' results and its observers write them; the others' send
+//! theirs to rank 0 (mpi/).
+EngineParts make_plan(const config::Config& config, PlanFor what, JobRole role = {});
 
 }  // namespace stemflow

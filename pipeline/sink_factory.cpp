@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+#include <map>
+
 #include "sinks/dashboard/dashboard_sink.hpp"
 #include "sinks/hdf5/hdf5_sink.hpp"
 #include "sinks/metrics/prometheus_metrics.hpp"
@@ -11,9 +14,12 @@ namespace stemflow {
 
 std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config,
                                                   const std::vector<std::string>& operator_names,
-                                                  const std::string& device) {
+                                                  const std::string& device,
+                                                  JobRole role) {
   std::vector<std::unique_ptr<Observer>> out;
-  if (config.has_section("outputs.hdf5")) {
+  // In an MPI job the results file and the dashboard are rank 0's, which has the whole scan; every
+  // rank serves its own metrics, labelled with its rank, on the configured port + its rank.
+  if (config.has_section("outputs.hdf5") && role.writes()) {
     const auto h5 = config.section("outputs.hdf5");
     sinks::Hdf5Options o;
     o.path = h5.get_string("path");
@@ -27,12 +33,19 @@ std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config,
     out.push_back(std::make_unique<sinks::Hdf5Sink>(std::move(o)));
   }
   if (config.has_section("outputs.metrics")) {
-    const std::string listen = config.section("outputs.metrics").get_string("listen");
-    auto m = std::make_unique<sinks::PrometheusMetrics>(listen, operator_names, device);
+    std::string listen = config.section("outputs.metrics").get_string("listen");
+    std::map<std::string, std::string> labels;
+    if (role.ranks > 1) {
+      const auto colon = listen.rfind(':');
+      const int port = colon == std::string::npos ? 0 : std::atoi(listen.c_str() + colon + 1);
+      if (port > 0) listen = listen.substr(0, colon + 1) + std::to_string(port + int(role.rank));
+      labels["rank"] = std::to_string(role.rank);
+    }
+    auto m = std::make_unique<sinks::PrometheusMetrics>(listen, operator_names, device, labels);
     spdlog::info("metrics on http://{}/metrics", listen);
     out.push_back(std::move(m));
   }
-  if (config.has_section("outputs.dashboard")) {
+  if (config.has_section("outputs.dashboard") && role.writes()) {
     const auto d = config.section("outputs.dashboard");
     sinks::DashboardOptions o;
     o.listen = d.get_string("listen");

@@ -10,12 +10,14 @@
 
 #include "config/config.hpp"
 #include "pipeline/core/observer.hpp"
+#include "pipeline/job_role.hpp"
 
 namespace stemflow {
 
 //! Throws ConfigError (with file:line) for bad values or a port that cannot be served.
 std::vector<std::unique_ptr<Observer>> make_sinks(const config::Config& config,
                                                   const std::vector<std::string>& operator_names,
-                                                  const std::string& device);
+                                                  const std::string& device,
+                                                  JobRole role = {});
 
 }  // namespace stemflow

@@ -11,7 +11,7 @@
 
 namespace stemflow {
 
-SourceMaker source_maker(const config::Config& config) {
+SourceMaker source_maker(const config::Config& config, JobRole role) {
   const auto in = config.section("input");
   const auto scan = config.section("scan");
   const auto pipe = config.section("pipeline");
@@ -24,6 +24,10 @@ SourceMaker source_maker(const config::Config& config) {
     scan_shape = {std::uint32_t(s[0]), std::uint32_t(s[1])};
   }
   const std::string protocol = in.get_string("protocol");
+  if (role.ranks > 1 && in.get_string("source") != "file") {
+    throw ConfigError(in.where("source") + ": a live stream over " + std::to_string(role.ranks) +
+                      " MPI ranks is not supported yet; run it with one rank (no mpirun)");
+  }
   if (in.get_string("source") == "zmq" && protocol != "native") {
     std::vector<std::string> endpoints;
     if (in.has("endpoint")) endpoints = in.get_strings("endpoint");
@@ -85,6 +89,8 @@ SourceMaker source_maker(const config::Config& config) {
   o.scan_shape = scan_shape;
   o.rate = in.get_double("rate");
   o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
+  o.share_index = role.rank;
+  o.shares = role.ranks;
   return [o](BatchPool& pool) { return std::make_unique<ingest::ReplaySource>(pool, o); };
 }
 

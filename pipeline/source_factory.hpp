@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "ingest/source.hpp"
 #include "pipeline/core/batch_pool.hpp"
+#include "pipeline/job_role.hpp"
 
 namespace stemflow {
 
@@ -17,7 +18,8 @@ namespace stemflow {
 using SourceMaker = std::function<std::unique_ptr<Source>(BatchPool&)>;
 
 //! Checks the [input] section and returns the maker of its source; opens nothing. Throws
-//! ConfigError (with file:line) when the input is misconfigured.
-SourceMaker source_maker(const config::Config& config);
+//! ConfigError (with file:line) when the input is misconfigured. In a job of several ranks, a
+//! replay reads the rank's share of the scan rows.
+SourceMaker source_maker(const config::Config& config, JobRole role = {});
 
 }  // namespace stemflow

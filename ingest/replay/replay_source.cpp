@@ -60,9 +60,25 @@ ReplaySource::ReplaySource(BatchPool& pool, ReplayOptions options)
         header_.scan_size(),
         info.frames < header_.scan_size() ? "the rest are missing" : "the rest are ignored");
   }
+  if (options_.shares > 1) {
+    // Whole scan rows per process: row boundaries fall on frame boundaries of every format, and a
+    // DECTRIS data file chunks by frame, so a share reads whole chunks and nothing of the others'.
+    const std::uint64_t rows = header_.scan_rows, cols = header_.scan_cols;
+    const std::uint64_t k = options_.share_index, n = options_.shares;
+    next_ = std::min(frames_, rows * k / n * cols);
+    frames_ = std::min(frames_, rows * (k + 1) / n * cols);
+  }
 }
 
-std::string ReplaySource::describe() const { return options_.format + " file " + options_.path; }
+std::string ReplaySource::describe() const {
+  std::string d = options_.format + " file " + options_.path;
+  if (options_.shares > 1) {
+    d += " (share " + std::to_string(options_.share_index + 1) + " of " +
+         std::to_string(options_.shares) + ": frames " + std::to_string(next_) + ".." +
+         std::to_string(frames_) + ")";
+  }
+  return d;
+}
 
 std::chrono::steady_clock::time_point ReplaySource::due(std::uint64_t i) const {
   return t0_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -24,6 +24,10 @@ struct ReplayOptions {
   std::array<std::uint32_t, 2> scan_shape{};  // when the file does not record one
   double rate = 0;                            // frames/s, 0 = as fast as possible
   std::size_t read_ahead = 64;                // compressed frames read before decoding
+  //! This process's share of a job of `shares` processes (MPI ranks): contiguous scan rows
+  //! [rows * index / shares, rows * (index + 1) / shares). Only those frames are read.
+  std::uint32_t share_index = 0;
+  std::uint32_t shares = 1;
 };
 
 class ReplaySource final : public Source {
@@ -47,8 +51,8 @@ class ReplaySource final : public Source {
   SeriesHeader header_;
   SeriesAssembler assembler_;
   DecodeQueue queue_;
-  std::uint64_t frames_ = 0;  // frames to replay
-  std::uint64_t next_ = 0;
+  std::uint64_t frames_ = 0;  // end of the frames to replay (this process's share)
+  std::uint64_t next_ = 0;    // from the start of the share
   State state_ = State::kStart;
   std::chrono::steady_clock::time_point t0_{};
 };

@@ -72,6 +72,7 @@ std::optional<MulticorrMethod> parse_multicorr_method(std::string_view s) {
 std::optional<FftPlanner> parse_fft_planner(std::string_view s) {
   if (s == "measure") return FftPlanner::kMeasure;
   if (s == "patient") return FftPlanner::kPatient;
+  if (s == "estimate") return FftPlanner::kEstimate;
   return std::nullopt;
 }
 

@@ -261,7 +261,15 @@ void power_spectrum(T* s, std::size_t n, double p, double inv_n) {
 }
 
 unsigned planner_flags(FftPlanner p) {
-  return p == FftPlanner::kPatient ? FFTW_PATIENT : FFTW_MEASURE;
+  switch (p) {
+    case FftPlanner::kPatient:
+      return FFTW_PATIENT;
+    case FftPlanner::kEstimate:
+      return FFTW_ESTIMATE;
+    case FftPlanner::kMeasure:
+      break;
+  }
+  return FFTW_MEASURE;
 }
 
 // ---- peak bookkeeping ---------------------------------------------------------------------------

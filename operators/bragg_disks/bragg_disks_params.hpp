@@ -28,6 +28,9 @@ enum class Precision : std::uint8_t {
 enum class FftPlanner : std::uint8_t {
   kMeasure,  // FFTW_MEASURE: ~0.1-0.5 s at start
   kPatient,  // FFTW_PATIENT: ~10-20 % faster transforms, ~1-6 s (single) / more (double) at start
+  // FFTW_ESTIMATE: no timing, so the same plans (and results, bit for bit) in every run and every
+  // process of an MPI job; measured plans can differ between processes and round differently.
+  kEstimate,
 };
 
 //! How multicorr evaluates the upsampled DFT patch (both are exact; they differ in cost only).

@@ -110,8 +110,10 @@ std::vector<config::KeySpec> keys() {
        KeyType::kString,
        "\"measure\"",
        "",
-       "FFTW planning effort: patient is 10-20 % faster per frame but plans for seconds",
-       {"measure", "patient"}},
+       "FFTW planning effort: patient is 10-20 % faster per frame but plans for seconds; "
+       "estimate times nothing, so results are the same bit for bit in every run and on every "
+       "MPI rank (measured plans can differ between processes in the last bits)",
+       {"measure", "patient", "estimate"}},
       {"no_template_applies_ifft",
        KeyType::kBool,
        "true",

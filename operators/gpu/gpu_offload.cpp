@@ -219,6 +219,8 @@ std::vector<SeriesImage> Offload::finish(std::size_t index) {
   if (stage != State::Stage::kMeanPattern && stage != State::Stage::kMaxPattern) return {};
   const std::uint64_t frames = st.pattern_frames.load();
   SeriesImage img{"", st.rows, st.cols, {}, "counts"};
+  img.combine = stage == State::Stage::kMeanPattern ? Combine::kMean : Combine::kMax;
+  img.frames = frames;
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   try {
     if (stage == State::Stage::kMeanPattern) {

@@ -12,6 +12,7 @@ namespace stemflow::ops {
 
 struct MaxFold {
   static constexpr std::string_view kType = "max_pattern";
+  static constexpr Combine kCombine = Combine::kMax;
   static constexpr double kIdentity = -std::numeric_limits<double>::infinity();
   static double fold(double acc, double v) { return v > acc ? v : acc; }
   static double combine(double a, double b) { return b > a ? b : a; }

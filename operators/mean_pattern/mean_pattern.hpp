@@ -10,6 +10,7 @@ namespace stemflow::ops {
 
 struct MeanFold {
   static constexpr std::string_view kType = "mean_pattern";
+  static constexpr Combine kCombine = Combine::kMean;
   static constexpr double kIdentity = 0.0;
   static double fold(double acc, double v) { return acc + v; }
   static double combine(double a, double b) { return a + b; }

@@ -6,6 +6,7 @@
 //   static double fold(double acc, double v);  one pixel of one frame into the accumulator
 //   static double combine(double a, double b); two threads' accumulators
 //   static double result(double acc, std::uint64_t frames);  the reported value (frames > 0)
+//   static constexpr Combine kCombine;          how several processes' results combine
 //   static void offer_device(gpu::DevicePass&);  its GPU twin (<name>_gpu.cpp)
 //
 // Inputs       frames of one series, any dtype (u8, u16, u32, f32), rows x cols.
@@ -87,6 +88,8 @@ class PatternAccumulatorOp final : public Operator {
     for (auto& v : img.values) {
       v = frames ? Fold::result(v, frames) : std::numeric_limits<double>::quiet_NaN();
     }
+    img.combine = Fold::kCombine;  // how the processes of an MPI job make the whole series' image
+    img.frames = frames;
     return {img};
   }
 

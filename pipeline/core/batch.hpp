@@ -65,6 +65,9 @@ struct FrameBatch {
   std::vector<std::uint64_t> index;      // scan position of each frame (capacity entries)
   std::vector<OperatorResults> results;  // one per operator, in pipeline order
   std::chrono::steady_clock::time_point first_arrival{};
+  //! The results are already there (another process of the job computed them and sent them
+  //! here): the operators are skipped and `pixels` is not read. Reset by the pool.
+  bool computed = false;
 
   std::byte* frame_data(std::uint32_t i) { return pixels + std::size_t{i} * frame_bytes; }
   const std::byte* frame_data(std::uint32_t i) const {

@@ -135,6 +135,7 @@ FrameBatch* BatchPool::acquire(std::chrono::milliseconds timeout) {
   FrameBatch* b = free_.back();
   free_.pop_back();
   b->count = 0;
+  b->computed = false;
   return b;
 }
 

@@ -43,6 +43,11 @@ struct OutputSpec {
   std::uint32_t max_peaks = 0;  // > 0: a peak list per frame (at most this many peaks)
 };
 
+//! How the per-series images of several processes that shared one series (MPI ranks, each with
+//! its own frames) make the image of the whole series. kNone: the image is not made from the
+//! process's own frames (or cannot be combined); only the writing process's is kept.
+enum class Combine : std::uint8_t { kNone, kSum, kMax, kMean };
+
 //! A per-series image (e.g. the mean diffraction pattern), produced by finish().
 struct SeriesImage {
   std::string suffix;
@@ -50,7 +55,14 @@ struct SeriesImage {
   std::uint32_t cols = 0;
   std::vector<double> values;  // rows * cols, row-major
   std::string units;
+  Combine combine = Combine::kNone;
+  std::uint64_t frames = 0;  // frames behind the image (the weight of a kMean)
 };
+
+//! Folds `other` (the same image made by another process of the job) into `mine` by their
+//! `combine` rule. NaN (no frame) is the identity; images that do not match (suffix, shape or rule)
+//! are an error the caller reports.
+bool combine_into(SeriesImage& mine, const SeriesImage& other);
 
 class Operator {
  public:

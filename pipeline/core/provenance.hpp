@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "pipeline/core/series.hpp"
 
@@ -19,7 +20,9 @@ struct Provenance {
   std::string end_time;
   SeriesCounts counts;  // from the source
   std::uint64_t frames_processed = 0;
-  std::uint64_t frames_failed = 0;  // operator errors
+  std::uint64_t frames_failed = 0;             // operator errors
+  std::uint32_t mpi_ranks = 1;                 // processes of the job that shared the series
+  std::vector<std::uint64_t> frames_per_rank;  // frames each process received, in rank order
 };
 
 //! Now as ISO 8601 UTC with milliseconds.

@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "pipeline/core/batch.hpp"
+#include "pipeline/core/operator.hpp"
 #include "pipeline/core/series.hpp"
 
 namespace stemflow {
@@ -19,6 +21,13 @@ enum class SourceStatus {
   kSeriesEnded,    // the current series is over: counts() is final; drain the graph, write results
   kIdle,           // nothing happened within the poll interval (check for stop, call again)
   kFinished,       // no more series will come (end of file, or stop requested and drained)
+};
+
+//! What the other processes of a job that shared the current series (MPI ranks, each with a
+//! share of its frames; mpi/) sent at its end, for the engine to make the whole series' images.
+struct PeerResults {
+  std::vector<std::uint64_t> frames_per_rank;                 // every process's, in rank order
+  std::vector<std::vector<std::vector<SeriesImage>>> images;  // [peer][operator]
 };
 
 class Source {
@@ -37,6 +46,9 @@ class Source {
   //! Messages received outside any series (before a start, after an end, an end of another
   //! series), by reason; cumulative over the source's life. Inside a series they are in counts().
   virtual const SeriesCounts& outside_counts() const { return no_outside_; }
+  //! The other processes' part of the series that has just ended (kSeriesEnded), for a source that
+  //! gathers a job's results; null for a process of its own.
+  virtual const PeerResults* peers() const { return nullptr; }
   //! A short description for logs and provenance (endpoints or path).
   virtual std::string describe() const = 0;
 

@@ -366,6 +366,11 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
     emd::metadata_int(md.get(), "frames_received", std::int64_t(prov.counts.frames_received));
     emd::metadata_int(md.get(), "frames_processed", std::int64_t(prov.frames_processed));
     emd::metadata_int(md.get(), "frames_announced", std::int64_t(prov.counts.frames_announced));
+    emd::metadata_int(md.get(), "mpi_ranks", std::int64_t(prov.mpi_ranks));
+    emd::metadata_tuple(
+        md.get(),
+        "frames_per_rank",
+        std::vector<std::int64_t>(prov.frames_per_rank.begin(), prov.frames_per_rank.end()));
     emd::metadata_int(
         md.get(), "frames_missing", std::int64_t(h.scan_size() - prov.frames_processed));
     // Received into a batch but never processed: only a second signal leaves any.

@@ -17,7 +17,8 @@ prometheus::Histogram::BucketBoundaries duration_buckets() {
 
 PrometheusMetrics::PrometheusMetrics(const std::string& listen,
                                      const std::vector<std::string>& operators,
-                                     const std::string& device)
+                                     const std::string& device,
+                                     const std::map<std::string, std::string>& constant)
     : registry_(std::make_shared<prometheus::Registry>()) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(listen);
@@ -31,26 +32,31 @@ PrometheusMetrics::PrometheusMetrics(const std::string& listen,
   received_ = &BuildCounter()
                    .Name("stemflow_frames_received_total")
                    .Help("Frame messages received, valid or not")
+                   .Labels(constant)
                    .Register(r)
                    .Add({});
   processed_ = &BuildCounter()
                     .Name("stemflow_frames_processed_total")
                     .Help("Frames whose results reached the result store")
+                    .Labels(constant)
                     .Register(r)
                     .Add({});
   bytes_ = &BuildCounter()
                 .Name("stemflow_received_bytes_total")
                 .Help("Pixel bytes of the frames accepted into batches")
+                .Labels(constant)
                 .Register(r)
                 .Add({});
   batches_ = &BuildCounter()
                   .Name("stemflow_batches_total")
                   .Help("Batches that went through the graph")
+                  .Labels(constant)
                   .Register(r)
                   .Add({});
   auto& dropped = BuildCounter()
                       .Name("stemflow_frames_dropped_total")
                       .Help("Frames received but not in the results, by reason")
+                      .Labels(constant)
                       .Register(r);
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
     dropped_[i] =
@@ -61,6 +67,7 @@ PrometheusMetrics::PrometheusMetrics(const std::string& listen,
                       .Help(
                           "Messages that belonged to no current series (also counted in "
                           "stemflow_frames_dropped_total), by reason")
+                      .Labels(constant)
                       .Register(r);
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
     outside_[i] =
@@ -69,23 +76,28 @@ PrometheusMetrics::PrometheusMetrics(const std::string& listen,
   series_total_ = &BuildCounter()
                        .Name("stemflow_series_total")
                        .Help("Series ended, by how they ended")
+                       .Labels(constant)
                        .Register(r);
   series_active_ = &BuildGauge()
                         .Name("stemflow_series_active")
                         .Help("1 while a series is being received")
+                        .Labels(constant)
                         .Register(r)
                         .Add({});
   auto& depth = BuildGauge()
                     .Name("stemflow_queue_depth")
                     .Help("Batches queued at or in a flow-graph node")
+                    .Labels(constant)
                     .Register(r);
   auto& hw = BuildGauge()
                  .Name("stemflow_queue_high_water")
                  .Help("Highest queue depth seen this series")
+                 .Labels(constant)
                  .Register(r);
   auto& cap = BuildGauge()
                   .Name("stemflow_queue_capacity")
                   .Help("Batches a queue can hold (the pool's slots bound every edge)")
+                  .Labels(constant)
                   .Register(r);
   for (std::size_t e = 0; e < kEdgeNames.size(); ++e) {
     depth_[e] = &depth.Add({{"edge", kEdgeNames[e]}});
@@ -95,25 +107,30 @@ PrometheusMetrics::PrometheusMetrics(const std::string& listen,
   pool_in_use_ = &BuildGauge()
                       .Name("stemflow_pool_slots_in_use")
                       .Help("Batch slots taken (filling, in the graph)")
+                      .Labels(constant)
                       .Register(r)
                       .Add({});
   pool_slots_ = &BuildGauge()
                      .Name("stemflow_pool_slots")
                      .Help("Batch slots of the pool this series")
+                     .Labels(constant)
                      .Register(r)
                      .Add({});
   pool_bytes_ = &BuildGauge()
                      .Name("stemflow_pool_bytes")
                      .Help("Bytes of the batch pool (pipeline.memory_limit)")
+                     .Labels(constant)
                      .Register(r)
                      .Add({});
   auto& dur = BuildHistogram()
                   .Name("stemflow_operator_batch_duration_seconds")
                   .Help("Time an operator took for one batch")
+                  .Labels(constant)
                   .Register(r);
   auto& busy = BuildCounter()
                    .Name("stemflow_operator_busy_seconds_total")
                    .Help("Time spent in each operator, summed over batches")
+                   .Labels(constant)
                    .Register(r);
   for (const auto& op : operators) {
     op_duration_.push_back(&dur.Add({{"operator", op}}, duration_buckets()));
@@ -122,6 +139,7 @@ PrometheusMetrics::PrometheusMetrics(const std::string& listen,
   latency_ = &BuildHistogram()
                   .Name("stemflow_end_to_end_latency_seconds")
                   .Help("From a batch's first frame arriving to its results in the store")
+                  .Labels(constant)
                   .Register(r)
                   .Add({}, duration_buckets());
   exposer_->RegisterCollectable(registry_);

@@ -22,6 +22,7 @@
 
 #include <array>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,10 +33,12 @@ namespace stemflow::sinks {
 
 class PrometheusMetrics final : public Observer {
  public:
-  //! Starts serving on `listen` ("host:port"); throws ConfigError if it cannot bind.
+  //! Starts serving on `listen` ("host:port"); throws ConfigError if it cannot bind. `constant`
+  //! labels go on every series (an MPI job's `rank`).
   PrometheusMetrics(const std::string& listen,
                     const std::vector<std::string>& operators,
-                    const std::string& device);
+                    const std::string& device,
+                    const std::map<std::string, std::string>& constant = {});
   ~PrometheusMetrics() override;
 
   std::string_view name() const override { return "metrics"; }
