@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# bench/scaling: the same replay on the same cores as 1 process x N threads and as N MPI ranks x 1
+# thread (and 1 x 1 as the per-core base), for virtual imaging + CoM and for Bragg disks (poly),
+# so that the cost of adding ranks shows per frame (issue 12's goal: < 5 %). Each row is the median
+# of RUNS runs of the whole job, timed two ways: the engine's own rate (rank 0's "series ... frames/s",
+# series start to results written) and the wall time of the whole command (MPI start-up, FFTW
+# planning and file opening included).
+#   bench/scaling/run.sh [BUILD_DIR] [RUNS]   (default build, 3)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=$(realpath "${1:-build}")
+runs=${2:-3}
+cores=$(nproc)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+load() { cut -d' ' -f1 /proc/loadavg; }
+load_before=$(load)
+echo "bench/scaling: $(date -u +%Y-%m-%dT%H:%MZ) on $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load before $load_before"
+mpirun_args=(--oversubscribe --bind-to none)
+[[ $(id -u) -eq 0 ]] && mpirun_args+=(--allow-run-as-root)
+sim="$build/sim/stemflow-sim"
+exe="$build/pipeline/stemflow"
+"$sim" synth --scan 128x128 --frame 128x128 --seed 3 --unique 512 --out "$tmp/vi.npy" > /dev/null
+"$sim" synth --scan 32x64 --frame 256x256 --seed 3 --out "$tmp/bragg.npy" > /dev/null
+"$sim" synth --scan 1x8 --frame 256x256 --vacuum --out "$tmp/vacuum.npy" > /dev/null
+cat "$tmp"/*.npy > /dev/null  # into the page cache
+cat > "$tmp/vi.toml" <<T
+[input]
+source = "file"
+path = "$tmp/vi.npy"
+[[operators]]
+type = "virtual_image"
+name = "bf"
+detector = "circle"
+center = [64, 64]
+radius = 8
+[[operators]]
+type = "virtual_image"
+name = "adf"
+detector = "annulus"
+center = [64, 64]
+radii = [13, 42]
+[[operators]]
+type = "center_of_mass"
+name = "com"
+[outputs.hdf5]
+path = "$tmp/vi.h5"
+if_exists = "overwrite"
+T
+cat > "$tmp/bragg.toml" <<T
+[input]
+source = "file"
+path = "$tmp/bragg.npy"
+[[operators]]
+type = "bragg_disks"
+name = "bragg"
+vacuum = "$tmp/vacuum.npy"
+subpixel = "poly"
+[outputs.hdf5]
+path = "$tmp/bragg.h5"
+if_exists = "overwrite"
+T
+
+# One job: prints "<engine frames/s> <wall s>".
+job() {
+  local ranks=$1 threads=$2 cfg=$3 log="$tmp/log" t0 t1
+  t0=$(date +%s.%N)
+  if [[ $ranks -eq 1 ]]; then
+    "$exe" run "$cfg" --set pipeline.threads="$threads" > "$log" 2>&1
+  else
+    mpirun "${mpirun_args[@]}" -n "$ranks" "$exe" run "$cfg" --set pipeline.threads="$threads" > "$log" 2>&1
+  fi
+  t1=$(date +%s.%N)
+  local fps
+  # Rank 0's rate is the job's (it ends the series when every rank's results are in).
+  fps=$( ( [[ $ranks -eq 1 ]] && cat "$log" || grep 'rank 0\]' "$log") | grep -o '[0-9]* frames/s' | tail -1 | cut -d' ' -f1)
+  echo "$fps $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
+}
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+for work in vi bragg; do
+  frames=$([[ $work == vi ]] && echo 16384 || echo 2048)
+  what=$([[ $work == vi ]] && echo "2 virtual detectors + CoM, 128x128 scan of 128x128 u16" \
+                           || echo "Bragg disks (poly, f32), 32x64 scan of 256x256 u16")
+  printf "\n%s (%d frames), median of %d runs\n\n" "$what" "$frames" "$runs"
+  printf "| layout | frames/s (engine) | frames/s (whole job, wall) | per core (engine) | efficiency vs 1 process x %d threads |\n|---|---|---|---|---|\n" "$cores"
+  base=""
+  for layout in "1 1" "1 $cores" "$cores 1"; do
+    read -r ranks threads <<< "$layout"
+    fpss=() walls=()
+    for ((r = 0; r < runs; ++r)); do
+      read -r f w <<< "$(job "$ranks" "$threads" "$tmp/$work.toml")"
+      fpss+=("$f") walls+=("$w")
+    done
+    fps=$(printf '%s\n' "${fpss[@]}" | median)
+    wall=$(printf '%s\n' "${walls[@]}" | median)
+    used=$((ranks * threads))
+    if [[ "$layout" == "1 $cores" ]]; then base=$fps; fi
+    eff=$([[ -n "$base" ]] && awk -v f="$fps" -v b="$base" 'BEGIN {printf "%.1f %%", 100 * f / b}' || echo "-")
+    awk -v l="$ranks rank(s) x $threads thread(s)" -v f="$fps" -v w="$wall" -v n="$frames" -v u="$used" -v e="$eff" \
+      'BEGIN {printf "| %s | %d | %.0f | %.0f | %s |\n", l, f, n / w, f / u, e}'
+  done
+done
+echo
+echo "load before $load_before, after $(load)$(awk -v a="$load_before" -v c="$cores" 'BEGIN {if (a / c > 0.3) print " (FLAG: taken at more than 0.3 per core)"}')"
