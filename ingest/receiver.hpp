@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string_view>
 
 #include "ingest/drop_log.hpp"
 #include "ingest/series_assembler.hpp"
 #include "ingest/source.hpp"
+#include "pipeline/core/series_peers.hpp"
 
 namespace stemflow::ingest {
 
@@ -43,7 +45,13 @@ class Receiver : public Source {
   const SeriesCounts& outside_counts() const override { return outside_; }
 
  protected:
-  Receiver(BatchPool& pool, ReceiverTiming timing) : timing_(timing), assembler_(pool) {}
+  //! `peers`: the other receivers of an MPI job on the same sender (null for a receiver of its
+  //! own). Starts and complete ends this receiver gets are announced to them, theirs start and end
+  //! series here, and frames that arrive before the start another receiver got are held.
+  Receiver(BatchPool& pool, ReceiverTiming timing, std::shared_ptr<SeriesPeers> peers = nullptr)
+      : timing_(timing), assembler_(pool), peers_(std::move(peers)) {
+    assembler_.set_shared_sender(peers_ != nullptr);
+  }
 
   // The protocol's part, called by next() only.
 
@@ -82,6 +90,23 @@ class Receiver : public Source {
   void end_series(SeriesEnd how);
   //! Ends the current series as restarted by `by` ("series 7", "a new acquisition"), logging it.
   void restart_series(std::string_view by);
+  //! A message of a later series (its start, or a frame) arrived on this receiver's socket during
+  //! the current series. Alone, the series was restarted. With peers, the sender has moved on and
+  //! this receiver's share of the series is complete: it ends as complete once the end another
+  //! receiver got is known (waiting for it up to kAwaitPeerEnd), else as restarted.
+  void close_for_new_series(std::string_view by);
+  bool has_peers() const { return peers_ != nullptr; }
+  //! A frame arrived outside any series while other receivers share the sender: its start may be
+  //! on its way from another receiver. The protocol then keeps the frame (up to kMaxEarlyFrames)
+  //! and places it from resume_held() once the series is active; held longer than the series
+  //! timeout without a start, it drops it (early_frames_expired()).
+  bool may_hold_early_frame(std::size_t held) const {
+    return peers_ && !assembler_.active() && held < kMaxEarlyFrames;
+  }
+  bool early_frames_expired(std::chrono::steady_clock::time_point since) const {
+    return std::chrono::steady_clock::now() - since > timing_.series_timeout;
+  }
+  static constexpr std::size_t kMaxEarlyFrames = 1024;
 
  private:
   ReceiverTiming timing_;
@@ -93,6 +118,17 @@ class Receiver : public Source {
   std::chrono::steady_clock::time_point last_message_{};
   std::optional<std::chrono::steady_clock::time_point> drain_started_;
   bool finished_ = false;
+  // Another receiver got the end: what is still on its way to this one arrives within moments
+  // (the sender sent it before the end); the series ends here once the socket has been quiet for
+  // kPeerEndQuiet.
+  static constexpr std::chrono::milliseconds kPeerEndQuiet{250};
+  static constexpr std::chrono::milliseconds kAwaitPeerEnd{2000};
+  bool poll_peers();
+  bool handle_peer_event(const SeriesPeers::Event& e);
+  std::deque<SeriesPeers::Event> peer_backlog_;  // events read while waiting for an end
+  void end_series_here(SeriesEnd how);
+  std::shared_ptr<SeriesPeers> peers_;
+  std::optional<std::chrono::steady_clock::time_point> peer_end_;
 };
 
 }  // namespace stemflow::ingest

@@ -124,7 +124,7 @@ bool looks_interleaved(const std::vector<std::uint8_t>& seen) {
 }
 
 void SeriesAssembler::finish(SeriesEnd how) {
-  if (!rejected_ && looks_interleaved(seen_)) {
+  if (!rejected_ && !shared_sender_ && looks_interleaved(seen_)) {
     spdlog::error(
         "series {}: {} of {} frames arrived, spread evenly over the scan with the ones between "
         "missing: another receiver is probably connected to the same sender and took them (a "

@@ -59,8 +59,12 @@ class SeriesAssembler {
                        std::chrono::milliseconds batch_timeout);
   //! Ends the series: flushes, records how it ended. take_ready() may still return the last batch.
   void finish(SeriesEnd how);
+  //! The sender is shared on purpose (the ranks of an MPI job each receive a dealt share): do
+  //! not take the interleaved frames for a second engine.
+  void set_shared_sender(bool shared) { shared_sender_ = shared; }
 
  private:
+  bool shared_sender_ = false;
   void push_ready();
 
   BatchPool& pool_;

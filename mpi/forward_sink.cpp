@@ -14,7 +14,7 @@ void ForwardSink::series_started(const ResultStore&, const Provenance&) {}
 void ForwardSink::batch_done(const FrameBatch& batch, const ResultStore&) {
   encode_results(batch, buffer_);
   MPI_Send(
-      buffer_.data(), static_cast<int>(buffer_.size()), MPI_BYTE, 0, kTagResults, MPI_COMM_WORLD);
+      buffer_.data(), static_cast<int>(buffer_.size()), MPI_BYTE, 0, kTagResults, results_comm());
 }
 
 void ForwardSink::send_end(const SeriesCounts& counts, const ResultStore* store) {
@@ -31,7 +31,7 @@ void ForwardSink::send_end(const SeriesCounts& counts, const ResultStore* store)
     }
   }
   encode_end(end, buffer_);
-  MPI_Send(buffer_.data(), static_cast<int>(buffer_.size()), MPI_BYTE, 0, kTagEnd, MPI_COMM_WORLD);
+  MPI_Send(buffer_.data(), static_cast<int>(buffer_.size()), MPI_BYTE, 0, kTagEnd, results_comm());
 }
 
 Expected<std::string> ForwardSink::series_ended(const ResultStore& store, const Provenance& prov) {

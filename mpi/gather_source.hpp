@@ -12,6 +12,8 @@
 // has, ended as interrupted.
 #pragma once
 
+#include <mpi.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -37,9 +39,11 @@ class GatherSource final : public Source {
   std::string describe() const override;
 
  private:
-  enum class State { kBefore, kRunning, kOwnEnded, kEnded, kDone };
+  enum class State { kBefore, kRunning, kOwnEnded, kEnded };
   //! Receives one message from another rank if one is waiting; true when it did something.
   bool poll();
+  bool receive_from(std::uint32_t from, const MPI_Status& st);
+  SourceStatus end_series();
 
   BatchPool& pool_;
   std::unique_ptr<Source> own_;
@@ -47,6 +51,7 @@ class GatherSource final : public Source {
   State state_ = State::kBefore;
   bool rejected_ = false;
   FrameBatch* pending_ = nullptr;  // another rank's results, ready to take
+  std::uint32_t next_rank_ = 0;    // where the next poll starts (fairness between ranks)
   std::vector<bool> ended_;        // per rank: its end received
   std::vector<SeriesCounts> peer_counts_;
   PeerResults peers_;

@@ -7,7 +7,17 @@
 #include <functional>
 #include <stdexcept>
 
+#include "mpi/tags.hpp"
+
 namespace stemflow::mpi {
+
+namespace {
+MPI_Comm g_results = MPI_COMM_NULL;
+MPI_Comm g_events = MPI_COMM_NULL;
+}  // namespace
+
+MPI_Comm results_comm() { return g_results; }
+MPI_Comm events_comm() { return g_events; }
 
 bool launched_by_mpi() {
   // Open MPI's mpirun, PMIx launchers (srun --mpi=pmix, prterun), PMI-1/2 (srun, MPICH's hydra).
@@ -20,15 +30,17 @@ bool launched_by_mpi() {
 Job::Job(int& argc, char**& argv) {
   if (!launched_by_mpi()) return;
   int provided = 0;
-  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
     throw std::runtime_error("MPI_Init_thread failed");
   }
   initialised_ = true;
-  if (provided < MPI_THREAD_SERIALIZED) {
+  if (provided < MPI_THREAD_MULTIPLE) {
     MPI_Finalize();
     initialised_ = false;
-    throw std::runtime_error("the MPI library does not support MPI_THREAD_SERIALIZED");
+    throw std::runtime_error("the MPI library does not support MPI_THREAD_MULTIPLE");
   }
+  MPI_Comm_dup(MPI_COMM_WORLD, &g_results);
+  MPI_Comm_dup(MPI_COMM_WORLD, &g_events);
   int r = 0, n = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &r);
   MPI_Comm_size(MPI_COMM_WORLD, &n);
@@ -37,7 +49,10 @@ Job::Job(int& argc, char**& argv) {
 }
 
 Job::~Job() {
-  if (initialised_) MPI_Finalize();
+  if (!initialised_) return;
+  MPI_Comm_free(&g_results);
+  MPI_Comm_free(&g_events);
+  MPI_Finalize();
 }
 
 std::vector<std::string> Job::agree(bool ok, const std::string& why) const {

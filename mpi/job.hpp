@@ -13,8 +13,8 @@ namespace stemflow::mpi {
 
 class Job {
  public:
-  //! Initialises MPI (MPI_THREAD_SERIALIZED: the engine's thread and the sink thread call MPI,
-  //! never at once) when launched by an MPI launcher; otherwise a job of one rank.
+  //! Initialises MPI (MPI_THREAD_MULTIPLE: a rank's sink thread sends results while its engine
+  //! thread exchanges series events) when launched by an MPI launcher; otherwise a job of one rank.
   Job(int& argc, char**& argv);
   ~Job();  // MPI_Finalize
   Job(const Job&) = delete;

@@ -190,4 +190,52 @@ Expected<EndMessage> decode_end(std::span<const std::byte> msg) {
   return end;
 }
 
+void encode_event(const SeriesPeers::Event& e, std::vector<std::byte>& out) {
+  out.clear();
+  Writer w{out};
+  w.put(e.kind);
+  w.put(e.series_id);
+  w.put(e.frames_announced);
+  const auto& h = e.header;
+  w.put(h.series_id);
+  w.put(h.scan_rows);
+  w.put(h.scan_cols);
+  w.put(h.frame_rows);
+  w.put(h.frame_cols);
+  w.put(h.dtype);
+  w.put_string(h.detector);
+  w.put(static_cast<std::uint32_t>(h.metadata.size()));
+  for (const auto& [k, v] : h.metadata) {
+    w.put_string(k);
+    w.put_string(v);
+  }
+}
+
+Expected<SeriesPeers::Event> decode_event(std::span<const std::byte> msg) {
+  Reader r{msg};
+  SeriesPeers::Event e;
+  const auto kind = r.get<std::uint8_t>();
+  if (kind > static_cast<std::uint8_t>(SeriesPeers::Event::Kind::kEnd)) r.ok = false;
+  e.kind = static_cast<SeriesPeers::Event::Kind>(kind);
+  e.series_id = r.get<std::uint64_t>();
+  e.frames_announced = r.get<std::uint64_t>();
+  auto& h = e.header;
+  h.series_id = r.get<std::uint64_t>();
+  h.scan_rows = r.get<std::uint32_t>();
+  h.scan_cols = r.get<std::uint32_t>();
+  h.frame_rows = r.get<std::uint32_t>();
+  h.frame_cols = r.get<std::uint32_t>();
+  const auto dtype = r.get<std::uint8_t>();
+  if (dtype > static_cast<std::uint8_t>(Dtype::kF32)) r.ok = false;
+  h.dtype = static_cast<Dtype>(dtype);
+  h.detector = r.get_string();
+  const auto n = r.get<std::uint32_t>();
+  for (std::uint32_t i = 0; r.ok && i < n; ++i) {
+    auto k = r.get_string();
+    h.metadata[std::move(k)] = r.get_string();
+  }
+  if (!r.ok || r.at != msg.size()) return tl::unexpected(wire_error("a malformed series event"));
+  return e;
+}
+
 }  // namespace stemflow::mpi

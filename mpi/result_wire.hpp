@@ -10,6 +10,8 @@
 //             order
 //   end       the SeriesCounts fields, then per operator its images (suffix, shape, units, combine
 //             rule, frames, f64 values)
+//   event     kind, series id, frames announced, and for a start the series header (shapes, dtype,
+//             detector, metadata as strings)
 #pragma once
 
 #include <cstddef>
@@ -21,6 +23,7 @@
 #include "pipeline/core/expected.hpp"
 #include "pipeline/core/operator.hpp"
 #include "pipeline/core/series.hpp"
+#include "pipeline/core/series_peers.hpp"
 
 namespace stemflow::mpi {
 
@@ -36,5 +39,9 @@ struct EndMessage {
 };
 void encode_end(const EndMessage& end, std::vector<std::byte>& out);
 Expected<EndMessage> decode_end(std::span<const std::byte> msg);
+
+//! A series start or end one rank's receiver got, for the others (with the whole series header).
+void encode_event(const SeriesPeers::Event& event, std::vector<std::byte>& out);
+Expected<SeriesPeers::Event> decode_event(std::span<const std::byte> msg);
 
 }  // namespace stemflow::mpi

@@ -5,12 +5,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+
+#include "pipeline/core/series_peers.hpp"
 
 namespace stemflow {
 
 struct JobRole {
   std::uint32_t rank = 0;
   std::uint32_t ranks = 1;
+  //! How the ranks' live receivers share series starts and ends (null for one process).
+  std::shared_ptr<SeriesPeers> peers;
   bool writes() const { return rank == 0; }  // rank 0 gathers the results and writes them
 };
 

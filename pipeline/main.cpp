@@ -28,6 +28,7 @@
 #include "stemflow_version.hpp"
 #ifdef STEMFLOW_WITH_MPI
 #include "mpi/job.hpp"
+#include "mpi/series_events.hpp"
 #endif
 
 namespace {
@@ -115,6 +116,7 @@ int run_command(const std::string& config_path,
   role.rank = job.rank();
   role.ranks = job.ranks();
   if (role.ranks > 1) {
+    role.peers = std::make_shared<stemflow::mpi::MpiSeriesPeers>(role.rank, role.ranks);
     // Every log line names its rank.
     spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] [rank " + std::to_string(role.rank) + "] %v");
   }
@@ -168,8 +170,11 @@ int run_command(const std::string& config_path,
     return code != 0 ? code : 2;
   }
   if (role.ranks > 1 && role.rank == 0) {
-    spdlog::info("MPI job of {} ranks: each reads its share of the scan rows; rank 0 writes",
-                 role.ranks);
+    spdlog::info("MPI job of {} ranks: each {}; rank 0 writes the results",
+                 role.ranks,
+                 config->section("input").get_string("source") == "file"
+                     ? "reads its share of the scan rows"
+                     : "receives the frames the sender deals it");
   }
   signals.start(*engine);
   const int rc =

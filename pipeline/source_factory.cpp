@@ -25,8 +25,24 @@ SourceMaker source_maker(const config::Config& config, JobRole role) {
   }
   const std::string protocol = in.get_string("protocol");
   if (role.ranks > 1 && in.get_string("source") != "file") {
-    throw ConfigError(in.where("source") + ": a live stream over " + std::to_string(role.ranks) +
-                      " MPI ranks is not supported yet; run it with one rank (no mpirun)");
+    // Every rank connects its own PULL socket to the detector's PUSH socket, which deals the
+    // messages round robin; the rank that gets a start or an end tells the others (role.peers).
+    const auto ranks = " with " + std::to_string(role.ranks) + " MPI ranks";
+    if (protocol == "merlin") {
+      throw ConfigError(in.where("protocol") +
+                        ": a Merlin data port takes one TCP client: receive it with one rank"
+                        " (no mpirun)" +
+                        ranks);
+    }
+    if (in.get_bool("bind")) {
+      throw ConfigError(in.where("bind") + ": each rank connects its own socket to the detector's" +
+                        ranks + "; input.bind must be false");
+    }
+    if (in.has("endpoints") && in.get_strings("endpoints").size() > 1) {
+      throw ConfigError(in.where("endpoints") + ": several endpoints" + ranks +
+                        " are not supported yet: one endpoint, or one rank");
+    }
+    if (!role.peers) throw ConfigError(in.where("source") + ": live input" + ranks + " needs MPI");
   }
   if (in.get_string("source") == "zmq" && protocol != "native") {
     std::vector<std::string> endpoints;
@@ -60,6 +76,7 @@ SourceMaker source_maker(const config::Config& config, JobRole role) {
     o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
     o.verify_hash = in.get_bool("verify_hash");
     o.scan_shape = scan_shape;
+    o.peers = role.peers;
     return [o](BatchPool& pool) { return std::make_unique<ingest::DectrisStreamSource>(pool, o); };
   }
   if (in.get_string("source") == "zmq") {
@@ -71,6 +88,7 @@ SourceMaker source_maker(const config::Config& config, JobRole role) {
     o.receive_hwm = static_cast<int>(in.get_int("receive_hwm"));
     o.series_timeout = ms(in.get_double("series_timeout"));
     o.batch_timeout = ms(pipe.get_double("batch_timeout"));
+    o.peers = role.peers;
     return [o](BatchPool& pool) { return std::make_unique<ingest::NativeZmqSource>(pool, o); };
   }
   if (!in.has("path")) throw ConfigError(in.where() + ": source \"file\" needs 'path'");

@@ -16,7 +16,7 @@ constexpr std::size_t kMaxParts = 16;
 }  // namespace
 
 DectrisStreamSource::DectrisStreamSource(BatchPool& pool, DectrisStreamOptions options)
-    : Receiver(pool, timing_of(options)),
+    : Receiver(pool, timing_of(options), options.peers),
       options_(std::move(options)),
       context_(std::max(options_.io_threads, 1)),
       socket_(context_, zmq::socket_type::pull),
@@ -41,6 +41,23 @@ void DectrisStreamSource::place() {
 }
 
 bool DectrisStreamSource::resume_held() {
+  if (!held_ && !early_.empty()) {
+    if (assembler().active()) {
+      auto parts = std::move(early_.front());
+      early_.pop_front();
+      n_parts_ = parts.size();
+      for (std::size_t i = 0; i < n_parts_; ++i) parts_[i] = std::move(parts[i]);
+      process_message();
+      return true;
+    }
+    if (early_frames_expired(early_since_)) {
+      for (std::size_t i = 0; i < early_.size(); ++i) {
+        count_drop(DropReason::kNoSeries, "image held for a start that no rank received");
+      }
+      early_.clear();
+      return true;
+    }
+  }
   if (!held_) return false;
   // A start or end message waits until every frame received before it has its place.
   if (!queue_.empty()) {
@@ -118,6 +135,8 @@ Expected<DectrisStreamSource::Parsed> DectrisStreamSource::parse() {
       p.header.detector = s->detector_description.empty() ? "DECTRIS" : s->detector_description;
       p.header.metadata = s->metadata;
       p.header.metadata["protocol"] = "dectris-stream2";
+      // Also for the other ranks of an MPI job, which learn the series from this header.
+      if (!p.unique_id.empty()) p.header.metadata["series_unique_id"] = p.unique_id;
       if (!options_.channel.empty()) p.header.metadata["channel"] = options_.channel;
       if (options_.channel.empty() && !s->channels.empty()) {
         p.header.metadata["channel"] = s->channels.front();
@@ -245,11 +264,19 @@ void DectrisStreamSource::handle_start(Parsed& p) {
     if (assembler().header().series_id == h.series_id && unique_id_ == p.unique_id) {
       return;  // the same series' start from another endpoint
     }
-    restart_series("series " + std::to_string(h.series_id));
+    close_for_new_series("series " + std::to_string(h.series_id));
   }
   unique_id_ = p.unique_id;
   ends_seen_ = 0;
   start_series(h);
+}
+
+void DectrisStreamSource::on_series_started() {
+  // A series another rank's receiver got starts here from its header alone.
+  const auto& md = assembler().header().metadata;
+  const auto u = md.find("series_unique_id");
+  unique_id_ = u != md.end() ? u->second : std::string();
+  ends_seen_ = 0;
 }
 
 void DectrisStreamSource::handle_end(const Parsed& p) {
@@ -263,6 +290,22 @@ void DectrisStreamSource::handle_end(const Parsed& p) {
 }
 
 void DectrisStreamSource::handle_image(Parsed& p) {
+  if (has_peers() && assembler().active() && p.series_id > assembler().header().series_id) {
+    // An image of a later series: this rank's share of the current one is all here, once the
+    // frames before it are placed.
+    if (!queue_.empty()) {
+      held_ = true;
+      return;
+    }
+    close_for_new_series("series " + std::to_string(p.series_id));
+  }
+  if (!assembler().active() && may_hold_early_frame(early_.size())) {
+    // Its start went to another rank and is on its way: keep the message until it comes.
+    if (early_.empty()) early_since_ = std::chrono::steady_clock::now();
+    auto& parts = early_.emplace_back();
+    for (std::size_t i = 0; i < n_parts_; ++i) parts.push_back(std::move(parts_[i]));
+    return;
+  }
   if (!assembler().active()) {
     count_drop(DropReason::kNoSeries,
                "image of series " + std::to_string(p.series_id) +

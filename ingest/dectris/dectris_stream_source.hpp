@@ -13,6 +13,8 @@
 
 #include <array>
 #include <chrono>
+#include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +43,7 @@ struct DectrisStreamOptions {
   //! V1: check each image blob against the md5 in its message ("hash"; an empty one is accepted),
   //! on the decode threads; a blob that does not match is dropped as hash_mismatch.
   bool verify_hash = false;
+  std::shared_ptr<SeriesPeers> peers;  // the other ranks of an MPI job on the same sender
 };
 
 class DectrisStreamSource final : public Receiver {
@@ -72,6 +75,7 @@ class DectrisStreamSource final : public Receiver {
   bool receive(std::chrono::milliseconds wait) override;
   bool resume_held() override;
   bool place_pending() override;
+  void on_series_started() override;
   //! Places queued frames (and decodes them) until a batch is ready or none is left.
   void place();
   bool receive_message(std::chrono::milliseconds wait);
@@ -94,7 +98,11 @@ class DectrisStreamSource final : public Receiver {
   cbor::CborDocument doc_;
   std::vector<zmq::message_t> parts_;
   std::size_t n_parts_ = 0;
-  bool held_ = false;      // parts_ hold a start/end message waiting for the queue to empty
+  bool held_ = false;  // parts_ hold a start/end message waiting for the queue to empty
+  // Image messages that arrived before their series started, while its start is on its way from
+  // another rank (Receiver::may_hold_early_frame): placed once it has.
+  std::deque<std::vector<zmq::message_t>> early_;
+  std::chrono::steady_clock::time_point early_since_{};
   std::string unique_id_;  // of the current series (V2)
   std::size_t ends_seen_ = 0;
 };

@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include "ingest/zmq_pull.hpp"
 
 namespace stemflow::ingest {
@@ -22,7 +24,7 @@ bool same_series(const SeriesHeader& a, const SeriesHeader& b) {
 }  // namespace
 
 NativeZmqSource::NativeZmqSource(BatchPool& pool, NativeOptions options)
-    : Receiver(pool, timing_of(options)),
+    : Receiver(pool, timing_of(options), options.peers),
       options_(std::move(options)),
       context_(1),
       socket_(context_, zmq::socket_type::pull),
@@ -68,7 +70,7 @@ bool NativeZmqSource::receive_one() {
     return true;
   }
   if (auto* f = std::get_if<wire::FrameHeader>(&*msg)) {
-    handle_frame(*f, more);
+    handle_frame(*f, more, nullptr);
     return true;
   }
   discard_rest();  // start and end messages are single-part; ignore anything after them
@@ -85,7 +87,7 @@ bool NativeZmqSource::receive_one() {
           h->scan_size());
       return true;
     }
-    if (assembler().active()) restart_series("series " + std::to_string(h->series_id));
+    close_for_new_series("series " + std::to_string(h->series_id));
     start_series(*h);
     return true;
   }
@@ -99,7 +101,45 @@ bool NativeZmqSource::receive_one() {
   return true;
 }
 
-void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
+bool NativeZmqSource::resume_held() {
+  if (early_.empty()) return false;
+  if (assembler().active()) {
+    auto e = std::move(early_.front());
+    early_.pop_front();
+    handle_frame(e.header, e.more, &e);
+    return true;
+  }
+  if (!early_frames_expired(early_since_)) return false;
+  for (const auto& e : early_) {
+    count_drop(DropReason::kNoSeries,
+               "frame of series " + std::to_string(e.header.series_id) +
+                   " held for a start that no rank received");
+  }
+  early_.clear();
+  return true;
+}
+
+void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more, const EarlyFrame* held) {
+  if (has_peers() && !held && assembler().active() &&
+      f.series_id > assembler().header().series_id) {
+    // A frame of a later series: this rank's share of the current one is all here.
+    close_for_new_series("series " + std::to_string(f.series_id));
+  }
+  if (!assembler().active() && !held && may_hold_early_frame(early_.size())) {
+    // Its start went to another rank and is on its way: keep the frame (a copy) until it comes.
+    if (early_.empty()) early_since_ = std::chrono::steady_clock::now();
+    auto& e = early_.emplace_back();
+    e.header = f;
+    e.more = more;
+    if (more) {
+      zmq::message_t m;
+      (void)socket_.recv(m, zmq::recv_flags::none);
+      e.pixels.assign(m.data<std::byte>(), m.data<std::byte>() + m.size());
+      e.extra = m.more();
+      discard_rest();
+    }
+    return;
+  }
   if (!assembler().active()) {
     count_drop(DropReason::kNoSeries,
                "frame of series " + std::to_string(f.series_id) +
@@ -141,12 +181,20 @@ void NativeZmqSource::handle_frame(const wire::FrameHeader& f, bool more) {
     return;
   }
   const std::size_t n = h.frame_bytes();
-  const auto r = socket_.recv(zmq::mutable_buffer(*dst, n), zmq::recv_flags::none);
-  const bool extra = socket_.get(zmq::sockopt::rcvmore);
-  if (!r || r->untruncated_size != n) {
+  std::size_t got = 0;
+  bool extra = false;
+  if (held) {
+    got = held->pixels.size();
+    extra = held->extra;
+    if (got == n) std::memcpy(*dst, held->pixels.data(), n);
+  } else {
+    const auto r = socket_.recv(zmq::mutable_buffer(*dst, n), zmq::recv_flags::none);
+    got = r ? r->untruncated_size : 0;
+    extra = socket_.get(zmq::sockopt::rcvmore);
+  }
+  if (got != n) {
     count_drop(DropReason::kWrongSize,
-               "pixel part of " + std::to_string(r ? r->untruncated_size : 0) +
-                   " bytes, expected " + std::to_string(n));
+               "pixel part of " + std::to_string(got) + " bytes, expected " + std::to_string(n));
     discard_rest();
     return;
   }

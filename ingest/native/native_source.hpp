@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -23,7 +25,8 @@ struct NativeOptions {
   std::chrono::milliseconds batch_timeout{100};
   std::chrono::milliseconds poll_interval{50};
   std::chrono::milliseconds drain_limit{
-      2000};  // on stop: read what is queued for at most this long
+      2000};                           // on stop: read what is queued for at most this long
+  std::shared_ptr<SeriesPeers> peers;  // the other ranks of an MPI job on the same sender
 };
 
 class NativeZmqSource final : public Receiver {
@@ -38,8 +41,21 @@ class NativeZmqSource final : public Receiver {
   bool receive_queued() override { return receive_one(); }
   //! Receives and handles one message; false if none was available (non-blocking).
   bool receive_one();
-  void handle_frame(const wire::FrameHeader& f, bool more);
+  //! A frame that arrived before its series started (see Receiver::may_hold_early_frame).
+  struct EarlyFrame {
+    wire::FrameHeader header;
+    bool more = false;   // it had a pixel part
+    bool extra = false;  // and more parts after it
+    std::vector<std::byte> pixels;
+  };
+  //! `held`: a frame held from before its series started; null: its pixels are the socket's next
+  //! part.
+  void handle_frame(const wire::FrameHeader& f, bool more, const EarlyFrame* held);
   void discard_rest();
+  bool resume_held() override;
+
+  std::deque<EarlyFrame> early_;
+  std::chrono::steady_clock::time_point early_since_{};
 
   NativeOptions options_;
   zmq::context_t context_;

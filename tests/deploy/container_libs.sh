@@ -8,9 +8,10 @@ exe=$1
 containerfile=$2
 missing=0
 for lib in $(readelf -d "$exe" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !p {p = $NF} END {print p}')
   [[ -n "$path" ]] || { echo "no $lib on this machine"; missing=1; continue; }
-  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)
+  # dpkg knows a file under one of its names (/lib or /usr/lib on a merged /usr): ask for both.
+  pkg=$({ dpkg -S "$path" || dpkg -S "$(readlink -f "$path")"; } 2>/dev/null | head -1 | cut -d: -f1 || true)
   case "$pkg" in
     libc6 | libstdc++6 | libgcc-s1 | "") continue ;;  # in every Debian image
   esac

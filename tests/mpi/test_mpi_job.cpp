@@ -155,6 +155,113 @@ TEST(MpiJob, ReplayOverThreeRanksEqualsOneProcess) {
             std::vector<std::int64_t>{300});
 }
 
+// Spec: a live stream from stemflow-sim (one bound PUSH socket, as a detector has) to 2 ranks,
+// each connecting its own PULL socket: ZeroMQ deals the frames, the series' start and end reach
+// one rank and the other learns them over MPI; two series in a row (--loop 2). Each series' file
+// equals a single-process replay of the same frames (virtual image, CoM, mean pattern bit for bit
+// here: each rank's mean is over its frames; compared to 1e-12), complete, both ranks with frames.
+void live_over_two_ranks(const std::string& protocol) {
+  const auto dir = test::work_dir("mpi-live-" + protocol);
+  ASSERT_EQ(sim(dir,
+                {"--scan",
+                 "16x24",
+                 "--frame",
+                 "128x128",
+                 "--seed",
+                 "9",
+                 "--out",
+                 (dir / "scan.npy").string()}),
+            0);
+  const auto ops =
+      "[pipeline]\nbatch_frames = 8\nthreads = 1\n"
+      "[[operators]]\ntype = \"virtual_image\"\nname = \"bf\"\ndetector = \"circle\"\n"
+      "center = [64, 64]\nradius = 12\n"
+      "[[operators]]\ntype = \"center_of_mass\"\nname = \"com\"\n"
+      "[[operators]]\ntype = \"mean_pattern\"\nname = \"mean\"\n";
+  std::ofstream(dir / "replay.toml")
+      << "[input]\nsource = \"file\"\npath = \"" << (dir / "scan.npy").string() << "\"\n"
+      << ops << "[outputs.hdf5]\npath = \"" << (dir / "replay.h5").string() << "\"\n";
+  {
+    test::Process one({STEMFLOW_EXE, "run", (dir / "replay.toml").string()},
+                      (dir / "replay.log").string());
+    ASSERT_EQ(one.wait(milliseconds(60000)), 0) << test::read_text((dir / "replay.log").string());
+  }
+  const int port = test::free_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  std::ofstream(dir / "live.toml")
+      << "[input]\nsource = \"zmq\"\nprotocol = \"" << protocol << "\"\nendpoint = \"" << endpoint
+      << "\"\nseries_timeout = 10.0\n"
+      << ops << "[outputs.hdf5]\npath = \"" << (dir / "live.h5").string() << "\"\n";
+  test::Process job(mpirun(2) +
+                        std::vector<std::string>{
+                            STEMFLOW_EXE, "run", (dir / "live.toml").string(), "--series", "2"},
+                    (dir / "job.log").string());
+  // The ranks connect to the sender's endpoint; ZeroMQ reconnects until it is bound.
+  test::Process sender({STEMFLOW_SIM_EXE,
+                        "synth",
+                        "--scan",
+                        "16x24",
+                        "--frame",
+                        "128x128",
+                        "--seed",
+                        "9",
+                        "--protocol",
+                        protocol,
+                        "--loop",
+                        "2",
+                        "--bind",
+                        endpoint},
+                       (dir / "sender.log").string());
+  ASSERT_EQ(sender.wait(milliseconds(60000)), 0) << test::read_text((dir / "sender.log").string());
+  ASSERT_EQ(job.wait(milliseconds(60000)), 0) << test::read_text((dir / "job.log").string());
+
+  test::H5File a((dir / "replay.h5").string());
+  // The second series went to live_1.h5 (outputs.hdf5.if_exists = "rename").
+  for (const auto& name : {std::string("live.h5"), std::string("live_1.h5")}) {
+    ASSERT_TRUE(fs::exists(dir / name))
+        << name << ": " << test::read_text((dir / "job.log").string());
+    test::H5File b((dir / name).string());
+    for (const std::string map : {"bf", "com_qx", "com_qy", "com_intensity"}) {
+      EXPECT_EQ(a.doubles("/stemflow/" + map + "/data"), b.doubles("/stemflow/" + map + "/data"))
+          << name << " " << map;
+    }
+    const auto ma = a.doubles("/stemflow/mean/data");
+    const auto mb = b.doubles("/stemflow/mean/data");
+    ASSERT_EQ(ma.size(), mb.size());
+    for (std::size_t i = 0; i < ma.size(); ++i) {
+      ASSERT_NEAR(ma[i], mb[i], 1e-12 * std::max(1.0, std::abs(ma[i]))) << name << " " << i;
+    }
+    const auto coverage = b.bytes("/stemflow/coverage/data");
+    EXPECT_EQ(std::count(coverage.begin(), coverage.end(), 1), 16 * 24) << name;
+    EXPECT_EQ(b.ints("/stemflow/metadatabundle/provenance/mpi_ranks"),
+              std::vector<std::int64_t>{2});
+    const auto per_rank = b.ints("/stemflow/metadatabundle/provenance/frames_per_rank");
+    ASSERT_EQ(per_rank.size(), 2u);
+    EXPECT_GT(per_rank[0], 0) << name;
+    EXPECT_GT(per_rank[1], 0) << name;
+    EXPECT_EQ(per_rank[0] + per_rank[1], 16 * 24) << name;
+    EXPECT_EQ(b.string("/stemflow/metadatabundle/provenance/series_end"), "complete") << name;
+  }
+}
+
+TEST(MpiJob, LiveNativeStreamOverTwoRanks) { live_over_two_ranks("native"); }
+TEST(MpiJob, LiveDectrisStream2OverTwoRanks) { live_over_two_ranks("dectris-stream2"); }
+
+// Spec: a Merlin data port takes one TCP client: a live Merlin input with 2 ranks does not start,
+// saying so.
+TEST(MpiJob, MerlinWithSeveralRanksIsRefused) {
+  const auto dir = test::work_dir("mpi-merlin");
+  std::ofstream(dir / "live.toml") << "[input]\nsource = \"zmq\"\nprotocol = \"merlin\"\n"
+                                   << "endpoint = \"tcp://127.0.0.1:6342\"\n";
+  test::Process job(
+      mpirun(2) + std::vector<std::string>{STEMFLOW_EXE, "run", (dir / "live.toml").string()},
+      (dir / "job.log").string());
+  const int rc = job.wait(milliseconds(60000));
+  const auto log = test::read_text((dir / "job.log").string());
+  EXPECT_EQ(rc, 2) << log;
+  EXPECT_NE(log.find("takes one TCP client"), std::string::npos) << log;
+}
+
 // Spec: a DECTRIS data file (2 frames, one per chunk) replayed by 3 ranks as a 2 x 1 scan: rank 0
 // gets no rows and the result is still complete, with the manifest's per-frame sums.
 TEST(MpiJob, DectrisFileWithARankThatGetsNoFrames) {

@@ -117,3 +117,32 @@ TEST(MpiWire, EndRoundTripsAndImagesCombine) {
     EXPECT_FALSE(mpi::decode_end(std::span(msg).first(cut))) << cut;
   }
 }
+
+TEST(MpiWire, SeriesEventsRoundTrip) {
+  SeriesPeers::Event e;
+  e.kind = SeriesPeers::Event::Kind::kStart;
+  e.header.series_id = 7;
+  e.header.scan_rows = 3;
+  e.header.scan_cols = 5;
+  e.header.frame_rows = 64;
+  e.header.frame_cols = 32;
+  e.header.dtype = Dtype::kU32;
+  e.header.detector = "ARINA";
+  e.header.metadata = {{"series_unique_id", "abc"}, {"beam_energy", "300000"}};
+  std::vector<std::byte> msg;
+  mpi::encode_event(e, msg);
+  auto d = mpi::decode_event(msg);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->kind, e.kind);
+  EXPECT_EQ(d->header.series_id, 7u);
+  EXPECT_EQ(d->header.scan_cols, 5u);
+  EXPECT_EQ(d->header.frame_rows, 64u);
+  EXPECT_EQ(d->header.dtype, Dtype::kU32);
+  EXPECT_EQ(d->header.detector, "ARINA");
+  EXPECT_EQ(d->header.metadata, e.header.metadata);
+  for (std::size_t cut : {std::size_t{0}, std::size_t{9}, msg.size() - 1}) {
+    EXPECT_FALSE(mpi::decode_event(std::span(msg).first(cut))) << cut;
+  }
+  msg[0] = std::byte{9};  // no such kind
+  EXPECT_FALSE(mpi::decode_event(msg));
+}
