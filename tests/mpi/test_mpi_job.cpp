@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/sinks/test_dashboard_http.hpp"
 #include "tests/support/h5read.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_data.hpp"
@@ -251,6 +252,38 @@ void live_over_two_ranks(const std::string& protocol) {
 
 TEST(MpiJob, LiveNativeStreamOverTwoRanks) { live_over_two_ranks("native"); }
 TEST(MpiJob, LiveDectrisStream2OverTwoRanks) { live_over_two_ranks("dectris-stream2"); }
+
+// Spec: every rank serves its metrics on the configured port + its rank, labelled with its rank;
+// a SIGTERM to mpirun (which forwards it, and itself exits non-zero) stops every rank cleanly.
+TEST(MpiJob, EachRankServesMetricsWithItsRank) {
+  const auto dir = test::work_dir("mpi-metrics");
+  const int port = test::free_port();
+  std::ofstream(dir / "live.toml")
+      << "[input]\nsource = \"zmq\"\nprotocol = \"native\"\n"
+      << "endpoint = \"tcp://127.0.0.1:" << test::free_port()
+      << "\"\n[outputs.metrics]\nlisten = \"127.0.0.1:" << port << "\"\n";
+  test::Process job(
+      mpirun(2) + std::vector<std::string>{STEMFLOW_EXE, "run", (dir / "live.toml").string()},
+      (dir / "job.log").string());
+  for (int rank = 0; rank < 2; ++rank) {
+    std::optional<test::HttpResponse> r;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!(r && r->status == 200) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(milliseconds(100));
+      r = test::http_get(port + rank, "/metrics", milliseconds(2000));
+    }
+    ASSERT_TRUE(r && r->status == 200)
+        << "rank " << rank << ": " << test::read_text((dir / "job.log").string());
+    const std::string label = "rank=\"" + std::to_string(rank) + "\"";
+    EXPECT_NE(r->body.find("stemflow_frames_received_total{" + label + "}"), std::string::npos)
+        << r->body.substr(0, 2000);
+  }
+  job.signal(SIGTERM);
+  EXPECT_NE(job.wait(milliseconds(30000)), -1) << "the job did not stop";
+  const auto log = test::read_text((dir / "job.log").string());
+  EXPECT_NE(log.find("[rank 0] done: 0 series"), std::string::npos) << log;
+  EXPECT_NE(log.find("[rank 1] done: 0 series"), std::string::npos) << log;
+}
 
 // Spec: a Merlin data port takes one TCP client: a live Merlin input with 2 ranks does not start,
 // saying so.
