@@ -24,6 +24,12 @@ exe="$build/pipeline/stemflow"
 "$sim" synth --scan 128x128 --frame 128x128 --seed 3 --unique 512 --out "$tmp/vi.npy" > /dev/null
 "$sim" synth --scan 32x64 --frame 256x256 --seed 3 --out "$tmp/bragg.npy" > /dev/null
 "$sim" synth --scan 1x8 --frame 256x256 --vacuum --out "$tmp/vacuum.npy" > /dev/null
+# The paper's two frame shapes ("Parallelizing py4DSTEM": 201x50 of 420x422, 83x558 of 1792x1920),
+# scaled-down scans, for the projection in BENCHMARKS.md.
+"$sim" synth --scan 8x25 --frame 420x422 --seed 3 --out "$tmp/small.npy" > /dev/null
+"$sim" synth --scan 1x8 --frame 420x422 --vacuum --out "$tmp/small_vacuum.npy" > /dev/null
+"$sim" synth --scan 2x12 --frame 1792x1920 --seed 3 --out "$tmp/large.npy" > /dev/null
+"$sim" synth --scan 1x4 --frame 1792x1920 --vacuum --out "$tmp/large_vacuum.npy" > /dev/null
 cat "$tmp"/*.npy > /dev/null  # into the page cache
 cat > "$tmp/vi.toml" <<T
 [input]
@@ -61,6 +67,10 @@ subpixel = "poly"
 path = "$tmp/bragg.h5"
 if_exists = "overwrite"
 T
+for paper in small large; do
+  sed -e "s#$tmp/bragg.npy#$tmp/$paper.npy#" -e "s#$tmp/vacuum.npy#$tmp/${paper}_vacuum.npy#" \
+      -e "s#$tmp/bragg.h5#$tmp/$paper.h5#" "$tmp/bragg.toml" > "$tmp/$paper.toml"
+done
 
 # One job: prints "<engine frames/s> <wall s>".
 job() {
@@ -73,16 +83,21 @@ job() {
   fi
   t1=$(date +%s.%N)
   local fps
-  # Rank 0's rate is the job's (it ends the series when every rank's results are in).
-  fps=$( ( [[ $ranks -eq 1 ]] && cat "$log" || grep 'rank 0\]' "$log") | grep -o '[0-9]* frames/s' | tail -1 | cut -d' ' -f1)
+  # Rank 0's rate is the job's (it ends the series when every rank's results are in): frames
+  # processed over the seconds of its series line (series start to results written).
+  fps=$( ( [[ $ranks -eq 1 ]] && cat "$log" || grep 'rank 0\]' "$log") | grep ' processed, ' | tail -1 |
+    sed -E 's/.* ([0-9]+) processed, .*; ([0-9.]+) s, .*/\1 \2/' | awk '{printf "%.4g", $1 / $2}')
   echo "$fps $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
 }
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-for work in vi bragg; do
-  frames=$([[ $work == vi ]] && echo 16384 || echo 2048)
-  what=$([[ $work == vi ]] && echo "2 virtual detectors + CoM, 128x128 scan of 128x128 u16" \
-                           || echo "Bragg disks (poly, f32), 32x64 scan of 256x256 u16")
+for work in ${WORK:-vi bragg small large}; do
+  case $work in
+    vi) frames=16384 what="2 virtual detectors + CoM, 128x128 scan of 128x128 u16" ;;
+    bragg) frames=2048 what="Bragg disks (poly, f32), 32x64 scan of 256x256 u16" ;;
+    small) frames=200 what="Bragg disks (poly, f32), 8x25 scan of 420x422 u16 (the paper's small dataset's frames)" ;;
+    large) frames=24 what="Bragg disks (poly, f32), 2x12 scan of 1792x1920 u16 (the paper's large dataset's frames)" ;;
+  esac
   printf "\n%s (%d frames), median of %d runs\n\n" "$what" "$frames" "$runs"
   printf "| layout | frames/s (engine) | frames/s (whole job, wall) | per core (engine) | efficiency vs 1 process x %d threads |\n|---|---|---|---|---|\n" "$cores"
   base=""
@@ -99,7 +114,7 @@ for work in vi bragg; do
     if [[ "$layout" == "1 $cores" ]]; then base=$fps; fi
     eff=$([[ -n "$base" ]] && awk -v f="$fps" -v b="$base" 'BEGIN {printf "%.1f %%", 100 * f / b}' || echo "-")
     awk -v l="$ranks rank(s) x $threads thread(s)" -v f="$fps" -v w="$wall" -v n="$frames" -v u="$used" -v e="$eff" \
-      'BEGIN {printf "| %s | %d | %.0f | %.0f | %s |\n", l, f, n / w, f / u, e}'
+      'BEGIN {printf "| %s | %.4g | %.4g | %.4g | %s |\n", l, f, n / w, f / u, e}'
   done
 done
 echo

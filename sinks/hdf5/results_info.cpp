@@ -101,6 +101,11 @@ std::optional<std::string> describe_results_file(const std::string& path) {
   }
   os << "  input " << read_string(file, prov + "/input") << "\n";
   os << "  device " << read_string(file, prov + "/device") << "\n";
+  if (const auto per_rank = read_ints(file, prov + "/frames_per_rank"); per_rank.size() > 1) {
+    os << "  mpi ranks " << per_rank.size() << ", frames received per rank";
+    for (auto n : per_rank) os << " " << n;
+    os << "\n";
+  }
   os << "  time " << read_string(file, prov + "/start_time") << " to "
      << read_string(file, prov + "/end_time") << "\n";
   for (const char* k :

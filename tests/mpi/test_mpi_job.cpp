@@ -155,6 +155,12 @@ TEST(MpiJob, ReplayOverThreeRanksEqualsOneProcess) {
             std::vector<std::int64_t>{300});
   EXPECT_EQ(b.ints("/stemflow/metadatabundle/provenance/frames_received"),
             std::vector<std::int64_t>{300});
+  test::Process info({STEMFLOW_EXE, "info", (dir / "job.h5").string()},
+                     (dir / "info.log").string());
+  ASSERT_EQ(info.wait(milliseconds(30000)), 0);
+  const auto text = test::read_text((dir / "info.log").string());
+  EXPECT_NE(text.find("mpi ranks 3, frames received per rank 96 96 108"), std::string::npos)
+      << text;
 }
 
 // Spec: a live stream from stemflow-sim (one bound PUSH socket, as a detector has) to 2 ranks,
