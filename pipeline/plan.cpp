@@ -32,6 +32,13 @@ EngineParts make_plan(const config::Config& config, PlanFor what) {
     parts.outputs.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
     parts.operators.push_back(std::move(built.op));
   }
+  // Operators that read others' results: checked here, so that validate and run agree.
+  link_operator_inputs(parts.operators);
+  if (config.has_section("outputs.dashboard")) {
+    // The operators' live images (strain maps, the Bragg vector map) as often as browsers get
+    // deltas: a map is on the page within one update interval of its frames.
+    parts.preview_interval_s = config.section("outputs.dashboard").get_double("update_interval");
+  }
   auto make_source = source_maker(config);
   const auto in = config.section("input");
   parts.input = in.get_string("source") == "file" ? "file" : in.get_string("protocol");
