@@ -14,7 +14,10 @@
   X(bragg_disks)              \
   X(mean_pattern)             \
   X(max_pattern)              \
-  X(center_of_mass)
+  X(center_of_mass)           \
+  X(origin)                   \
+  X(bragg_vector_map)         \
+  X(strain_map)
 
 namespace stemflow::ops {
 

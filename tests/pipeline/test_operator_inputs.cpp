@@ -152,3 +152,27 @@ TEST(OperatorInputs, PlacementRunsDependentsAfterTheirInputs) {
     EXPECT_EQ(b.results[2].frame_scalars(i)[0], 4 * (i + 1.0));
   }
 }
+
+// Spec: `stemflow validate` and `stemflow run` build the same plan, so an input naming an
+// operator that comes later is the same ConfigError for both, naming the file, line and key.
+TEST(OperatorInputs, ValidateAndRunGiveTheSameError) {
+  const auto config = config::Config::parse(
+      "[input]\nendpoint = \"tcp://127.0.0.1:5555\"\n"
+      "[[operators]]\ntype = \"strain_map\"\nname = \"strain\"\nbragg = \"bragg\"\n"
+      "g1 = [17.9, 2.6]\ng2 = [-5.1, 16.6]\n"
+      "[[operators]]\ntype = \"bragg_disks\"\nname = \"bragg\"\ntemplate = \"none\"\n"
+      "no_template_applies_ifft = false\n",
+      "test.toml");
+  std::string errors[2];
+  for (int k = 0; k < 2; ++k) {
+    try {
+      (void)make_plan(config, k == 0 ? PlanFor::kValidate : PlanFor::kRun);
+    } catch (const ConfigError& e) {
+      errors[k] = e.what();
+    }
+  }
+  EXPECT_NE(errors[0].find("test.toml:6"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("bragg"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("must come before 'strain'"), std::string::npos) << errors[0];
+  EXPECT_EQ(errors[0], errors[1]);
+}
