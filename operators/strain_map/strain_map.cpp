@@ -224,7 +224,8 @@ std::vector<SeriesImage> StrainMapOp::strain_images(const ResultStore& store) co
                  series_.scan_cols,
                  std::vector<double>(n, kNaN),
                  kUnits[k],
-                 ImageSpace::kReal};
+                 ImageSpace::kReal,
+                 true};
   }
   const auto& g1x = store.map(me, 0);
   const auto& g1y = store.map(me, 1);

@@ -76,6 +76,7 @@ struct SeriesImage {
   std::vector<double> values;  // rows * cols, row-major
   std::string units;
   ImageSpace space = ImageSpace::kDiffraction;
+  bool diverging = false;  // display hint: a signed quantity around 0 (strain), shown +-symmetric
 };
 
 //! Another operator whose results of the same batch an operator reads.
