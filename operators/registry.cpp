@@ -17,7 +17,8 @@
   X(center_of_mass)           \
   X(origin)                   \
   X(bragg_vector_map)         \
-  X(strain_map)
+  X(strain_map)               \
+  X(dpc)
 
 namespace stemflow::ops {
 

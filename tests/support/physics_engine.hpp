@@ -64,6 +64,30 @@ class RecordedBraggOp final : public Operator {
   std::uint32_t max_peaks_;
 };
 
+//! Stands in for a center_of_mass operator (same type name): gives recorded qx, qy per position.
+class RecordedComOp final : public Operator {
+ public:
+  RecordedComOp(std::string name, const std::vector<double>& qx, const std::vector<double>& qy)
+      : Operator(std::move(name)), qx_(qx), qy_(qy) {}
+  std::string_view type() const override { return "center_of_mass"; }
+  void start(const SeriesHeader&) override {}
+  OutputSpec outputs() const override {
+    return {{{"qx", "px"}, {"qy", "px"}, {"intensity", "counts"}}, 0};
+  }
+  void process(const FrameBatch& b, OperatorResults& out) const override {
+    for (std::uint32_t i = 0; i < b.count; ++i) {
+      auto v = out.frame_scalars(i);
+      v[0] = qx_[b.index[i]];
+      v[1] = qy_[b.index[i]];
+      v[2] = 1.0;
+    }
+  }
+
+ private:
+  const std::vector<double>& qx_;
+  const std::vector<double>& qy_;
+};
+
 //! One series from test memory: frames (optional pixels) in scan order, in batches of the pool.
 class VectorSource final : public Source {
  public:
