@@ -217,19 +217,28 @@ DpcResult solve_dpc(const std::vector<double>& com_x,
 
 DpcOp::DpcOp(std::string name, DpcParams p) : Operator(std::move(name)), p_(std::move(p)) {}
 
+DpcOp::~DpcOp() { join(); }
+
+void DpcOp::join() const {
+  if (worker_.joinable()) worker_.join();
+}
+
 std::vector<OperatorInput> DpcOp::inputs() const {
   return {{"com", p_.com_where, p_.com, "center_of_mass"}};
 }
 
 void DpcOp::start(const SeriesHeader& series) {
+  join();
   series_ = series;
   last_preview_ = {};  // the first preview at once, then every preview_seconds
+  busy_ = false;
+  ready_.reset();
 }
 
-std::vector<SeriesImage> DpcOp::images(const ResultStore& store, bool log) const {
-  const std::size_t c = input_indices()[0];
-  const auto& h = store.series();
-  const auto r = solve_dpc(store.map(c, 0), store.map(c, 1), h.scan_rows, h.scan_cols, p_);
+std::vector<SeriesImage> DpcOp::images(const std::vector<double>& qx,
+                                       const std::vector<double>& qy,
+                                       bool log) const {
+  const auto r = solve_dpc(qx, qy, series_.scan_rows, series_.scan_cols, p_);
   if (log) {
     spdlog::info("operator '{}': rotation {} degrees{}, transpose {}",
                  name(),
@@ -237,17 +246,44 @@ std::vector<SeriesImage> DpcOp::images(const ResultStore& store, bool log) const
                  p_.rotation_deg ? " (given)" : " (least curl)",
                  r.transpose ? "yes" : "no");
   }
-  return {{"phase", h.scan_rows, h.scan_cols, r.phase, "px^2", ImageSpace::kReal, false},
-          {"ddpc", h.scan_rows, h.scan_cols, r.ddpc, "px", ImageSpace::kReal, true}};
+  return {
+      {"phase", series_.scan_rows, series_.scan_cols, r.phase, "px^2", ImageSpace::kReal, false},
+      {"ddpc", series_.scan_rows, series_.scan_cols, r.ddpc, "px", ImageSpace::kReal, true}};
 }
 
 std::vector<SeriesImage> DpcOp::preview(const ResultStore& store) const {
+  std::lock_guard lk(mutex_);
+  std::vector<SeriesImage> done;
+  if (ready_) {
+    done = std::move(*ready_);
+    ready_.reset();
+  }
   const auto now = std::chrono::steady_clock::now();
-  if (std::chrono::duration<double>(now - last_preview_).count() < p_.preview_seconds) return {};
-  last_preview_ = now;
-  return images(store, false);
+  if (!busy_ && std::chrono::duration<double>(now - last_preview_).count() >= p_.preview_seconds) {
+    last_preview_ = now;
+    const std::size_t c = input_indices()[0];
+    join();  // finished (not busy): returns at once
+    busy_ = true;
+    worker_ = std::thread([this, qx = store.map(c, 0), qy = store.map(c, 1)] {
+      std::vector<SeriesImage> images;
+      try {
+        images = this->images(qx, qy, false);
+      } catch (const std::exception& e) {
+        spdlog::warn("operator '{}': live phase failed: {}", name(), e.what());
+      }
+      std::lock_guard lk2(mutex_);
+      if (!images.empty()) ready_ = std::move(images);
+      busy_ = false;
+    });
+  }
+  return done;
 }
 
-std::vector<SeriesImage> DpcOp::conclude(const ResultStore& store) { return images(store, true); }
+std::vector<SeriesImage> DpcOp::conclude(const ResultStore& store) {
+  join();
+  ready_.reset();
+  const std::size_t c = input_indices()[0];
+  return images(store.map(c, 0), store.map(c, 1), true);
+}
 
 }  // namespace stemflow::ops

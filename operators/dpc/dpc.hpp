@@ -2,8 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "operators/origin/origin.hpp"
@@ -49,10 +51,14 @@ DpcResult solve_dpc(const std::vector<double>& com_x,
 //! Outputs: RealSlices <name>_phase (iDPC) and <name>_ddpc (dDPC) at series end; live (preview)
 //!          every preview_seconds from the frames so far (missing positions count as no
 //!          deflection). The rotation and transpose found are logged.
-//! Threading: all work in preview() and conclude() (the sink and engine threads).
+//! Threading: the series-end solve in conclude() (the engine thread). The live solve takes
+//!          seconds on a large scan (2.6 s at 256x256 on one core), so preview() never runs it on
+//!          the sink thread: it copies the CoM maps and hands them to a thread of the operator's,
+//!          and returns the last finished phase when there is a new one.
 class DpcOp final : public Operator {
  public:
   DpcOp(std::string name, DpcParams p);
+  ~DpcOp() override;
   std::string_view type() const override { return "dpc"; }
   void start(const SeriesHeader& series) override;
   OutputSpec outputs() const override { return {}; }
@@ -62,11 +68,19 @@ class DpcOp final : public Operator {
   std::vector<SeriesImage> conclude(const ResultStore& store) override;
 
  private:
-  std::vector<SeriesImage> images(const ResultStore& store, bool log) const;
+  std::vector<SeriesImage> images(const std::vector<double>& qx,
+                                  const std::vector<double>& qy,
+                                  bool log) const;
+  void join() const;
 
   DpcParams p_;
   SeriesHeader series_{};
+  // The live solve (preview() is const: the sink thread's own state, guarded for the worker).
   mutable std::chrono::steady_clock::time_point last_preview_{};
+  mutable std::mutex mutex_;
+  mutable std::thread worker_;
+  mutable bool busy_ = false;
+  mutable std::optional<std::vector<SeriesImage>> ready_;
 };
 
 }  // namespace stemflow::ops

@@ -13,6 +13,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
@@ -67,14 +68,19 @@ class RecordedBraggOp final : public Operator {
 //! Stands in for a center_of_mass operator (same type name): gives recorded qx, qy per position.
 class RecordedComOp final : public Operator {
  public:
-  RecordedComOp(std::string name, const std::vector<double>& qx, const std::vector<double>& qy)
-      : Operator(std::move(name)), qx_(qx), qy_(qy) {}
+  //! `delay` per batch: a scan that lasts long enough for live work to come back.
+  RecordedComOp(std::string name,
+                const std::vector<double>& qx,
+                const std::vector<double>& qy,
+                std::chrono::milliseconds delay = {})
+      : Operator(std::move(name)), qx_(qx), qy_(qy), delay_(delay) {}
   std::string_view type() const override { return "center_of_mass"; }
   void start(const SeriesHeader&) override {}
   OutputSpec outputs() const override {
     return {{{"qx", "px"}, {"qy", "px"}, {"intensity", "counts"}}, 0};
   }
   void process(const FrameBatch& b, OperatorResults& out) const override {
+    if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
     for (std::uint32_t i = 0; i < b.count; ++i) {
       auto v = out.frame_scalars(i);
       v[0] = qx_[b.index[i]];
@@ -86,6 +92,7 @@ class RecordedComOp final : public Operator {
  private:
   const std::vector<double>& qx_;
   const std::vector<double>& qy_;
+  std::chrono::milliseconds delay_;
 };
 
 //! One series from test memory: frames (optional pixels) in scan order, in batches of the pool.

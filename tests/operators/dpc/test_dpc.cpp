@@ -73,7 +73,8 @@ double correlation(const std::vector<double>& a, const std::vector<double>& b) {
 
 test::Captured run_dpc(const Field& f, const std::string& extra = "", double preview = 0) {
   std::vector<std::unique_ptr<Operator>> first;
-  first.push_back(std::make_unique<test::RecordedComOp>("com", f.qx, f.qy));
+  first.push_back(std::make_unique<test::RecordedComOp>(
+      "com", f.qx, f.qy, std::chrono::milliseconds(preview > 0 ? 3 : 0)));
   auto ops = test::build_operators(
       "[[operators]]\ntype = \"dpc\"\nname = \"dpc\"\ncom = \"com\"\npreview_seconds = 0.1\n" +
           extra,
@@ -113,7 +114,8 @@ TEST(Dpc, FindsRotationAndTransposeAndRecoversThePhase) {
 }
 
 // Spec: through the engine: the phase is written at the end as RealSlices, a given rotation and
-// transpose are used as given, and a live phase reaches the observers during the scan.
+// transpose are used as given, and a live phase (solved off the sink thread) reaches the
+// observers during the scan.
 TEST(Dpc, EngineGivenRotationAndLivePhase) {
   const Field f = make_field(24, 32, 17.0, false);
   const auto c = run_dpc(f, "", 1e-9);
