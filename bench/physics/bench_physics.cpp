@@ -58,9 +58,7 @@ std::vector<T> read_raw(const fs::path& p) {
 int main(int argc, char** argv) {
   std::map<std::string, std::string> a;
   for (int i = 1; i + 1 < argc; i += 2) a[std::string(argv[i]).substr(2)] = argv[i + 1];
-  auto get = [&](const std::string& k, const std::string& d) {
-    return a.count(k) ? a[k] : d;
-  };
+  auto get = [&](const std::string& k, const std::string& d) { return a.count(k) ? a[k] : d; };
   try {
     const fs::path dir = get("dataset", "");
     const int threads = std::stoi(get("threads", "0"));
@@ -82,8 +80,8 @@ int main(int argc, char** argv) {
     fs::create_directories(work);
     {
       std::ofstream f(work / "vacuum.npy", std::ios::binary);
-      ingest::write_npy_header(f, Dtype::kU16, {vac.size() / h.frame_pixels(), h.frame_rows,
-                                                h.frame_cols});
+      ingest::write_npy_header(
+          f, Dtype::kU16, {vac.size() / h.frame_pixels(), h.frame_rows, h.frame_cols});
       f.write(reinterpret_cast<const char*>(vac.data()), std::streamsize(vac.size() * 2));
     }
     const auto& p = meta["detection_runs"]["poly"]["params"];
@@ -104,8 +102,8 @@ int main(int argc, char** argv) {
          << "[[operators]]\ntype = \"strain_map\"\nname = \"strain\"\nbragg = \"bragg\"\n"
          << "g1 = [" << double(g["g1"][0]) << ", " << double(g["g1"][1]) << "]\n"
          << "g2 = [" << double(g["g2"][0]) << ", " << double(g["g2"][1]) << "]\n"
-         << "index_tolerance = " << tol << "\nreference_region = [0, " << h.scan_rows / 4
-         << ", 0, " << h.scan_cols / 4 << "]\n";
+         << "index_tolerance = " << tol << "\nreference_region = [0, " << h.scan_rows / 4 << ", 0, "
+         << h.scan_cols / 4 << "]\n";
     const auto config = config::Config::parse(toml.str(), (work / "bench.toml").string());
     std::vector<std::unique_ptr<Operator>> ops;
     std::vector<OutputInfo> infos;
@@ -155,7 +153,8 @@ int main(int argc, char** argv) {
         frames += n;
         wall = std::chrono::duration<double>(Clock::now() - t0).count();
       } while (wall < min_seconds);
-      return std::pair<double, double>{wall / double(frames), (cpu_seconds() - c0) / double(frames)};
+      return std::pair<double, double>{wall / double(frames),
+                                       (cpu_seconds() - c0) / double(frames)};
     };
 
     const auto bragg = timed([&] {
@@ -192,7 +191,8 @@ int main(int argc, char** argv) {
     const double preview = std::chrono::duration<double>(Clock::now() - t0).count() / kPreviews;
     for (std::size_t o = 0; o < ops.size(); ++o) store.add_series_images(o, ops[o]->finish());
     t0 = Clock::now();
-    for (std::size_t o = 0; o < ops.size(); ++o) store.add_series_images(o, ops[o]->conclude(store));
+    for (std::size_t o = 0; o < ops.size(); ++o)
+      store.add_series_images(o, ops[o]->conclude(store));
     const double conclude = std::chrono::duration<double>(Clock::now() - t0).count();
 
     const double added_wall = physics.first - consume.first;
@@ -204,10 +204,24 @@ int main(int argc, char** argv) {
         "consume, reduce; consume alone %.3f)\n"
         "added_us_per_frame=%.3f added_cpu_us_per_frame=%.3f ratio_wall=%.4f ratio_cpu=%.4f\n"
         "preview_ms=%.3f conclude_ms=%.3f\n",
-        dir.filename().string().c_str(), h.scan_rows, h.scan_cols, h.frame_rows, h.frame_cols,
-        nthreads, batch, 1e6 * bragg.first, 1e6 * bragg.second, 1e6 * physics.first,
-        1e6 * physics.second, 1e6 * consume.first, 1e6 * added_wall, 1e6 * added_cpu,
-        added_wall / bragg.first, added_cpu / bragg.second, 1e3 * preview, 1e3 * conclude);
+        dir.filename().string().c_str(),
+        h.scan_rows,
+        h.scan_cols,
+        h.frame_rows,
+        h.frame_cols,
+        nthreads,
+        batch,
+        1e6 * bragg.first,
+        1e6 * bragg.second,
+        1e6 * physics.first,
+        1e6 * physics.second,
+        1e6 * consume.first,
+        1e6 * added_wall,
+        1e6 * added_cpu,
+        added_wall / bragg.first,
+        added_cpu / bragg.second,
+        1e3 * preview,
+        1e3 * conclude);
   } catch (const std::exception& e) {
     std::cerr << "bench_physics: " << e.what() << "\n";
     return 1;
