@@ -263,9 +263,15 @@ bool DashboardModel::apply(TickInput& in,
     last_pattern_ = now;
   }
 
-  // Whole images, so at most every pattern_interval (a strain map of a 1000x1000 scan is 4 MB).
+  // Whole images: small ones every tick (the strain map within one update interval of its
+  // frames), large ones as often as image_bytes_per_second allows (a 1000x1000 map is 4 MB).
   std::string images_part;
-  if (info_ && images_dirty_ && (images_final_ || now - last_images_ >= limits_.pattern_interval)) {
+  std::size_t image_bytes = 0;
+  for (const auto& img : images_) image_bytes += img.values.size() * sizeof(float);
+  const auto image_gap =
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(
+          double(image_bytes) / double(std::max<std::size_t>(1, limits_.image_bytes_per_second))));
+  if (info_ && images_dirty_ && (images_final_ || now - last_images_ >= image_gap)) {
     images_part = images_json();
     images_dirty_ = false;
     last_images_ = now;

@@ -20,7 +20,8 @@
 //   H  [unix_ms, received_fps, processed_fps, latency_mean_s, latency_max_s, [drops/s by reason]]
 //   I  {"name", "rows", "cols", "space": "real"|"diffraction", "units", "diverging", "final",
 //       "data": b64 f32}: the operators' live images (Operator::preview: Bragg vector map,
-//       strain maps), replaced by their series-end images; at most every pattern_interval.
+//       strain maps), replaced by their series-end images; sent whole, so rate-limited by
+//       Limits::image_bytes_per_second.
 // A reset replaces the series, maps and pattern (a new series, or an ended one that the model had
 // not seen start); a delta's positions then apply on top of it.
 //
@@ -131,6 +132,9 @@ class DashboardModel {
     std::chrono::milliseconds pattern_interval{1000};
     std::size_t peak_ring = std::size_t{1} << 21;  // peaks kept for hover (12 bytes each)
     std::uint32_t pattern_max_side = 256;          // larger patterns are binned for display
+    //! The operators' images are sent whole: at most this many bytes of them per second (a
+    //! 32x32 strain map goes out every tick, a 1000x1000 one about once a second).
+    std::size_t image_bytes_per_second = std::size_t{16} << 20;
   };
 
   DashboardModel(std::string epoch, Limits limits);

@@ -377,11 +377,13 @@ TEST(DashboardModel, PeakCountMapsAndTheFinalMeanPattern) {
 }
 
 // Spec: the operators' live images (strain maps, the Bragg vector map) reach browsers in deltas
-// and snapshots, whole, at most every pattern interval, marked live; the series-end images replace
-// them, marked final.
+// and snapshots, whole, marked live, as often as image_bytes_per_second allows (here 24 B/s: one
+// 24-byte image a second); the series-end images replace them, marked final, at once.
 TEST(DashboardModel, OperatorImagesLiveThenFinal) {
   const auto info = describe_series(header(2, 3), outputs());
-  DashboardModel model("ep", {});
+  DashboardModel::Limits lim;
+  lim.image_bytes_per_second = 24;
+  DashboardModel model("ep", lim);
   Totals totals;
   const auto t0 = Clock::now();
   TickInput start;
@@ -408,7 +410,7 @@ TEST(DashboardModel, OperatorImagesLiveThenFinal) {
   ASSERT_EQ(v.size(), 6u);
   EXPECT_EQ(v[0], 0.01f);
   EXPECT_TRUE(std::isnan(v[4]));
-  // A second live image within the pattern interval waits for it (no delta for it alone).
+  // A second live image within the second waits for it (no delta for it alone).
   TickInput second = live(0.02);
   EXPECT_FALSE(model.apply(second, totals, t0 + std::chrono::milliseconds(2100)));
   TickInput idle;
@@ -426,6 +428,28 @@ TEST(DashboardModel, OperatorImagesLiveThenFinal) {
   snap = Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
   EXPECT_EQ(snap["images"][0]["final"], true);
   EXPECT_EQ(decode<float>(snap["images"][0]["data"])[0], 0.03f);
+}
+
+// Spec: with the default limit, a small live image (a 32x32 scan's strain map) goes out in the
+// very next delta: the dashboard shows it within one update interval.
+TEST(DashboardModel, SmallImagesGoOutEveryTick) {
+  const auto info = describe_series(header(32, 32), outputs());
+  DashboardModel model("ep", {});
+  Totals totals;
+  const auto t0 = Clock::now();
+  TickInput start;
+  start.reset = SeriesPackage{info, false, {}, {}, {}};
+  model.apply(start, totals, t0);
+  for (int k = 1; k <= 3; ++k) {
+    TickInput in;
+    in.images = {SeriesImage{
+        "strain_e_xx", 32, 32, std::vector<double>(1024, 0.001 * k), "", ImageSpace::kReal, true}};
+    in.has_images = true;
+    ASSERT_TRUE(model.apply(in, totals, t0 + std::chrono::milliseconds(100 * k))) << k;
+    const Json snap =
+        Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
+    EXPECT_EQ(decode<float>(snap["images"][0]["data"])[0], float(0.001 * k)) << k;
+  }
 }
 
 namespace {
