@@ -11,6 +11,7 @@
 //
 // Usage: bench_physics --dataset DIR (a ../shared/reference/py4dstem-ref-* folder)
 //          [--threads 0 (all)] [--batch 64] [--min-seconds 3]
+// Also timed: origin mode "com" on the same frames alone, and dpc's solve on 64/128/256 scans.
 #include <sys/resource.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
@@ -27,6 +28,7 @@
 
 #include "config/config.hpp"
 #include "ingest/npy.hpp"
+#include "operators/dpc/dpc.hpp"
 #include "operators/gpu/placement.hpp"
 #include "operators/registry.hpp"
 #include "pipeline/core/result_store.hpp"
@@ -195,6 +197,44 @@ int main(int argc, char** argv) {
       store.add_series_images(o, ops[o]->conclude(store));
     const double conclude = std::chrono::duration<double>(Clock::now() - t0).count();
 
+    // origin mode "com" (get_origin on the pixels: a Gaussian of sigma r and a masked CoM per
+    // frame), on its own: what it costs when there is no bragg_disks operator to read.
+    double com_wall = 0, com_cpu = 0;
+    {
+      const auto cconf = config::Config::parse(
+          "[input]\nendpoint = \"tcp://127.0.0.1:5555\"\n[[operators]]\ntype = \"origin\"\n"
+          "name = \"o\"\nmode = \"com\"\nradius = " +
+              std::to_string(double(meta["template"]["alpha"])) + "\n",
+          (work / "com.toml").string());
+      auto op = ops::make_operator(cconf.operators()[0], cconf).op;
+      op->start(h);
+      std::vector<FrameBatch> cb(batches.size());
+      for (std::size_t b = 0; b < batches.size(); ++b) {
+        cb[b] = batches[b];
+        cb[b].results.assign(1, {});
+        cb[b].results[0].scalars_per_frame = 2;
+        cb[b].results[0].resize(batch);
+      }
+      const auto t = timed([&] {
+        for (auto& fb : cb) op->process(fb, fb.results[0]);
+      });
+      com_wall = t.first;
+      com_cpu = t.second;
+    }
+    // dpc's scan-wide solve (conclude, and each live preview on its own thread) by scan size.
+    std::string dpc_line;
+    for (std::uint32_t side : {64u, 128u, 256u}) {
+      std::vector<double> x(std::size_t(side) * side), y(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        x[i] = std::sin(0.01 * double(i));
+        y[i] = std::cos(0.013 * double(i));
+      }
+      const auto t0d = Clock::now();
+      (void)ops::solve_dpc(x, y, side, side, ops::DpcParams{});
+      dpc_line += " dpc_" + std::to_string(side) + "x" + std::to_string(side) +
+                  "_s=" + std::to_string(std::chrono::duration<double>(Clock::now() - t0d).count());
+    }
+
     const double added_wall = physics.first - consume.first;
     const double added_cpu = physics.second - consume.second;
     std::printf(
@@ -203,7 +243,9 @@ int main(int argc, char** argv) {
         "physics_us_per_frame=%.3f physics_cpu_us_per_frame=%.3f (origin+strain process, "
         "consume, reduce; consume alone %.3f)\n"
         "added_us_per_frame=%.3f added_cpu_us_per_frame=%.3f ratio_wall=%.4f ratio_cpu=%.4f\n"
-        "preview_ms=%.3f conclude_ms=%.3f\n",
+        "preview_ms=%.3f conclude_ms=%.3f\n"
+        "origin_com_us_per_frame=%.2f origin_com_cpu_us_per_frame=%.2f\n"
+        "%s\n",
         dir.filename().string().c_str(),
         h.scan_rows,
         h.scan_cols,
@@ -221,7 +263,10 @@ int main(int argc, char** argv) {
         added_wall / bragg.first,
         added_cpu / bragg.second,
         1e3 * preview,
-        1e3 * conclude);
+        1e3 * conclude,
+        1e6 * com_wall,
+        1e6 * com_cpu,
+        dpc_line.c_str() + 1);
   } catch (const std::exception& e) {
     std::cerr << "bench_physics: " << e.what() << "\n";
     return 1;

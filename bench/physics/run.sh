@@ -3,6 +3,7 @@
 # What origin + bragg_vector_map + strain_map cost after bragg_disks, per frame, on the shared
 # reference scans (goal: < 10 % of the Bragg operator's time). Prints one block per dataset.
 #
+# Also: origin mode "com" per frame (no Bragg operator), and dpc's scan-wide solve by scan size.
 # Usage: bench/physics/run.sh   (BUILD=<cmake build dir>, default build; SHARED=<../shared>)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

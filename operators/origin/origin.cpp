@@ -133,43 +133,58 @@ void OriginOp::com_frame(const PixelT* frame,
   const int rows = static_cast<int>(series_.frame_rows);
   const int cols = static_cast<int>(series_.frame_cols);
   const int half = static_cast<int>(kernel_.size() / 2);
-  s.resize(2 * std::size_t(rows) * cols);
+  s.resize(std::size_t(rows) * cols + std::size_t(cols));
   double* tmp = s.data();
-  double* sm = s.data() + std::size_t(rows) * cols;
-  // Axis 0 (rows) first, then axis 1, each with "nearest" edges, as gaussian_filter does.
+  double* acc = s.data() + std::size_t(rows) * cols;  // one row
+  // Axis 0 (rows) first, then axis 1, each with "nearest" edges, as gaussian_filter does; the
+  // loops run along rows so that they vectorise (the order of the sums differs from scipy's only
+  // in rounding, far below the truncation to the pattern's dtype).
   for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < cols; ++c) {
-      double acc = 0;
-      for (int k = -half; k <= half; ++k) {
-        const int rr = std::clamp(r + k, 0, rows - 1);
-        acc += kernel_[k + half] * double(frame[std::size_t(rr) * cols + c]);
-      }
-      tmp[std::size_t(r) * cols + c] = store_as<PixelT>(acc);
+    // The kernel is symmetric: pairs of taps share a weight, as scipy's correlate1d sums them.
+    const PixelT* mid = frame + std::size_t(r) * cols;
+    for (int c = 0; c < cols; ++c) acc[c] = kernel_[half] * double(mid[c]);
+    for (int k = 1; k <= half; ++k) {
+      const double w = kernel_[half + k];
+      const PixelT* up = frame + std::size_t(std::max(r - k, 0)) * cols;
+      const PixelT* dn = frame + std::size_t(std::min(r + k, rows - 1)) * cols;
+      for (int c = 0; c < cols; ++c) acc[c] += w * (double(up[c]) + double(dn[c]));
     }
+    double* t = tmp + std::size_t(r) * cols;
+    for (int c = 0; c < cols; ++c) t[c] = store_as<PixelT>(acc[c]);
   }
   std::size_t best = 0;
   double best_v = -std::numeric_limits<double>::infinity();
+  const int lo = std::min(half, cols), hi = std::max(lo, cols - half);  // [lo, hi): no clamping
   for (int r = 0; r < rows; ++r) {
+    const double* t = tmp + std::size_t(r) * cols;
+    for (int c = lo; c < hi; ++c) acc[c] = kernel_[half] * t[c];
+    for (int k = 1; k <= half; ++k) {
+      const double w = kernel_[half + k];
+      for (int c = lo; c < hi; ++c) acc[c] += w * (t[c - k] + t[c + k]);
+    }
     for (int c = 0; c < cols; ++c) {
-      double acc = 0;
-      for (int k = -half; k <= half; ++k) {
-        const int cc = std::clamp(c + k, 0, cols - 1);
-        acc += kernel_[k + half] * tmp[std::size_t(r) * cols + cc];
-      }
-      const double v = store_as<PixelT>(acc);
-      sm[std::size_t(r) * cols + c] = v;
+      if (c >= lo && c < hi) continue;
+      double a = 0;
+      for (int k = -half; k <= half; ++k)
+        a += kernel_[k + half] * t[std::clamp(c + k, 0, cols - 1)];
+      acc[c] = a;
+    }
+    for (int c = 0; c < cols; ++c) {
+      const double v = store_as<PixelT>(acc[c]);
       if (v > best_v) {  // the first maximum in C order, as np.argmax
         best_v = v;
         best = std::size_t(r) * cols + c;
       }
     }
   }
-  const double mr = double(best / cols), mc = double(best % cols);
+  // The centre of mass inside r * rscale of the maximum: only its bounding box can hold pixels.
+  const int mr = int(best / cols), mc = int(best % cols);
   const double lim = p_.radius * p_.rscale;
+  const int reach = int(std::ceil(lim)) + 1;
   double sum = 0, sx = 0, sy = 0;
-  for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < cols; ++c) {
-      if (!(std::hypot(r - mr, c - mc) < lim)) continue;
+  for (int r = std::max(0, mr - reach); r <= std::min(rows - 1, mr + reach); ++r) {
+    for (int c = std::max(0, mc - reach); c <= std::min(cols - 1, mc + reach); ++c) {
+      if (!(std::hypot(double(r - mr), double(c - mc)) < lim)) continue;
       const double v = double(frame[std::size_t(r) * cols + c]);
       sum += v;
       sx += v * r;
