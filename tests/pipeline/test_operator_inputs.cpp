@@ -176,3 +176,15 @@ TEST(OperatorInputs, ValidateAndRunGiveTheSameError) {
   EXPECT_NE(errors[0].find("must come before 'strain'"), std::string::npos) << errors[0];
   EXPECT_EQ(errors[0], errors[1]);
 }
+
+// Spec: the operators' live images follow the dashboard: the plan sets the preview interval to
+// outputs.dashboard.update_interval, and to 0 (no previews) without a dashboard.
+TEST(OperatorInputs, PreviewIntervalIsTheDashboardsUpdateInterval) {
+  const std::string base = "[input]\nendpoint = \"tcp://127.0.0.1:5555\"\n";
+  EXPECT_EQ(make_plan(config::Config::parse(base, "a.toml"), PlanFor::kValidate).preview_interval_s,
+            0.0);
+  const auto with = config::Config::parse(
+      base + "[outputs.dashboard]\nlisten = \"127.0.0.1:18080\"\nupdate_interval = 0.25\n",
+      "b.toml");
+  EXPECT_EQ(make_plan(with, PlanFor::kValidate).preview_interval_s, 0.25);
+}
