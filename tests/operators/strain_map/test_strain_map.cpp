@@ -185,3 +185,36 @@ TEST(StrainMap, WrongKeysAreConfigErrors) {
   EXPECT_NE(error(strain_toml("reference_region = [4, 2, 0, 8]\n")).find("reference_region"),
             std::string::npos);
 }
+
+// Edge case: through the real bragg_disks operator (no template: maxima of the smoothed pattern):
+// a frame of Gaussian disks on the lattice is fitted; an empty frame and a saturated frame give
+// NaN strain and lattice (never a wild value), with their peak counts.
+TEST(StrainMap, EmptyAndSaturatedFramesGiveNaN) {
+  SeriesHeader h;
+  h.scan_rows = 1;
+  h.scan_cols = 3;
+  h.frame_rows = h.frame_cols = 128;
+  std::vector<std::uint16_t> pixels(3 * 128 * 128, 0);
+  for (const Peak& p : lattice_peaks(kG1, kG2, 64.2, 63.7)) {
+    for (int r = 0; r < 128; ++r) {
+      for (int c = 0; c < 128; ++c) {
+        const double d2 = (r - p.qx) * (r - p.qx) + (c - p.qy) * (c - p.qy);
+        pixels[r * 128 + c] += std::uint16_t(p.intensity * std::exp(-d2 / 8.0));
+      }
+    }
+  }
+  std::fill(pixels.begin() + 2 * 128 * 128, pixels.end(), std::uint16_t{65535});
+  auto ops = test::build_operators(
+      "[[operators]]\ntype = \"bragg_disks\"\nname = \"bragg\"\ntemplate = \"none\"\n"
+      "no_template_applies_ifft = false\nmin_peak_spacing = 6.0\nedge_boundary = 2\n" +
+      strain_toml());
+  const auto c = test::run_engine(std::move(ops), h, &pixels, 3);
+  const auto& exx = c.images.at("strain_e_xx").values;
+  EXPECT_GT(c.maps.at("strain_num_peaks")[0], 20.0);
+  EXPECT_NEAR(exx[0], 0.0, 1e-3);
+  for (std::size_t i : {1u, 2u}) {
+    EXPECT_TRUE(std::isnan(exx[i])) << i << ": " << exx[i];
+    EXPECT_TRUE(std::isnan(c.maps.at("strain_g1x")[i])) << i;
+    EXPECT_LT(c.maps.at("strain_num_peaks")[i], 5.0) << i;
+  }
+}
