@@ -14,7 +14,11 @@
   X(bragg_disks)              \
   X(mean_pattern)             \
   X(max_pattern)              \
-  X(center_of_mass)
+  X(center_of_mass)           \
+  X(origin)                   \
+  X(bragg_vector_map)         \
+  X(strain_map)               \
+  X(dpc)
 
 namespace stemflow::ops {
 

@@ -62,6 +62,10 @@ Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
   observers_ = std::move(parts_.observers);
   batch_frames_ = std::max<std::uint32_t>(1, parts_.batch_frames);
   device_ = parts_.device;
+  preview_interval_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(parts_.preview_interval_s));
+  // The plan linked them already; parts built by hand (tests, embeddings) are linked here.
+  link_operator_inputs(operators_);
   placement_ = parts_.make_placement(operators_);
   placement_->set_timer([this](std::size_t o, double s) {
     notify([&](Observer& obs) { obs.operator_batch(o, s); });
@@ -88,6 +92,7 @@ Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
     move_edge(Edge::kOrder, Edge::kSink);
     if (b->count > 0) {  // 0: dropped unprocessed by abort()
       store_.consume(*b);
+      after_consume(*b);
       notify([&](Observer& o) { o.batch_done(*b, store_); });
     }
     notify([](Observer& o) { o.edge_leave(Edge::kSink); });
@@ -114,6 +119,29 @@ std::size_t Engine::results_bytes_per_position() const {
     if (spec.max_peaks > 0) bytes += sizeof(std::uint64_t) + sizeof(std::uint32_t);
   }
   return bytes + bytes / 2;
+}
+
+void Engine::after_consume(const FrameBatch& b) {
+  // The serial hooks of the operators (operator.hpp), on the sink node: nothing may escape.
+  for (std::size_t o = 0; o < operators_.size(); ++o) {
+    try {
+      operators_[o]->reduce(b, store_);
+    } catch (const std::exception& e) {
+      spdlog::error("operator '{}': reduce failed on a batch: {}", operators_[o]->name(), e.what());
+    }
+  }
+  if (preview_interval_.count() <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_preview_ < preview_interval_) return;
+  last_preview_ = now;
+  for (std::size_t o = 0; o < operators_.size(); ++o) {
+    try {
+      auto images = operators_[o]->preview(store_);
+      if (!images.empty()) store_.set_live_images(o, std::move(images));
+    } catch (const std::exception& e) {
+      spdlog::error("operator '{}': preview failed: {}", operators_[o]->name(), e.what());
+    }
+  }
 }
 
 std::string Engine::describe_input() const { return parts_.input + " " + source_->describe(); }
@@ -197,6 +225,7 @@ bool Engine::begin_series() {
   provenance_.input = describe_input();
   provenance_.device = device_;
   provenance_.start_time = utc_now();
+  last_preview_ = series_t0_;
   notify([&](Observer& o) { o.series_started(store_, provenance_); });
   return true;
 }
@@ -238,6 +267,16 @@ void Engine::end_series() {
       }
     }
     store_.add_series_images(o, std::move(images));
+  }
+  // Then the scan-wide fits, in pipeline order: an operator's conclude() may read the images of
+  // its inputs, which come earlier.
+  for (std::size_t o = 0; o < operators_.size() && !cut_short; ++o) {
+    try {
+      store_.add_series_images(o, operators_[o]->conclude(store_));
+    } catch (const std::exception& e) {
+      spdlog::error(
+          "operator '{}': its end-of-series images failed: {}", operators_[o]->name(), e.what());
+    }
   }
   rep.frames_processed = store_.frames_processed();
   rep.frames_failed = store_.frames_failed();

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +51,8 @@ struct EngineParts {
   std::function<std::unique_ptr<Source>(BatchPool&)> make_source;
   std::vector<std::unique_ptr<Observer>> observers;  // results writers, metrics, dashboard
   std::uint32_t batch_frames = 64;
+  //! Seconds between the operators' live images (Operator::preview); 0: none (no dashboard).
+  double preview_interval_s = 0;
   int threads = 0;  // 0: the CPUs the process may use
   std::size_t results_limit = 0;
   std::string device = "cpu";            // for the provenance
@@ -89,6 +92,8 @@ class Engine {
   bool begin_series();
   std::size_t results_bytes_per_position() const;
   void end_series();
+  //! The operators' serial hooks after the store took a batch (the sink node).
+  void after_consume(const FrameBatch& b);
   void log_outside_counts() const;
   template <class Fn>
   void notify(Fn&& fn) {
@@ -121,6 +126,8 @@ class Engine {
   std::atomic<bool> abort_{false};
   bool write_failed_ = false;
   std::uint32_t batch_frames_ = 64;
+  std::chrono::steady_clock::duration preview_interval_{};
+  std::chrono::steady_clock::time_point last_preview_{};
   int threads_ = 1;  // compute workers of the graph
   std::string device_ = "cpu";
   std::unique_ptr<Placement> placement_;  // where each operator runs, and running them

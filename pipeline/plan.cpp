@@ -36,6 +36,14 @@ EngineParts make_plan(const config::Config& config, PlanFor what, JobRole role) 
     parts.outputs.push_back({oc.name, oc.type, {}, std::move(built.parameters)});
     parts.operators.push_back(std::move(built.op));
   }
+  // Operators that read others' results: checked here, so that validate and run agree.
+  link_operator_inputs(parts.operators);
+  if (config.has_section("outputs.dashboard") && role.writes()) {
+    // The operators' live images (strain maps, the Bragg vector map) as often as browsers get
+    // deltas: a map is on the page within one update interval of its frames (in an MPI job, on
+    // rank 0, whose dashboard shows the whole scan).
+    parts.preview_interval_s = config.section("outputs.dashboard").get_double("update_interval");
+  }
   auto make_source = source_maker(config, role);
   const auto in = config.section("input");
   parts.input = in.get_string("source") == "file" ? "file" : in.get_string("protocol");

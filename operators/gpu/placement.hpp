@@ -56,6 +56,7 @@ class Placement final : public stemflow::Placement {
   const std::vector<std::unique_ptr<Operator>>& operators_;
   std::unique_ptr<Offload> offload_;  // null on the CPU
   BatchTimer timer_;
+  std::vector<std::vector<std::size_t>> levels_;  // dependency_levels(), per series
 };
 
 }  // namespace stemflow::gpu

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "pipeline/core/result_store.hpp"
 
+#include <iterator>
 #include <limits>
 
 namespace stemflow {
@@ -15,6 +16,8 @@ void ResultStore::start(const SeriesHeader& series, std::vector<OutputInfo> outp
   peak_offset_.assign(ops, {});
   peak_count_.assign(ops, {});
   images_.assign(ops, {});
+  live_.assign(ops, {});
+  live_generation_ = 0;
   failures_.assign(ops, 0);
   for (std::size_t o = 0; o < ops; ++o) {
     maps_[o].assign(outputs_[o].spec.scalars.size(),
@@ -56,7 +59,14 @@ void ResultStore::consume(const FrameBatch& batch) {
 }
 
 void ResultStore::add_series_images(std::size_t op, std::vector<SeriesImage> images) {
-  images_[op] = std::move(images);
+  images_[op].insert(images_[op].end(),
+                     std::make_move_iterator(images.begin()),
+                     std::make_move_iterator(images.end()));
+}
+
+void ResultStore::set_live_images(std::size_t op, std::vector<SeriesImage> images) {
+  live_[op] = std::move(images);
+  ++live_generation_;
 }
 
 std::span<const Peak> ResultStore::peaks(std::size_t op, std::uint64_t index) const {

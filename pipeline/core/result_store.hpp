@@ -30,7 +30,10 @@ class ResultStore {
   //! Scatters one batch (called serially, in batch order). An operator's failure on a frame leaves
   //! NaN in that operator's maps for that frame.
   void consume(const FrameBatch& batch);
+  //! Appends to operator `op`'s per-series images (finish(), then conclude()).
   void add_series_images(std::size_t op, std::vector<SeriesImage> images);
+  //! Replaces operator `op`'s live images (preview()); cleared at the start of a series.
+  void set_live_images(std::size_t op, std::vector<SeriesImage> images);
 
   const SeriesHeader& series() const { return series_; }
   const std::vector<OutputInfo>& outputs() const { return outputs_; }
@@ -41,6 +44,9 @@ class ResultStore {
   //! Number of peaks per position (0 where no frame arrived).
   const std::vector<std::uint32_t>& peak_counts(std::size_t op) const { return peak_count_[op]; }
   const std::vector<SeriesImage>& series_images(std::size_t op) const { return images_[op]; }
+  const std::vector<SeriesImage>& live_images(std::size_t op) const { return live_[op]; }
+  //! Times set_live_images() replaced any images this series (observers see a change by it).
+  std::uint64_t live_generation() const { return live_generation_; }
   //! 1 where a frame reached the results, 0 where none did.
   const std::vector<std::uint8_t>& coverage() const { return coverage_; }
   std::uint64_t frames_processed() const { return frames_processed_; }
@@ -56,6 +62,8 @@ class ResultStore {
   std::vector<std::vector<std::uint64_t>> peak_offset_;  // [op][position]
   std::vector<std::vector<std::uint32_t>> peak_count_;   // [op][position]
   std::vector<std::vector<SeriesImage>> images_;
+  std::vector<std::vector<SeriesImage>> live_;
+  std::uint64_t live_generation_ = 0;
   std::vector<std::uint8_t> coverage_;
   std::vector<std::uint64_t> failures_;
   std::uint64_t frames_processed_ = 0;

@@ -130,6 +130,9 @@ void DashboardModel::reset_series(const SeriesPackage& pkg) {
       }
     }
   }
+  images_ = pkg.images;
+  images_final_ = pkg.ended;
+  images_dirty_ = false;
   peak_start_.assign(info_->peak_op ? n : 0, kNoPeaks);
   peak_count_.assign(info_->peak_op ? n : 0, 0);
   peak_head_ = 0;
@@ -206,10 +209,13 @@ bool DashboardModel::apply(TickInput& in,
       for (auto p : out_pos) {
         for (std::size_t m = 0; m < maps_.size(); ++m) set_value(m, p, pkg.values[m][p]);
       }
+      images_ = pkg.images;
+      images_final_ = true;
+      images_dirty_ = true;
     } else {
       reset_series(pkg);
       reset_part = "{\"series\":" + series_json() + ",\"maps\":" + maps_json() +
-                   ",\"pattern\":" + pattern_json() + "}";
+                   ",\"pattern\":" + pattern_json() + ",\"images\":" + images_json() + "}";
       pattern_dirty_ = false;
     }
   }
@@ -243,6 +249,10 @@ bool DashboardModel::apply(TickInput& in,
       }
     }
     if (in.has_sample && !pattern_is_final_) add_sample(in.sample);
+    if (in.has_images && !images_final_) {
+      std::swap(images_, in.images);  // the sink reuses the old buffers
+      images_dirty_ = true;
+    }
   }
 
   std::string pattern_part;
@@ -251,6 +261,20 @@ bool DashboardModel::apply(TickInput& in,
     pattern_part = pattern_json();
     pattern_dirty_ = false;
     last_pattern_ = now;
+  }
+
+  // Whole images: small ones every tick (the strain map within one update interval of its
+  // frames), large ones as often as image_bytes_per_second allows (a 1000x1000 map is 4 MB).
+  std::string images_part;
+  std::size_t image_bytes = 0;
+  for (const auto& img : images_) image_bytes += img.values.size() * sizeof(float);
+  const auto image_gap =
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(
+          double(image_bytes) / double(std::max<std::size_t>(1, limits_.image_bytes_per_second))));
+  if (info_ && images_dirty_ && (images_final_ || now - last_images_ >= image_gap)) {
+    images_part = images_json();
+    images_dirty_ = false;
+    last_images_ = now;
   }
 
   std::string hist_part;
@@ -278,7 +302,8 @@ bool DashboardModel::apply(TickInput& in,
     hist_part = history_json(history_.size() - 1);
   }
 
-  if (reset_part.empty() && out_pos.empty() && pattern_part.empty() && hist_part.empty())
+  if (reset_part.empty() && out_pos.empty() && pattern_part.empty() && images_part.empty() &&
+      hist_part.empty())
     return false;
 
   std::string js;
@@ -296,6 +321,7 @@ bool DashboardModel::apply(TickInput& in,
     js += "]";
   }
   if (!pattern_part.empty()) js += ",\"pattern\":" + pattern_part;
+  if (!images_part.empty()) js += ",\"images\":" + images_part;
   if (!hist_part.empty()) js += ",\"hist\":" + hist_part;
   js += ",\"status\":" + status_json() + "}";
   log_.append(js);
@@ -376,6 +402,25 @@ std::string DashboardModel::pattern_json() const {
          "\",\"data\":\"" + b64_floats(out) + "\"}";
 }
 
+std::string DashboardModel::images_json() const {
+  std::string s = "[";
+  std::vector<float> data;
+  for (std::size_t i = 0; i < images_.size(); ++i) {
+    const auto& img = images_[i];
+    if (img.values.size() != std::size_t{img.rows} * img.cols) continue;
+    data.assign(img.values.begin(), img.values.end());
+    s += (s.size() > 1 ? "," : "");
+    s += "{\"name\":" + nlohmann::json(img.suffix).dump() +
+         ",\"rows\":" + std::to_string(img.rows) + ",\"cols\":" + std::to_string(img.cols) +
+         ",\"space\":\"" + (img.space == ImageSpace::kReal ? "real" : "diffraction") +
+         "\",\"units\":" + nlohmann::json(img.units).dump() +
+         ",\"diverging\":" + (img.diverging ? "true" : "false") +
+         ",\"final\":" + (images_final_ ? "true" : "false") + ",\"data\":\"" + b64_floats(data) +
+         "\"}";
+  }
+  return s + "]";
+}
+
 std::string DashboardModel::status_json() const {
   std::string s = "{\"state\":\"";
   s += !info_ ? "waiting" : ended_ ? "ended" : "running";
@@ -410,8 +455,8 @@ DeltaLog::Event DashboardModel::snapshot_event() {
   if (snapshot_ && snapshot_seq_ == log_.last_seq()) return snapshot_;
   std::string js = "{\"seq\":" + std::to_string(log_.last_seq()) + ",\"epoch\":\"" + log_.epoch() +
                    "\",\"series\":" + series_json() + ",\"maps\":" + maps_json() +
-                   ",\"pattern\":" + pattern_json() + ",\"status\":" + status_json() +
-                   ",\"history\":" + history_json(0) + "}";
+                   ",\"pattern\":" + pattern_json() + ",\"images\":" + images_json() +
+                   ",\"status\":" + status_json() + ",\"history\":" + history_json(0) + "}";
   snapshot_ = std::make_shared<const std::string>(
       format_sse(log_.epoch(), log_.last_seq(), "snapshot", js));
   snapshot_seq_ = log_.last_seq();

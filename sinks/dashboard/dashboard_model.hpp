@@ -7,16 +7,21 @@
 // snapshot of the model when they are too far behind; peaks are fetched on demand (peaks_json()).
 //
 // Wire format (JSON, one line, arrays as base64 of little-endian float32 / uint32):
-//   snapshot  {"seq", "epoch", "series": S|null, "maps": [M...], "pattern": P|null, "status",
-//   "history"} delta     {"seq", "reset"?: {"series", "maps", "pattern"}, "pos"?: b64 u32
-//   positions,
-//              "vals"?: [b64 f32 per map, one value per position], "pattern"?: P, "hist"?: [H...],
-//              "status"}
+//   snapshot  {"seq", "epoch", "series": S|null, "maps": [M...], "pattern": P|null, "images":
+//   [I...],
+//              "status", "history"}
+//   delta     {"seq", "reset"?: {"series", "maps", "pattern", "images"}, "pos"?: b64 u32
+//              positions, "vals"?: [b64 f32 per map, one value per position], "pattern"?: P,
+//              "images"?: [I...] (all of them, replacing), "hist"?: [H...], "status"}
 //   S  {"id", "scan": [Rx, Ry], "frame": [Qx, Qy], "dtype", "detector",
 //       "operators": [{"name", "type", "params": {...}}], "peaks_operator": name|null}
 //   M  {"name", "units", "data": b64 f32 (Rx*Ry, NaN = no result yet)}
 //   P  {"rows", "cols", "bin", "frames", "source": "running_mean"|"mean_pattern", "data": b64 f32}
 //   H  [unix_ms, received_fps, processed_fps, latency_mean_s, latency_max_s, [drops/s by reason]]
+//   I  {"name", "rows", "cols", "space": "real"|"diffraction", "units", "diverging", "final",
+//       "data": b64 f32}: the operators' live images (Operator::preview: Bragg vector map,
+//       strain maps), replaced by their series-end images; sent whole, so rate-limited by
+//       Limits::image_bytes_per_second.
 // A reset replaces the series, maps and pattern (a new series, or an ended one that the model had
 // not seen start); a delta's positions then apply on top of it.
 //
@@ -69,6 +74,7 @@ struct SeriesPackage {
   SeriesEnd end = SeriesEnd::kComplete;
   std::vector<std::vector<float>> values;   // ended: [map][position]
   std::optional<SeriesImage> mean_pattern;  // ended, from a mean_pattern operator
+  std::vector<SeriesImage> images;          // ended: the operators' images, suffix = file name
 };
 
 struct PeakF {
@@ -89,6 +95,8 @@ struct TickInput {
   std::vector<PeakF> peaks;       // peak_frames' peaks, in order
   std::vector<std::byte> sample;  // one frame of the current series, when has_sample
   bool has_sample = false;
+  std::vector<SeriesImage> images;  // the operators' live images, suffix = file name
+  bool has_images = false;
   std::uint64_t skipped = 0;
 
   //! Keeps the capacity: the buffers are swapped between the sink and the builder, never freed.
@@ -99,6 +107,7 @@ struct TickInput {
     peak_frames.clear();
     peaks.clear();
     has_sample = false;
+    has_images = false;
     skipped = 0;
   }
 };
@@ -123,6 +132,9 @@ class DashboardModel {
     std::chrono::milliseconds pattern_interval{1000};
     std::size_t peak_ring = std::size_t{1} << 21;  // peaks kept for hover (12 bytes each)
     std::uint32_t pattern_max_side = 256;          // larger patterns are binned for display
+    //! The operators' images are sent whole: at most this many bytes of them per second (a
+    //! 32x32 strain map goes out every tick, a 1000x1000 one about once a second).
+    std::size_t image_bytes_per_second = std::size_t{16} << 20;
   };
 
   DashboardModel(std::string epoch, Limits limits);
@@ -150,6 +162,7 @@ class DashboardModel {
   std::string series_json() const;
   std::string maps_json() const;
   std::string pattern_json() const;
+  std::string images_json() const;
   std::string status_json() const;
   std::string history_json(std::size_t from) const;
   void add_sample(const std::vector<std::byte>& frame);
@@ -177,6 +190,11 @@ class DashboardModel {
   bool pattern_is_final_ = false;
   bool pattern_dirty_ = false;
   std::chrono::system_clock::time_point last_pattern_{};
+  // The operators' images (live, then final), replaced whole.
+  std::vector<SeriesImage> images_;
+  bool images_final_ = false;
+  bool images_dirty_ = false;
+  std::chrono::system_clock::time_point last_images_{};
   // Graphs.
   std::deque<std::array<double, 5 + kDropReasonCount>> history_;
   std::uint64_t history_total_ = 0;  // points ever taken

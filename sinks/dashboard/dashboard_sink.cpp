@@ -176,6 +176,7 @@ void DashboardSink::series_started(const ResultStore& store, const Provenance&) 
   maps_ = pkg.info.maps;
   peak_op_ = pkg.info.peak_op;
   failed_seen_ = 0;
+  live_seen_ = 0;
   sampling_ = options_.sample_rate > 0;
   if (sampling_) {
     sample_interval_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -244,6 +245,27 @@ void DashboardSink::batch_done(const FrameBatch& batch, const ResultStore& store
         }
       }
     }
+    if (store.live_generation() != live_seen_) {
+      // New live images (the engine's preview, at most every update interval): copied into the
+      // input's buffers, which keep their capacity from one preview to the next.
+      live_seen_ = store.live_generation();
+      std::size_t k = 0;
+      for (std::size_t o = 0; o < store.outputs().size(); ++o) {
+        for (const auto& img : store.live_images(o)) {
+          if (in_.images.size() <= k) in_.images.emplace_back();
+          auto& dst = in_.images[k++];
+          dst.suffix = store.outputs()[o].name + (img.suffix.empty() ? "" : "_" + img.suffix);
+          dst.rows = img.rows;
+          dst.cols = img.cols;
+          dst.values.assign(img.values.begin(), img.values.end());
+          dst.units = img.units;
+          dst.space = img.space;
+          dst.diverging = img.diverging;
+        }
+      }
+      in_.images.resize(k);
+      in_.has_images = true;
+    }
     if (sampling_ && now >= next_sample_ && !in_.has_sample && batch.count > 0 &&
         in_.sample.size() == batch.frame_bytes) {
       std::memcpy(in_.sample.data(), batch.frame_data(batch.count / 2), batch.frame_bytes);
@@ -281,6 +303,15 @@ Expected<std::string> DashboardSink::series_ended(const ResultStore& store,
     }
     if (pkg.info.mean_op && !store.series_images(*pkg.info.mean_op).empty()) {
       pkg.mean_pattern = store.series_images(*pkg.info.mean_op).front();
+    }
+    // The operators' other per-series images (the mean pattern has its own panel).
+    for (std::size_t o = 0; o < store.outputs().size(); ++o) {
+      if (pkg.info.mean_op && *pkg.info.mean_op == o) continue;
+      for (const auto& img : store.series_images(o)) {
+        pkg.images.push_back(img);
+        pkg.images.back().suffix =
+            store.outputs()[o].name + (img.suffix.empty() ? "" : "_" + img.suffix);
+      }
     }
     {
       std::lock_guard lk(in_mutex_);

@@ -99,6 +99,7 @@ class DashboardSink final : public Observer {
   std::vector<MapSource> maps_;
   std::optional<std::size_t> peak_op_;
   std::uint64_t failed_seen_ = 0;
+  std::uint64_t live_seen_ = 0;  // the store's live_generation() last copied
   std::chrono::steady_clock::time_point next_sample_{};
   std::chrono::steady_clock::duration sample_interval_{};
   bool sampling_ = false;

@@ -346,9 +346,10 @@ Expected<std::string> Hdf5Sink::series_ended(const ResultStore& store, const Pro
                                  [&](std::uint64_t i) { return store.peaks(o, i); });
       }
       for (const auto& img : store.series_images(o)) {
+        const bool real = img.space == ImageSpace::kReal;
         emd::write_array(root.get(),
                          img.suffix.empty() ? out.name : out.name + "_" + img.suffix,
-                         "DiffractionSlice",
+                         real ? "RealSlice" : "DiffractionSlice",
                          img.values,
                          img.rows,
                          img.cols,

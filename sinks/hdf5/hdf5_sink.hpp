@@ -18,7 +18,9 @@
 //                                  _intensity; Bragg disks: _count)
 //     <name>                       BraggVectors (_v_uncal PointListArray) for peak finders
 //     <name>_peaks                 Array (N, 5): rx, ry, qx, qy, intensity, appended live
-//     <name>[_<suffix>]            DiffractionSlice per per-series image (mean/max pattern)
+//     <name>[_<suffix>]            DiffractionSlice per diffraction-space per-series image (mean/
+//                                  max pattern, Bragg vector map); RealSlice (Rx, Ry) per
+//                                  scan-shaped one (fitted origin, strain maps)
 //     coverage                     RealSlice uint8 (Rx, Ry): 1 where a frame reached the results
 //     metadatabundle/provenance    Metadata: configuration, version, input, times, frame counts
 //     metadatabundle/operator_<n>  Metadata: each operator's parameters and failures

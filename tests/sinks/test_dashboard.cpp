@@ -376,6 +376,82 @@ TEST(DashboardModel, PeakCountMapsAndTheFinalMeanPattern) {
   EXPECT_EQ(snap["series"]["mean_operator"], "mean");
 }
 
+// Spec: the operators' live images (strain maps, the Bragg vector map) reach browsers in deltas
+// and snapshots, whole, marked live, as often as image_bytes_per_second allows (here 24 B/s: one
+// 24-byte image a second); the series-end images replace them, marked final, at once.
+TEST(DashboardModel, OperatorImagesLiveThenFinal) {
+  const auto info = describe_series(header(2, 3), outputs());
+  DashboardModel::Limits lim;
+  lim.image_bytes_per_second = 24;
+  DashboardModel model("ep", lim);
+  Totals totals;
+  const auto t0 = Clock::now();
+  TickInput start;
+  start.reset = SeriesPackage{info, false, {}, {}, {}};
+  model.apply(start, totals, t0);
+  auto live = [](double v) {
+    TickInput in;
+    SeriesImage img{"strain_e_xx", 2, 3, std::vector<double>(6, v), "", ImageSpace::kReal, true};
+    img.values[4] = NAN;
+    in.images = {img};
+    in.has_images = true;
+    return in;
+  };
+  TickInput first = live(0.01);
+  ASSERT_TRUE(model.apply(first, totals, t0 + std::chrono::seconds(2)));
+  Json snap =
+      Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
+  ASSERT_EQ(snap["images"].size(), 1u);
+  EXPECT_EQ(snap["images"][0]["name"], "strain_e_xx");
+  EXPECT_EQ(snap["images"][0]["space"], "real");
+  EXPECT_EQ(snap["images"][0]["diverging"], true);
+  EXPECT_EQ(snap["images"][0]["final"], false);
+  const auto v = decode<float>(snap["images"][0]["data"]);
+  ASSERT_EQ(v.size(), 6u);
+  EXPECT_EQ(v[0], 0.01f);
+  EXPECT_TRUE(std::isnan(v[4]));
+  // A second live image within the second waits for it (no delta for it alone).
+  TickInput second = live(0.02);
+  EXPECT_FALSE(model.apply(second, totals, t0 + std::chrono::milliseconds(2100)));
+  TickInput idle;
+  ASSERT_TRUE(model.apply(idle, totals, t0 + std::chrono::milliseconds(3200)));
+  snap = Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
+  EXPECT_EQ(decode<float>(snap["images"][0]["data"])[0], 0.02f);
+  // The series end: final images.
+  SeriesPackage end{info, true, SeriesEnd::kComplete, {}, {}};
+  end.values.assign(info.maps.size(), std::vector<float>(6, 1.f));
+  end.images = {
+      SeriesImage{"strain_e_xx", 2, 3, std::vector<double>(6, 0.03), "", ImageSpace::kReal, true}};
+  TickInput fin;
+  fin.reset = end;
+  ASSERT_TRUE(model.apply(fin, totals, t0 + std::chrono::milliseconds(3300)));
+  snap = Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
+  EXPECT_EQ(snap["images"][0]["final"], true);
+  EXPECT_EQ(decode<float>(snap["images"][0]["data"])[0], 0.03f);
+}
+
+// Spec: with the default limit, a small live image (a 32x32 scan's strain map) goes out in the
+// very next delta: the dashboard shows it within one update interval.
+TEST(DashboardModel, SmallImagesGoOutEveryTick) {
+  const auto info = describe_series(header(32, 32), outputs());
+  DashboardModel model("ep", {});
+  Totals totals;
+  const auto t0 = Clock::now();
+  TickInput start;
+  start.reset = SeriesPackage{info, false, {}, {}, {}};
+  model.apply(start, totals, t0);
+  for (int k = 1; k <= 3; ++k) {
+    TickInput in;
+    in.images = {SeriesImage{
+        "strain_e_xx", 32, 32, std::vector<double>(1024, 0.001 * k), "", ImageSpace::kReal, true}};
+    in.has_images = true;
+    ASSERT_TRUE(model.apply(in, totals, t0 + std::chrono::milliseconds(100 * k))) << k;
+    const Json snap =
+        Json::parse(model.snapshot_event()->substr(model.snapshot_event()->find("data: ") + 6));
+    EXPECT_EQ(decode<float>(snap["images"][0]["data"])[0], float(0.001 * k)) << k;
+  }
+}
+
 namespace {
 
 //! A store and batches for driving the sink as the engine does.

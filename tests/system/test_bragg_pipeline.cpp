@@ -42,9 +42,11 @@ std::vector<std::vector<std::array<double, 3>>> reference_peaks(const fs::path& 
 
 // Spec: replaying the reference scan with py4DSTEM's poly parameters in float64, the engine's
 // BraggVectors are py4DSTEM's peak lists (same order, same counts), the count map matches, and the
-// mean pattern is the mean of the frames. Tolerance: py4DSTEM correlated with its template rounded
-// to float32 (template_float32.raw); the engine builds the template itself in float64, which moves
-// peaks by ~5e-9 px. The operator's own tests show bit-level agreement given the same template.
+// mean pattern is the mean of the frames; origin, Bragg vector map and strain maps are in the file
+// as the classes py4DSTEM reads (and py4DSTEM.read() reads them back, when the test venv exists).
+// Tolerance: py4DSTEM correlated with its template rounded to float32 (template_float32.raw); the
+// engine builds the template itself in float64, which moves peaks by ~5e-9 px. The operator's own
+// tests show bit-level agreement given the same template.
 TEST(BraggPipeline, ReplayedReferenceGivesPy4dstemPeaks) {
   const auto datasets = test::reference_datasets();
   STEMFLOW_REQUIRE_REFERENCE(datasets);
@@ -77,6 +79,16 @@ TEST(BraggPipeline, ReplayedReferenceGivesPy4dstemPeaks) {
       << "\nmin_peak_spacing = " << double(params["minPeakSpacing"])
       << "\nmax_num_peaks = " << int(params["maxNumPeaks"]) << "\n"
       << "[[operators]]\ntype = \"mean_pattern\"\nname = \"mean\"\n"
+      // The live physics on the detected peaks (issue 15), for the file's layout and py4DSTEM.
+      << "[[operators]]\ntype = \"origin\"\nname = \"origin\"\nbragg = \"bragg\"\n"
+      << "[[operators]]\ntype = \"bragg_vector_map\"\nname = \"bvm\"\nbragg = \"bragg\"\n"
+      << "origin = \"origin\"\n"
+      << "[[operators]]\ntype = \"strain_map\"\nname = \"strain\"\nbragg = \"bragg\"\n"
+      << "g1 = [" << double(meta["generator"]["params"]["g1"][0]) << ", "
+      << double(meta["generator"]["params"]["g1"][1]) << "]\n"
+      << "g2 = [" << double(meta["generator"]["params"]["g2"][0]) << ", "
+      << double(meta["generator"]["params"]["g2"][1]) << "]\n"
+      << "reference_region = [8, 24, 0, 8]\n"
       << "[outputs.hdf5]\npath = \"" << out.string() << "\"\n";
   test::Process engine({STEMFLOW_EXE, "run", (dir / "run.toml").string()},
                        (dir / "engine.log").string());
@@ -108,6 +120,36 @@ TEST(BraggPipeline, ReplayedReferenceGivesPy4dstemPeaks) {
     double s = 0;
     for (std::size_t n = 0; n < std::size_t(rx) * ry; ++n) s += data[n * q * q + p];
     EXPECT_NEAR(mean[p], s / (rx * ry), 1e-9 * std::max(1.0, s));
+  }
+  // The physics: strain maps and the fitted origin as RealSlices (scan-shaped), the Bragg vector
+  // map as a DiffractionSlice; a strain fitted at (nearly) every position, none wild.
+  for (const char* m : {"strain_e_xx",
+                        "strain_e_yy",
+                        "strain_e_xy",
+                        "strain_theta",
+                        "origin_qx0_fit",
+                        "origin_qy0_fit"}) {
+    EXPECT_EQ(f.attr(std::string("/stemflow/") + m, "python_class"), "RealSlice") << m;
+    const auto v = f.doubles(std::string("/stemflow/") + m + "/data");
+    ASSERT_EQ(v.size(), std::size_t(rx) * ry) << m;
+    std::size_t finite = 0;
+    for (double x : v) {
+      if (!std::isfinite(x)) continue;
+      ++finite;
+      if (std::string(m).rfind("strain", 0) == 0) EXPECT_LT(std::abs(x), 0.05) << m;
+    }
+    EXPECT_GE(finite, v.size() * 95 / 100) << m;
+  }
+  EXPECT_EQ(f.attr("/stemflow/bvm", "python_class"), "DiffractionSlice");
+  EXPECT_EQ(f.doubles("/stemflow/bvm/data").size(), std::size_t(q) * q);
+  if (fs::exists(fs::path(STEMFLOW_TEST_VENV) / "bin/python")) {
+    // py4DSTEM.read() gives back every array as its class with the values written.
+    test::Process py({(fs::path(STEMFLOW_TEST_VENV) / "bin/python").string(),
+                      (fs::path(STEMFLOW_SOURCE_DIR) / "tests/system/py4dstem_read.py").string(),
+                      out.string(),
+                      "strain_e_xx,strain_theta,bvm,origin_qx0_fit"},
+                     (dir / "py4dstem.log").string());
+    EXPECT_EQ(py.wait(milliseconds(120000)), 0) << test::read_text((dir / "py4dstem.log").string());
   }
   // The engine recorded the template it built.
   EXPECT_NEAR(std::stod(f.string("/stemflow/metadatabundle/operator_bragg/probe_alpha")),

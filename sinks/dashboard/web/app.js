@@ -23,7 +23,7 @@
                         '#f06292', '#a1887f', '#90a4ae', '#ffffff', '#aed581', '#7986cb'];
 
   const state = { seq: -1, epoch: null, series: null, maps: [], pattern: null, history: [],
-                  status: null, hover: null, peaks: null };
+                  status: null, hover: null, peaks: null, images: [] };
   const stats = { opens: 0, errors: 0, snapshots: 0, deltas: 0, gaps: 0, resyncs: 0, renders: 0,
                   lastSeq: -1, firstSeq: -1 };
 
@@ -59,8 +59,15 @@
     }
     return { table, gradient: `linear-gradient(to right, ${css.join(',')})` };
   }
+  // Blue - white - red for signed quantities around 0 (strain, rotation).
+  function diverging(t) {
+    const f = (x) => Math.max(0, Math.min(255, Math.round(x)));
+    return t < 0.5 ? [f(33 + 2 * t * 222), f(102 + 2 * t * 153), f(172 + 2 * t * 83)]
+                   : [f(255 - (2 * t - 1) * 77), f(255 - (2 * t - 1) * 231), f(255 - (2 * t - 1) * 212)];
+  }
   const kViridis = lut(viridis);
   const kHot = lut(hot);
+  const kDiverging = lut(diverging);
 
   // ---- decoding ----------------------------------------------------------------------------------
   function bytes(b64) {
@@ -99,6 +106,76 @@
     patternDirty = true;
   }
 
+  // ---- the operators' images (live, replaced whole) ---------------------------------------------
+  let imagesDirty = false;
+  function setImages(list) {
+    const box = document.getElementById('images');
+    const old = new Map(state.images.map((im) => [im.name, im]));
+    state.images = (list || []).map((I) => {
+      let im = old.get(I.name);
+      if (!im || im.rows !== I.rows || im.cols !== I.cols) {
+        if (im) im.card.remove();
+        const card = document.createElement('div');
+        card.className = 'card map-card';
+        card.innerHTML = `<h3></h3><div class="wrap"><canvas></canvas></div>` +
+                         `<div class="cbar"></div><div class="range"><span></span><span></span></div>`;
+        const canvas = card.querySelector('canvas');
+        canvas.width = I.cols;
+        canvas.height = I.rows;
+        canvas.dataset.name = I.name;
+        canvas.style.setProperty('--aspect', `${I.cols} / ${I.rows}`);
+        box.appendChild(card);
+        const ctx = canvas.getContext('2d');
+        const img = ctx.createImageData(I.cols, I.rows);
+        im = { name: I.name, rows: I.rows, cols: I.cols, card, canvas, ctx, img,
+               px: new Uint32Array(img.data.buffer), range: card.querySelectorAll('.range span') };
+      }
+      old.delete(I.name);
+      Object.assign(im, { units: I.units, space: I.space, diverging: I.diverging, final: I.final,
+                          data: f32(I.data) });
+      im.card.querySelector('h3').textContent =
+          I.name + (I.units ? ` (${I.units})` : '') + (I.final ? '' : ' — live');
+      im.card.querySelector('.cbar').style.background =
+          (I.diverging ? kDiverging : I.space === 'diffraction' ? kHot : kViridis).gradient;
+      return im;
+    });
+    for (const im of old.values()) im.card.remove();
+    document.getElementById('images-title').hidden = state.images.length === 0;
+    imagesDirty = true;
+  }
+  function renderImage(im) {
+    const d = im.data, px = im.px;
+    let lo, hi, table, f = (v) => v;
+    if (im.diverging) {
+      // Symmetric around 0: the 99th percentile of |v|, so that one bad frame cannot wash it out.
+      const a = [];
+      const step = Math.max(1, Math.floor(d.length / 4096));
+      for (let i = 0; i < d.length; i += step) if (Number.isFinite(d[i])) a.push(Math.abs(d[i]));
+      a.sort((x, y) => x - y);
+      const m = a.length ? a[Math.ceil(0.99 * (a.length - 1))] || 1e-12 : 1;
+      lo = -m; hi = m; table = kDiverging.table;
+    } else if (im.space === 'diffraction') {
+      f = (v) => Math.log1p(Math.max(0, v));
+      lo = Infinity; hi = -Infinity;
+      for (let i = 0; i < d.length; ++i) { const v = f(d[i]); if (v < lo) lo = v; if (v > hi) hi = v; }
+      table = kHot.table;
+    } else {
+      [lo, hi] = contrast(im);
+      table = kViridis.table;
+    }
+    const scale = hi > lo ? 255 / (hi - lo) : 0;
+    for (let i = 0; i < d.length; ++i) {
+      const v = f(d[i]);
+      if (!Number.isFinite(v)) { px[i] = kNaNColour; continue; }
+      let t = (v - lo) * scale;
+      t = t < 0 ? 0 : t > 255 ? 255 : t;
+      px[i] = table[t | 0];
+    }
+    im.ctx.putImageData(im.img, 0, 0);
+    im.range[0].textContent = im.space === 'diffraction' ? 'log' : fmt(lo);
+    im.range[1].textContent = im.space === 'diffraction' ? '' : fmt(hi);
+  }
+
   function decodePattern(p) {
     return { rows: p.rows, cols: p.cols, bin: p.bin, frames: p.frames, source: p.source,
              data: f32(p.data) };
@@ -107,6 +184,7 @@
   function applySnapshot(s) {
     state.epoch = s.epoch;
     setSeries(s.series, s.maps, s.pattern);
+    setImages(s.images);
     state.history = s.history.slice(-kHistoryPoints);
     state.status = s.status;
     state.seq = s.seq;
@@ -117,7 +195,11 @@
   }
 
   function applyDelta(d) {
-    if (d.reset) setSeries(d.reset.series, d.reset.maps, d.reset.pattern);
+    if (d.reset) {
+      setSeries(d.reset.series, d.reset.maps, d.reset.pattern);
+      setImages(d.reset.images);
+    }
+    if (d.images) setImages(d.images);
     if (d.pos) {
       const pos = u32(d.pos);
       d.vals.forEach((b64, m) => {
@@ -504,6 +586,7 @@
       if (m.stale) again = true;
     }
     if (patternDirty) { renderPattern(); patternDirty = false; }
+    if (imagesDirty) { state.images.forEach(renderImage); imagesDirty = false; }
     if (graphsDirty) { renderGraphs(); graphsDirty = false; }
     updateHeader();
     renderReadout();

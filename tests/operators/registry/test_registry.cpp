@@ -44,7 +44,13 @@ TEST(Registry, MakeOperatorBuildsEveryType) {
       "[[operators]]\ntype = \"bragg_disks\"\ntemplate = \"none\"\n"
       "no_template_applies_ifft = false\n"
       "[[operators]]\ntype = \"mean_pattern\"\n"
-      "[[operators]]\ntype = \"max_pattern\"\n",
+      "[[operators]]\ntype = \"max_pattern\"\n"
+      "[[operators]]\ntype = \"origin\"\nbragg = \"bragg_disks\"\n"
+      "[[operators]]\ntype = \"bragg_vector_map\"\nbragg = \"bragg_disks\"\n"
+      "origin = \"origin\"\n"
+      "[[operators]]\ntype = \"strain_map\"\nbragg = \"bragg_disks\"\n"
+      "g1 = [17.9, 2.6]\ng2 = [-5.1, 16.6]\nreference_region = [0, 4, 0, 4]\n"
+      "[[operators]]\ntype = \"dpc\"\ncom = \"center_of_mass\"\nrotation = 12.0\n",
       "test.toml");
   std::vector<std::string> built;
   for (const auto& oc : config.operators()) {
