@@ -15,7 +15,10 @@ all: build
 deps:
 	deploy/install-deps.sh
 
+# The test venv first (tests/python/ensure_venv.sh, idempotent): configuring finds nanobind in it
+# and builds the Python module (STEMFLOW_PYTHON=AUTO).
 build: deps
+	mkdir -p $(BUILD) && tests/python/ensure_venv.sh $(BUILD)/venv
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j$(JOBS)
 

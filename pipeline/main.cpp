@@ -9,6 +9,7 @@
 // Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written,
 // 130 stopped by a second SIGINT/SIGTERM (results cut short; 3 wins if they could not be written).
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -24,6 +25,7 @@
 #include "pipeline/core/expected.hpp"
 #include "pipeline/engine.hpp"
 #include "pipeline/plan.hpp"
+#include "pipeline/progress_line.hpp"
 #include "sinks/hdf5/results_info.hpp"
 #include "stemflow_version.hpp"
 
@@ -169,7 +171,12 @@ int main(int argc, char** argv) {
       std::cout << config_path << ": valid (" << config.operators().size() << " operators)\n";
       return 0;
     }
-    stemflow::Engine engine(stemflow::make_plan(config, stemflow::PlanFor::kRun));
+    auto parts = stemflow::make_plan(config, stemflow::PlanFor::kRun);
+    // A progress line on a terminal only: a log file or a pipe gets none.
+    if (isatty(STDERR_FILENO) == 1) {
+      parts.observers.push_back(std::make_unique<stemflow::ProgressLine>(stderr));
+    }
+    stemflow::Engine engine(std::move(parts));
     signals.start(engine);
     const int rc =
         engine.run(max_series > 0 ? std::optional<std::uint64_t>(max_series) : std::nullopt);

@@ -136,6 +136,7 @@ class LiveObserver final : public Observer {
     failed_ = r.failed;
     final_ = std::move(r);
     in_series_ = false;
+    t_end_ = std::chrono::steady_clock::now();
     return std::string("memory");
   }
 
@@ -148,9 +149,8 @@ class LiveObserver final : public Observer {
   nb::dict progress() {
     std::lock_guard lock(mutex_);
     nb::dict d;
-    const double elapsed =
-        series_ > 0 ? std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count()
-                    : 0.0;
+    const auto until = in_series_ ? std::chrono::steady_clock::now() : t_end_;
+    const double elapsed = series_ > 0 ? std::chrono::duration<double>(until - t0_).count() : 0.0;
     const double fps = elapsed > 0 ? double(processed_) / elapsed : 0.0;
     const std::uint64_t total = header_.scan_size();
     d["series"] = series_;
@@ -211,7 +211,7 @@ class LiveObserver final : public Observer {
   SeriesCounts counts_;
   std::uint64_t processed_ = 0, failed_ = 0, series_ = 0;
   bool in_series_ = false;
-  std::chrono::steady_clock::time_point t0_{};
+  std::chrono::steady_clock::time_point t0_{}, t_end_{};
   std::optional<SeriesResults> final_;
   std::optional<std::pair<std::uint64_t, std::string>> refused_;  // series id, why
 };
