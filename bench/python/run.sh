@@ -5,7 +5,7 @@
 #      array (the shared reference scan, 32x32 of 128x128 u16), stemflow on all cores (goal >= 10x);
 #   2. the Python layer vs the command line on the same data and configuration (goal < 5 %);
 #   3. a memmap input vs the command line's file replay of the same .npy (goal: the same rate).
-# Usage: BUILD=build-dev bench/python/run.sh   (REPEAT=3: best of 3; the VM is noisy)
+# Usage: BUILD=build-dev bench/python/run.sh   (REPEAT=5: best of 5 each; the VM is noisy)
 # Needs: the build with the module (STEMFLOW_PYTHON) and its test venv (py4DSTEM), ../shared.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

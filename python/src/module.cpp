@@ -289,6 +289,16 @@ class Run {
                                 ? parts.threads
                                 : int(std::max(1u, std::thread::hardware_concurrency()));
         array->max_in_flight = std::size_t(4 * threads + 4);
+        // The pool is allocated (and zeroed) whole at start: 256 MiB by default, a tenth of a
+        // second here. Batches of an array point into it or are gathered frame by frame, and at
+        // most max_in_flight are out: the pool needs no more slots than that (memory_limit stays
+        // the upper bound).
+        const std::size_t frame_bytes =
+            std::size_t{array->shape[2]} * array->shape[3] * dtype_size(array->dtype);
+        const std::size_t slot_bytes =
+            (std::size_t{parts.batch_frames} * frame_bytes + 63) / 64 * 64;
+        const std::size_t needed = (array->max_in_flight + 2) * slot_bytes;
+        parts.memory_limit = std::min(parts.memory_limit, std::max<std::size_t>(needed, 1 << 20));
         parts.input = "memory";
         parts.make_source = [a = *array](BatchPool& pool) {
           return std::make_unique<ingest::MemorySource>(pool, a);
