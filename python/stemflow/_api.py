@@ -181,8 +181,11 @@ class _Bar:
         if self._bar is None:
             if not p["frames"]:
                 return
+            # The average rate since the series started (smoothing=0 and its start time), not
+            # the jump of the first poll.
             self._bar = self._tqdm(total=p["frames"], unit="frame", desc="stemflow",
-                                   dynamic_ncols=True)
+                                   dynamic_ncols=True, smoothing=0)
+            self._bar.start_t -= p["elapsed"]
         n = p["processed"]
         if n > self._n:
             self._bar.update(n - self._n)

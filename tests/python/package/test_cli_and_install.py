@@ -70,6 +70,16 @@ def test_progress_line_on_a_terminal(tmp_path):
     assert "256/256 frames (100 %)" in text
 
 
+def test_memory_source_refused_by_the_command_line(tmp_path):
+    # Edge case: input.source = "memory" is the Python package's; the command line says so and
+    # exits 2 (a configuration error) instead of waiting for frames.
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('[input]\nsource = "memory"\n')
+    out = subprocess.run([cli(), "run", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "input.source" in out.stdout + out.stderr and "stemflow.run(data=" in out.stdout + out.stderr
+
+
 def test_pyproject_builds_what_cmake_builds():
     # Spec: pip install . builds this CMake tree with STEMFLOW_PYTHON=ON (no tests, benchmarks or
     # CUDA) and takes the version from CMakeLists.txt. The full pip build (4.5 min here with a
