@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # STEMFLOW_PYTHON: the Python module stemflow._core (python/). The interpreter is the one
 # scikit-build-core passes (pip install .), else the test venv's (build/venv, made by
-# tests/python/ensure_venv.sh, which `make build` runs before configuring), else python3; nanobind
+# tests/python/ensure_venv.sh, which `make test` runs before configuring), else python3; nanobind
 # is found through that interpreter (`python -m nanobind --cmake_dir`). AUTO builds the module when
 # both are there; ON requires them.
 set(STEMFLOW_WITH_PYTHON OFF)
 if(NOT STEMFLOW_PYTHON STREQUAL "OFF")
-  if(NOT DEFINED Python_EXECUTABLE AND EXISTS "${CMAKE_BINARY_DIR}/venv/bin/python")
-    set(Python_EXECUTABLE "${CMAKE_BINARY_DIR}/venv/bin/python")
+  # The test venv's interpreter whenever it exists (also when an earlier configure, made before
+  # the venv, cached another one); pip's build passes its own (SKBUILD).
+  if(NOT SKBUILD AND EXISTS "${CMAKE_BINARY_DIR}/venv/bin/python")
+    set(Python_EXECUTABLE "${CMAKE_BINARY_DIR}/venv/bin/python" CACHE FILEPATH
+        "Python interpreter of the module" FORCE)
   endif()
   if(STEMFLOW_PYTHON STREQUAL "ON")
     find_package(Python 3.9 REQUIRED COMPONENTS Interpreter Development.Module)

@@ -13,7 +13,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 if [[ ! -f "$build/python/stemflow/__init__.py" ]]; then
   echo "skipped: the module stemflow._core was not built (STEMFLOW_PYTHON: nanobind not importable"
-  echo "at configure time; make build installs the venv first, or reconfigure after ensure_venv.sh)"
+  echo "at configure time; make test installs the venv first, or reconfigure after ensure_venv.sh)"
   exit 77
 fi
 export PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}"
