@@ -129,6 +129,12 @@ class Run:
                 # The array is the only series: a configuration it does not fit is an error.
                 raise _core.ConfigError(f"the data does not fit the configuration: {d['refused']}")
             self._results = Results(d)
+            if d.get("output_error"):
+                # An engine error like any other is an exception; the results kept in memory go
+                # with it.
+                err = RuntimeError(f"the results file was not written: {d['output_error']}")
+                err.results = self._results
+                raise err
         return self._results
 
     def _wait(self, progress, interruptible):

@@ -237,3 +237,31 @@ print(json.dumps([anon() - before, float(res['bf'][0, 0]), int(res.coverage.sum(
     inside = int(((yy - 64) ** 2 + (xx - 64) ** 2 < 100).sum())
     assert n == 64 * 64 and v == 3 * inside
     assert grew < file_bytes / 4, f"anonymous memory grew by {grew} bytes for a {file_bytes} file"
+
+
+def test_results_file_error_is_an_exception(small):
+    # Spec: every engine error becomes a Python exception: a results file that cannot be written
+    # raises RuntimeError naming it; the in-memory results travel with the exception.
+    with pytest.raises(RuntimeError, match="not written") as e:
+        # (the sink makes missing directories; none can be made under /proc, even as root)
+        stemflow.run({"outputs": {"hdf5": {"path": "/proc/stemflow-no-such-dir/out.h5"}},
+                      "operators": [BF]}, data=small, progress=False)
+    np.testing.assert_array_equal(e.value.results["bf"], bf_numpy(small))
+
+
+def test_engine_runs_without_the_gil():
+    # Spec: the engine runs with the GIL released: while this thread holds the GIL in a pure
+    # Python loop for 0.5 s, frames are still processed.
+    run = stemflow.start({"pipeline": {"threads": 1, "batch_frames": 8},
+                          "operators": [dict(BF, center=[64, 64]), BRAGG_SLOW]}, data=big_scan())
+    deadline = time.time() + 60
+    while run.progress()["processed"] == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    before = run.progress()["processed"]
+    t, n = time.perf_counter(), 0
+    while time.perf_counter() - t < 0.5:
+        n += 1  # holds the GIL
+    after = run.progress()["processed"]
+    run.stop()
+    run.wait()
+    assert after > before, (before, after)
