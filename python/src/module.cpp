@@ -62,7 +62,6 @@ struct SeriesResults {
   std::vector<PeakList> peaks;
   std::vector<std::pair<std::string, SeriesImage>> images;
   std::vector<std::uint8_t> coverage;
-  SeriesCounts counts;
   std::uint64_t processed = 0;
   std::uint64_t failed = 0;
 };
@@ -102,7 +101,7 @@ class LiveObserver final : public Observer {
     failed_ = store.frames_failed();
   }
 
-  Expected<std::string> series_ended(const ResultStore& store, const Provenance& prov) override {
+  Expected<std::string> series_ended(const ResultStore& store, const Provenance&) override {
     SeriesResults r;
     r.header = store.series();
     const auto n = r.header.scan_size();
@@ -128,7 +127,6 @@ class LiveObserver final : public Observer {
       }
     }
     r.coverage = store.coverage();
-    r.counts = prov.counts;
     r.processed = store.frames_processed();
     r.failed = store.frames_failed();
     std::lock_guard lock(mutex_);
@@ -290,9 +288,9 @@ class Run {
                                 : int(std::max(1u, std::thread::hardware_concurrency()));
         array->max_in_flight = std::size_t(4 * threads + 4);
         // The pool is allocated (and zeroed) whole at start: 256 MiB by default, a tenth of a
-        // second here. Batches of an array point into it or are gathered frame by frame, and at
-        // most max_in_flight are out: the pool needs no more slots than that (memory_limit stays
-        // the upper bound).
+        // second here. A batch of an array points into the array or has its frames gathered into
+        // its slot, and at most max_in_flight are out: the pool needs no more slots than that
+        // (memory_limit stays the upper bound).
         const std::size_t frame_bytes =
             std::size_t{array->shape[2]} * array->shape[3] * dtype_size(array->dtype);
         const std::size_t slot_bytes =
