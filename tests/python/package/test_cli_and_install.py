@@ -118,3 +118,50 @@ def test_pip_install_into_a_fresh_venv(tmp_path):
     out = subprocess.run([str(tmp_path / "v" / "bin" / "python"), "-c", code], check=True,
                          capture_output=True, text=True, cwd=tmp_path, env=env)
     assert float(out.stdout.split()[1]) == 4 * 25  # 25 pixels with r^2 < 9, 4 frames of ones
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_start_watches_a_live_stream():
+    # Spec: stemflow.start on a configured detector stream (stemflow-sim over native ZeroMQ, paced
+    # at 400 frames/s): snapshots fill in while frames arrive; the series ends complete.
+    sim = os.environ.get("STEMFLOW_SIM")
+    if not sim or not pathlib.Path(sim).exists():
+        pytest.skip("STEMFLOW_SIM (the stemflow-sim executable) is not set: run through ctest")
+    import time
+
+    import stemflow
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    sender = subprocess.Popen([sim, "synth", "--scan", "16x16", "--frame", "64x64", "--rate", "400",
+                               "--bind", endpoint], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        run = stemflow.start({"input": {"source": "zmq", "endpoint": endpoint},
+                              "operators": [{"type": "virtual_image", "name": "bf",
+                                             "detector": "circle", "center": [32, 32],
+                                             "radius": 8}]}, max_series=1)
+        deadline = time.time() + 60
+        partial = None
+        while time.time() < deadline and not run.done():
+            p = run.progress()
+            if p["in_series"] and 32 <= p["processed"] < 200:
+                partial = run.snapshot("bf")
+                break
+            time.sleep(0.02)
+        res = run.wait(timeout=60)
+        assert res is not None, run.progress()
+    finally:
+        sender.kill()
+        sender.wait()
+    assert partial is not None, "no snapshot caught mid-scan"
+    assert np.isnan(partial).any() and np.isfinite(partial).any()
+    assert res.counts["end"] == "complete" and res.coverage.all()
+    seen = np.isfinite(partial)
+    np.testing.assert_array_equal(res["bf"][seen], partial[seen])
