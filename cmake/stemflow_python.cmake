@@ -5,7 +5,11 @@
 # is found through that interpreter (`python -m nanobind --cmake_dir`). AUTO builds the module when
 # both are there; ON requires them.
 set(STEMFLOW_WITH_PYTHON OFF)
-if(NOT STEMFLOW_PYTHON STREQUAL "OFF")
+# A sanitized module cannot be loaded by an uninstrumented interpreter (the sanitizer's runtime
+# must come first): AUTO builds none under STEMFLOW_SANITIZE, and python_package then skips.
+if(STEMFLOW_PYTHON STREQUAL "AUTO" AND NOT STEMFLOW_SANITIZE STREQUAL "")
+  message(STATUS "Python module: off under STEMFLOW_SANITIZE=${STEMFLOW_SANITIZE}")
+elseif(NOT STEMFLOW_PYTHON STREQUAL "OFF")
   # The test venv's interpreter whenever it exists (also when an earlier configure, made before
   # the venv, cached another one); pip's build passes its own (SKBUILD).
   if(NOT SKBUILD AND EXISTS "${CMAKE_BINARY_DIR}/venv/bin/python")
