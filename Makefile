@@ -8,7 +8,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo test test-sanitize clean
+.PHONY: all deps venv build demo test test-sanitize clean
 
 all: build
 
@@ -22,7 +22,12 @@ build: deps
 demo: build
 	deploy/demo.sh $(BUILD)
 
-test: build
+# The test venv before the build (tests/python/ensure_venv.sh, idempotent): configuring finds
+# nanobind in it and builds the Python module (STEMFLOW_PYTHON=AUTO) that the tests import.
+venv: deps
+	mkdir -p $(BUILD) && tests/python/ensure_venv.sh $(BUILD)/venv
+
+test: venv build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 SANITIZE_ARGS = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEMFLOW_CUDA=OFF -DSTEMFLOW_BENCH=OFF

@@ -102,8 +102,9 @@ std::vector<SectionSpec> make_sections() {
             KeyType::kString,
             "\"zmq\"",
             "",
-            "zmq: a detector or stemflow-sim; file: replay",
-            {"zmq", "file"}},
+            "zmq: a detector or stemflow-sim; file: replay; memory: the array given to "
+            "stemflow.run(data=...) in Python (not from the command line)",
+            {"zmq", "file", "memory"}},
            {"endpoint",
             KeyType::kString,
             "-",

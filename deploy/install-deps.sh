@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config python3
   python3-venv  # bench/bragg_cpu/run.sh: py4DSTEM from PyPI in a virtual environment
+  python3-dev  # the Python module stemflow._core (python/): Python.h for nanobind
   libzmq3-dev cppzmq-dev
   libflatbuffers-dev flatbuffers-compiler
   libtbb-dev

@@ -9,6 +9,7 @@
 // Exit codes: 0 done, 1 unexpected error, 2 invalid configuration, 3 results could not be written,
 // 130 stopped by a second SIGINT/SIGTERM (results cut short; 3 wins if they could not be written).
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -24,6 +25,7 @@
 #include "pipeline/core/expected.hpp"
 #include "pipeline/engine.hpp"
 #include "pipeline/plan.hpp"
+#include "pipeline/progress_line.hpp"
 #include "sinks/hdf5/results_info.hpp"
 #include "stemflow_version.hpp"
 #ifdef STEMFLOW_WITH_MPI
@@ -157,8 +159,13 @@ int run_command(const std::string& config_path,
   }
 #endif
   attempt([&] {
-    engine = std::make_unique<stemflow::Engine>(
-        stemflow::make_plan(*config, stemflow::PlanFor::kRun, role));
+    auto parts = stemflow::make_plan(*config, stemflow::PlanFor::kRun, role);
+    // A progress line on a terminal only (rank 0's in a job: it sees the whole scan); a log file
+    // or a pipe gets none.
+    if (role.writes() && isatty(STDERR_FILENO) == 1) {
+      parts.observers.push_back(std::make_unique<stemflow::ProgressLine>(stderr));
+    }
+    engine = std::make_unique<stemflow::Engine>(std::move(parts));
   });
   const auto failed = agree(code == 0, why);
   if (!failed.empty()) {

@@ -46,7 +46,8 @@ EngineParts make_plan(const config::Config& config, PlanFor what, JobRole role) 
   }
   auto make_source = source_maker(config, role);
   const auto in = config.section("input");
-  parts.input = in.get_string("source") == "file" ? "file" : in.get_string("protocol");
+  const std::string source = in.get_string("source");
+  parts.input = source == "zmq" ? in.get_string("protocol") : source;
   parts.config_toml = config.effective_toml();
   parts.config_file = config.file();
   if (what == PlanFor::kValidate) {

@@ -91,6 +91,15 @@ SourceMaker source_maker(const config::Config& config, JobRole role) {
     o.peers = role.peers;
     return [o](BatchPool& pool) { return std::make_unique<ingest::NativeZmqSource>(pool, o); };
   }
+  if (in.get_string("source") == "memory") {
+    // The Python package replaces this maker with one over its array (python/src/module.cpp).
+    const std::string where = in.where("source");
+    return [where](BatchPool&) -> std::unique_ptr<Source> {
+      throw ConfigError(where +
+                        ": source \"memory\" reads an array given to stemflow.run(data=...) in "
+                        "Python; the command line has none");
+    };
+  }
   if (!in.has("path")) throw ConfigError(in.where() + ": source \"file\" needs 'path'");
   ingest::ReplayOptions o;
   o.path = in.get_string("path");
