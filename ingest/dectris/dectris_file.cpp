@@ -218,6 +218,18 @@ Expected<std::pair<codecs::Codec, std::uint32_t>> DectrisFileReader::read_encode
   if (r < 0 || nbytes == 0) {
     return make_drop(DropReason::kMalformed, "image " + std::to_string(i) + " has no stored chunk");
   }
+  // The size comes from the file's chunk index: a corrupt one would have us allocate whatever it
+  // says. No codec of ours makes one image's chunk much larger than the image (LZ4's worst case is
+  // 0.4 % more, plus framing).
+  const std::uint64_t limit = 2 * std::uint64_t{info_.frame_bytes()} + 4096;
+  if (nbytes > limit) {
+    return make_drop(DropReason::kMalformed,
+                     fmt::format("image {} has a stored chunk of {} bytes, more than a {}-byte "
+                                 "image can take compressed",
+                                 i,
+                                 nbytes,
+                                 info_.frame_bytes()));
+  }
   buf.resize(nbytes);
   std::uint32_t filter_mask = 0;
   H5E_BEGIN_TRY {

@@ -26,6 +26,18 @@ MibFileReader::MibFileReader(const std::string& path) {
   info_.files = {path};
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw ConfigError("'" + path + "': cannot open");
+  // A constructor that throws runs no destructor: without this, every file refused below kept its
+  // descriptor open (a long-running `stemflow` or a test opening many ran out of descriptors).
+  struct CloseOnThrow {
+    int& fd;
+    bool armed = true;
+    ~CloseOnThrow() {
+      if (armed && fd >= 0) {
+        ::close(fd);
+        fd = -1;
+      }
+    }
+  } close_on_throw{fd_};
   std::vector<std::uint8_t> head(kHeaderProbe);
   const ssize_t got = ::pread(fd_, head.data(), head.size(), 0);
   if (got <= 0) throw ConfigError("'" + path + "': empty file");
@@ -72,6 +84,7 @@ MibFileReader::MibFileReader(const std::string& path) {
     }
   }
   buf_.resize(stride_);
+  close_on_throw.armed = false;
 }
 
 MibFileReader::~MibFileReader() {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "ingest/dectris/dectris_file.hpp"
@@ -16,6 +17,9 @@
 namespace stemflow::ingest {
 
 namespace {
+
+// The longest frame side any reader accepts (as input.frame_shape for raw files).
+constexpr std::uint64_t kMaxFrameSide = 65536;
 
 // Raw and .npy: frames at a fixed offset and stride, read with pread.
 class FlatFileReader final : public FrameReader {
@@ -58,6 +62,19 @@ class FlatFileReader final : public FrameReader {
         info_.frame_cols = std::uint32_t(s[2]);
       } else {
         throw ConfigError("'" + path + "': .npy must be 4-D (Rx, Ry, Qx, Qy) or 3-D (N, Qx, Qy)");
+      }
+      // The frame count below divides by the frame's size; a dimension beyond 32 bits would be
+      // cut by the casts above.
+      const bool four_d = s.size() == 4;
+      for (std::size_t k = 0; k < s.size(); ++k) {
+        const bool frame_axis = k + 2 >= s.size();
+        if ((frame_axis && (s[k] == 0 || s[k] > kMaxFrameSide)) ||
+            (four_d && !frame_axis && s[k] > std::numeric_limits<std::uint32_t>::max())) {
+          throw ConfigError("'" + path + "': .npy shape axis " + std::to_string(k) + " is " +
+                            std::to_string(s[k]) +
+                            (frame_axis ? " (frames need 1 to 65536 pixels a side)"
+                                        : " (more than 2^32 - 1 positions)"));
+        }
       }
       offset_ = h->data_offset;
     } else {
