@@ -104,6 +104,12 @@ bool NativeZmqSource::receive_one() {
 bool NativeZmqSource::resume_held() {
   if (early_.empty()) return false;
   if (assembler().active()) {
+    if (early_.front().header.series_id > assembler().header().series_id) {
+      // Held for a later series than the one that has started here since (the frame came before
+      // this rank had started the current one): that one's share is complete; the frame waits.
+      close_for_new_series("series " + std::to_string(early_.front().header.series_id));
+      return true;
+    }
     auto e = std::move(early_.front());
     early_.pop_front();
     handle_frame(e.header, e.more, &e);
