@@ -9,6 +9,8 @@
 #include <limits>
 #include <string>
 
+#include "operators/bragg_disks/fftw_plan.hpp"
+
 namespace stemflow::ops {
 namespace {
 
@@ -107,6 +109,7 @@ void BraggDisksOp::start(const SeriesHeader& series) {
   // spectrum and tables once; workspaces from a previous series no longer fit and are dropped.
   workspaces_.clear();
   detector_.reset();
+  fft::load_wisdom_once(params_.fft_wisdom);
   detector_ =
       std::make_unique<BraggDiskDetector>(params_, kernel_, series.frame_rows, series.frame_cols);
   dtype_ = series.dtype;
@@ -114,6 +117,7 @@ void BraggDisksOp::start(const SeriesHeader& series) {
   // Plan this thread's FFTs now: FFTW's measured plans land in its wisdom, so the workers' own
   // plans on their first frame are cheap.
   workspaces_.local() = detector_->make_workspace();
+  fft::store_wisdom(params_.fft_wisdom);
 }
 
 OutputSpec BraggDisksOp::outputs() const {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace stemflow::ops {
@@ -55,6 +56,10 @@ struct BraggDisksParams {
   Precision precision = Precision::kF32;
   MulticorrMethod multicorr_method = MulticorrMethod::kAuto;
   FftPlanner fft_planner = FftPlanner::kMeasure;
+  //! FFTW wisdom file kept across runs (empty: none): loaded before planning, so that a second run
+  //! (or another MPI rank on the same file system) finds its plans without measuring, and saved
+  //! after. Never used with kEstimate, whose plans would follow the measured wisdom.
+  std::string fft_wisdom;
 
   // py4DSTEM compatibility switches; true = what py4DSTEM 0.14.18 does.
   //! Without a template py4DSTEM still applies ifft2 to the pattern (it finds maxima of the

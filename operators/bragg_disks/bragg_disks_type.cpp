@@ -5,6 +5,7 @@
 #include <string>
 
 #include "operators/bragg_disks/bragg_disks.hpp"
+#include "operators/bragg_disks/fftw_plan.hpp"
 #include "operators/bragg_disks/probe_source.hpp"
 #include "operators/operator_type.hpp"
 #include "pipeline/core/expected.hpp"
@@ -114,6 +115,13 @@ std::vector<config::KeySpec> keys() {
        "estimate times nothing, so results are the same bit for bit in every run and on every "
        "MPI rank (measured plans can differ between processes in the last bits)",
        {"measure", "patient", "estimate"}},
+      {"fft_wisdom",
+       KeyType::kString,
+       "\"auto\"",
+       "",
+       "FFTW wisdom file kept across runs, so that a second run plans without measuring: auto = "
+       "$XDG_CACHE_HOME/stemflow/fftw-wisdom (else ~/.cache/stemflow/fftw-wisdom), none = keep "
+       "nothing, or a path; not used with fft_planner = \"estimate\""},
       {"no_template_applies_ifft",
        KeyType::kBool,
        "true",
@@ -220,6 +228,9 @@ BuiltOperator build(const config::OperatorConfig& oc, const config::Config& conf
   bp.precision = *parse_precision(p.get_string("precision"));
   bp.multicorr_method = *parse_multicorr_method(p.get_string("multicorr_method"));
   bp.fft_planner = *parse_fft_planner(p.get_string("fft_planner"));
+  bp.fft_wisdom = bp.fft_planner == FftPlanner::kEstimate
+                      ? std::string()
+                      : fft::wisdom_path(p.get_string("fft_wisdom"));
   bp.no_template_applies_ifft = p.get_bool("no_template_applies_ifft");
   bp.sigma_dp_in_input_dtype = p.get_bool("sigma_dp_in_input_dtype");
   try {

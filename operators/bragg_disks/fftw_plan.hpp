@@ -26,6 +26,17 @@ bool load_wisdom(const std::string& path);
 //! Writes the process's FFTW wisdom (float and double) to `path`. False on failure.
 bool save_wisdom(const std::string& path);
 
+//! The wisdom file a `fft_wisdom` key names: "auto" = $XDG_CACHE_HOME/stemflow/fftw-wisdom, else
+//! $HOME/.cache/stemflow/fftw-wisdom (empty when neither is set); "none" or "" = empty; else
+//! itself.
+std::string wisdom_path(const std::string& key);
+//! Before planning: the wisdom in `path` added to the process's, once per process and path (a
+//! missing file is the first run's). Logs what it did; never fails the run.
+void load_wisdom_once(const std::string& path);
+//! After planning: the process's wisdom written to `path` (its folder made), through a temporary
+//! file renamed into place, so that processes saving at once (MPI ranks) never leave a torn file.
+void store_wisdom(const std::string& path);
+
 template <class Real>
 struct Api;
 
