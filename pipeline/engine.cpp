@@ -310,7 +310,7 @@ void Engine::end_series() {
   const double fps = rep.seconds > 0 ? double(rep.frames_processed) / rep.seconds : 0.0;
   spdlog::info(
       "series {} {}: {} frames received, {} processed, {} dropped, {} missing of {}; "
-      "{:.2f} s, {:.0f} frames/s, {:.1f} MB/s{}{}",
+      "{:.3f} s, {:.0f} frames/s, {:.1f} MB/s{}{}",
       series_.series_id,
       series_end_name(c.end),
       c.frames_received,

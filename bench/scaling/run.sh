@@ -21,14 +21,14 @@ mpirun_args=(--oversubscribe --bind-to none)
 [[ $(id -u) -eq 0 ]] && mpirun_args+=(--allow-run-as-root)
 sim="$build/sim/stemflow-sim"
 exe="$build/pipeline/stemflow"
-"$sim" synth --scan 128x128 --frame 128x128 --seed 3 --unique 512 --out "$tmp/vi.npy" > /dev/null
+"$sim" synth --scan 256x128 --frame 128x128 --seed 3 --out "$tmp/vi.npy" > /dev/null
 "$sim" synth --scan 32x64 --frame 256x256 --seed 3 --out "$tmp/bragg.npy" > /dev/null
 "$sim" synth --scan 1x8 --frame 256x256 --vacuum --out "$tmp/vacuum.npy" > /dev/null
 # The paper's two frame shapes ("Parallelizing py4DSTEM": 201x50 of 420x422, 83x558 of 1792x1920),
 # scaled-down scans, for the projection in BENCHMARKS.md.
-"$sim" synth --scan 8x25 --frame 420x422 --seed 3 --out "$tmp/small.npy" > /dev/null
+"$sim" synth --scan 16x25 --frame 420x422 --seed 3 --out "$tmp/small.npy" > /dev/null
 "$sim" synth --scan 1x8 --frame 420x422 --vacuum --out "$tmp/small_vacuum.npy" > /dev/null
-"$sim" synth --scan 2x12 --frame 1792x1920 --seed 3 --out "$tmp/large.npy" > /dev/null
+"$sim" synth --scan 4x12 --frame 1792x1920 --seed 3 --out "$tmp/large.npy" > /dev/null
 "$sim" synth --scan 1x4 --frame 1792x1920 --vacuum --out "$tmp/large_vacuum.npy" > /dev/null
 cat "$tmp"/*.npy > /dev/null  # into the page cache
 cat > "$tmp/vi.toml" <<T
@@ -93,10 +93,10 @@ median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 for work in ${WORK:-vi bragg small large}; do
   case $work in
-    vi) frames=16384 what="2 virtual detectors + CoM, 128x128 scan of 128x128 u16" ;;
+    vi) frames=32768 what="2 virtual detectors + CoM, 256x128 scan of 128x128 u16" ;;
     bragg) frames=2048 what="Bragg disks (poly, f32), 32x64 scan of 256x256 u16" ;;
-    small) frames=200 what="Bragg disks (poly, f32), 8x25 scan of 420x422 u16 (the paper's small dataset's frames)" ;;
-    large) frames=24 what="Bragg disks (poly, f32), 2x12 scan of 1792x1920 u16 (the paper's large dataset's frames)" ;;
+    small) frames=400 what="Bragg disks (poly, f32), 16x25 scan of 420x422 u16 (the paper's small dataset's frames)" ;;
+    large) frames=48 what="Bragg disks (poly, f32), 4x12 scan of 1792x1920 u16 (the paper's large dataset's frames)" ;;
   esac
   printf "\n%s (%d frames), median of %d runs\n\n" "$what" "$frames" "$runs"
   printf "| layout | frames/s (engine) | frames/s (whole job, wall) | per core (engine) | efficiency vs 1 process x %d threads |\n|---|---|---|---|---|\n" "$cores"
