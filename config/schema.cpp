@@ -196,7 +196,7 @@ std::vector<SectionSpec> make_sections() {
             "ZeroMQ receive high-water mark: messages queued in the socket beyond the batch pool",
             {},
             between(1, 1 << 20)},
-           {"path", KeyType::kString, "-", "", "file to replay (required for source = \"file\")"},
+           {"path", KeyType::kString, "-", "", "file to replay (required for source = \"file\"); relative to the working directory"},
            {"format",
             KeyType::kString,
             "-",
