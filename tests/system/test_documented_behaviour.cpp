@@ -57,8 +57,8 @@ int run(const fs::path& dir, const std::string& tag, const std::vector<std::stri
 // Spec: a frame an operator cannot process (a float frame holding NaN) is dropped with reason
 // operator_error: NaN in that operator's map, counted in the provenance's
 // frames_dropped_operator_error and the operator's frames_failed; the other frames' values are
-// kept. The max pattern is the pixel-wise maximum of the frames (NaN frames left out), and a .npy
-// mask from the configuration weights each pixel.
+// kept. The max pattern is the pixel-wise maximum of the frames (NaN frames left out), a .npy
+// mask from the configuration weights each pixel, and CoM inside a detector region sums only there.
 TEST(DocumentedBehaviour, OperatorErrorsMaxPatternAndANpyMask) {
   const auto dir = test::work_dir("documented-operators");
   auto scan = make_scan();
@@ -74,6 +74,8 @@ TEST(DocumentedBehaviour, OperatorErrorsMaxPatternAndANpyMask) {
                                   << "[[operators]]\ntype = \"virtual_image\"\nname = \"m\"\n"
                                   << "detector = \"mask\"\nmask = \"mask.npy\"\n"
                                   << "[[operators]]\ntype = \"max_pattern\"\nname = \"max\"\n"
+                                  << "[[operators]]\ntype = \"center_of_mass\"\nname = \"com\"\n"
+                                  << "detector = \"circle\"\ncenter = [15, 15]\nradius = 4.5\n"
                                   << "[outputs.hdf5]\npath = \"" << (dir / "out.h5").string()
                                   << "\"\n";
   ASSERT_EQ(run(dir, "run"), 0) << test::read_text((dir / "run.log").string());
@@ -93,6 +95,27 @@ TEST(DocumentedBehaviour, OperatorErrorsMaxPatternAndANpyMask) {
             std::vector<std::int64_t>{3});
   EXPECT_EQ(f.ints("/stemflow/metadatabundle/operator_m/frames_failed"),
             std::vector<std::int64_t>{3});
+  // CoM inside a detector region: the circle of radius 4.5 around (15, 15) (no pixel on its edge;
+  // the NaN pixel (5, 11) is outside it, so every frame has a CoM).
+  const auto cqx = f.doubles("/stemflow/com_qx/data");
+  const auto cqy = f.doubles("/stemflow/com_qy/data");
+  const auto ci = f.doubles("/stemflow/com_intensity/data");
+  for (std::size_t n = 0; n < std::size_t{kScan} * kScan; ++n) {
+    double s = 0, sq = 0, sr = 0;
+    for (std::size_t q = 0; q < kQ; ++q) {
+      for (std::size_t r = 0; r < kQ; ++r) {
+        const double dq = double(q) - 15, dr = double(r) - 15;
+        if (dq * dq + dr * dr > 4.5 * 4.5) continue;
+        const double v = scan[(n * kQ + q) * kQ + r];
+        s += v;
+        sq += v * double(q);
+        sr += v * double(r);
+      }
+    }
+    EXPECT_NEAR(ci[n], s, 1e-9 * s) << n;
+    EXPECT_NEAR(cqx[n], sq / s, 1e-9) << n;
+    EXPECT_NEAR(cqy[n], sr / s, 1e-9) << n;
+  }
   const auto mx = f.doubles("/stemflow/max/data");
   ASSERT_EQ(mx.size(), std::size_t{kQ} * kQ);
   for (std::size_t p = 0; p < mx.size(); ++p) {
