@@ -45,6 +45,7 @@ struct Reader {
       ok = false;
       return;
     }
+    if (n == 0) return;  // dst may be an empty vector's null data(): memcpy must not see it
     std::memcpy(dst, in.data() + at, n * sizeof(T));
     at += n * sizeof(T);
   }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,14 @@ namespace {
 std::vector<std::string> mpirun(int ranks) {
   std::vector<std::string> a{STEMFLOW_MPIEXEC, "-n", std::to_string(ranks), "--oversubscribe"};
   if (::geteuid() == 0) a.push_back("--allow-run-as-root");
+  // Under make test-sanitize: Open MPI 4.1 leaks what MPI_Init's components allocate, from
+  // components it has unloaded by exit, so LeakSanitizer sees stacks of "<unknown module>" that no
+  // suppression can name. The ranks run with leak detection off (ASan and UBSan stay on); the same
+  // engine, sinks and sources are leak-checked by the single-process tests.
+  if (const char* asan = std::getenv("ASAN_OPTIONS")) {
+    a.push_back("-x");
+    a.push_back(std::string("ASAN_OPTIONS=") + asan + ":detect_leaks=0");
+  }
   return a;
 }
 
