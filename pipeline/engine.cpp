@@ -270,7 +270,7 @@ void Engine::end_series() {
   }
   // Then the scan-wide fits, in pipeline order: an operator's conclude() may read the images of
   // its inputs, which come earlier.
-  for (std::size_t o = 0; o < operators_.size() && !cut_short; ++o) {
+  for (std::size_t o = 0; o < operators_.size() && !cut_short && parts_.conclude; ++o) {
     try {
       store_.add_series_images(o, operators_[o]->conclude(store_));
     } catch (const std::exception& e) {

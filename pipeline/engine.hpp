@@ -53,6 +53,9 @@ struct EngineParts {
   std::uint32_t batch_frames = 64;
   //! Seconds between the operators' live images (Operator::preview); 0: none (no dashboard).
   double preview_interval_s = 0;
+  //! Operators' conclude() at series end. False on the ranks of an MPI job that do not write: their
+  //! scan-wide fits would see only their share, and rank 0 makes them from the whole scan.
+  bool conclude = true;
   int threads = 0;  // 0: the CPUs the process may use
   std::size_t results_limit = 0;
   std::string device = "cpu";            // for the provenance

@@ -125,7 +125,7 @@ int run_command(const std::string& config_path,
   const auto agree = [&](bool ok, const std::string& why) { return job.agree(ok, why); };
 #else
   const auto agree = [](bool ok, const std::string& why) {
-    return ok ? std::vector<std::string>{} : std::vector<std::string>{"rank 0: " + why};
+    return ok ? std::vector<std::string>{} : std::vector<std::string>{why};
   };
 #endif
   int code = 0;
@@ -169,11 +169,15 @@ int run_command(const std::string& config_path,
   });
   const auto failed = agree(code == 0, why);
   if (!failed.empty()) {
+    if (role.ranks == 1) {
+      spdlog::error("{}", why);
+      return code;
+    }
     // Rank 0 says it for the job; a rank that failed says it too (its log may be elsewhere).
     if (role.rank == 0 || code != 0) {
-      for (const auto& f : failed) spdlog::error("{}", role.ranks > 1 ? f : f.substr(8));
+      for (const auto& f : failed) spdlog::error("{}", f);
     }
-    if (role.ranks > 1 && role.rank == 0) spdlog::error("the job does not start");
+    if (role.rank == 0) spdlog::error("the job does not start");
     return code != 0 ? code : 2;
   }
   if (role.ranks > 1 && role.rank == 0) {

@@ -74,6 +74,7 @@ EngineParts make_plan(const config::Config& config, PlanFor what, JobRole role) 
       };
     } else {
       parts.observers.push_back(std::make_unique<mpi::ForwardSink>());
+      parts.conclude = false;
     }
 #else
     throw ConfigError("this stemflow was built without MPI (STEMFLOW_MPI) and runs one rank");
