@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 
 #include "stemflow_version.hpp"
 
@@ -52,8 +54,37 @@ struct Engine::Graph {
                                       std::forward<SinkFn>(sink_fn));
     });
   }
-  void put(FrameBatch* b) { nodes->compute.try_put(b); }
-  void wait() { nodes->g.wait_for_all(); }
+  // Batches put and not yet through the sink. wait() waits for them on a condition variable
+  // before it waits for the graph: graph::wait_for_all() enters the arena and runs the graph's
+  // tasks on the engine's thread, and at a replay's end, when reading is left to the workers, a
+  // whole pool of batches is still in flight (a quarter of a 16k-frame threads = 1 replay was
+  // computed there), so `threads` would not be the threads computing.
+  std::mutex in_flight_mutex;
+  std::condition_variable in_flight_cv;
+  std::size_t in_flight = 0;
+
+  void put(FrameBatch* b) {
+    {
+      std::lock_guard lock(in_flight_mutex);
+      ++in_flight;
+    }
+    nodes->compute.try_put(b);  // submitted to the arena; never run on this thread
+  }
+  //! The sink's last step for each batch.
+  void left() {
+    {
+      std::lock_guard lock(in_flight_mutex);
+      --in_flight;
+    }
+    in_flight_cv.notify_all();
+  }
+  void wait() {
+    {
+      std::unique_lock lock(in_flight_mutex);
+      in_flight_cv.wait(lock, [&] { return in_flight == 0; });
+    }
+    nodes->g.wait_for_all();  // what is left: the sink's return
+  }
 };
 
 Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
@@ -84,7 +115,13 @@ Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
     }
     // Every operator on the batch, wherever the placement put it. Nothing may escape a node body:
     // an exception would cancel the whole graph, so a failing operator fails its frames.
-    if (!b->computed) placement_->process(*b);  // computed: by another process of the job
+    if (b->fill != nullptr) {
+      // The source's reads, here on a worker (a replay); frames it could not read leave the batch.
+      b->fill->fill(*b);
+      b->fill = nullptr;
+    }
+    // computed: by another process of the job.
+    if (!b->computed && b->count > 0) placement_->process(*b);
     move_edge(Edge::kCompute, Edge::kOrder);
     return b;
   };
@@ -97,6 +134,7 @@ Engine::Engine(EngineParts parts) : parts_(std::move(parts)) {
     }
     notify([](Observer& o) { o.edge_leave(Edge::kSink); });
     pool_->release(b);
+    graph_->left();
   };
   // pipeline.threads = 0: the CPUs this process may run on (oneTBB reads the affinity mask, so a
   // taskset, a container's CPU limit or a Slurm binding is respected).
@@ -232,6 +270,7 @@ bool Engine::begin_series() {
 
 void Engine::end_series() {
   graph_->wait();
+  source_->settle();
   // Read after the graph is empty: a batch dropped by abort() was dropped before this.
   const bool cut_short = abort_.load();
   SeriesReport rep;

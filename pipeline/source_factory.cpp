@@ -118,6 +118,7 @@ SourceMaker source_maker(const config::Config& config, JobRole role) {
   o.read_ahead = static_cast<std::size_t>(std::max<std::int64_t>(in.get_int("read_ahead"), 1));
   o.share_index = role.rank;
   o.shares = role.ranks;
+  o.read_on_workers = true;  // the engine runs FrameBatch::fill on its workers
   return [o](BatchPool& pool) { return std::make_unique<ingest::ReplaySource>(pool, o); };
 }
 

@@ -83,7 +83,6 @@ MibFileReader::MibFileReader(const std::string& path) {
       }
     }
   }
-  buf_.resize(stride_);
   close_on_throw.armed = false;
 }
 
@@ -93,16 +92,19 @@ MibFileReader::~MibFileReader() {
 
 Expected<void> MibFileReader::read_frame(std::uint64_t i, std::span<std::uint8_t> dst) {
   if (i >= info_.frames) return make_drop(DropReason::kIndexOutOfRange, "frame beyond the file");
-  const ssize_t got = ::pread(fd_, buf_.data(), stride_, static_cast<off_t>(i * stride_));
+  // One buffer per thread, not per reader: the replay reads frames on several workers at once.
+  thread_local std::vector<std::uint8_t> buf;
+  buf.resize(stride_);
+  const ssize_t got = ::pread(fd_, buf.data(), stride_, static_cast<off_t>(i * stride_));
   if (got != static_cast<ssize_t>(stride_)) return make_drop(DropReason::kWrongSize, "short read");
-  auto h = merlin::parse_frame_header(buf_);
+  auto h = merlin::parse_frame_header(buf);
   if (!h) return tl::unexpected(h.error());
   if (h->data_offset != first_.data_offset || h->pixel_bytes != first_.pixel_bytes ||
       h->dtype != first_.dtype || h->width != first_.width || h->height != first_.height) {
     return make_drop(DropReason::kWrongSize,
                      "frame " + std::to_string(i) + " differs from the first frame");
   }
-  return merlin::decode_pixels(*h, {buf_.data() + h->data_offset, h->pixel_bytes}, dst);
+  return merlin::decode_pixels(*h, {buf.data() + h->data_offset, h->pixel_bytes}, dst);
 }
 
 }  // namespace stemflow::ingest

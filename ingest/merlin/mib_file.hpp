@@ -20,6 +20,7 @@ class MibFileReader final : public FrameReader {
 
   const FileInfo& info() const override { return info_; }
   Expected<void> read_frame(std::uint64_t i, std::span<std::uint8_t> dst) override;
+  bool concurrent() const override { return true; }  // pread into a buffer of the calling thread
   const merlin::FrameHeader& first_header() const { return first_; }
 
   static bool probe(const std::string& path);
@@ -29,7 +30,6 @@ class MibFileReader final : public FrameReader {
   int fd_ = -1;
   merlin::FrameHeader first_;
   std::size_t stride_ = 0;
-  std::vector<std::uint8_t> buf_;
 };
 
 }  // namespace stemflow::ingest

@@ -98,6 +98,7 @@ class FlatFileReader final : public FrameReader {
     if (fd_ >= 0) ::close(fd_);
   }
   const FileInfo& info() const override { return info_; }
+  bool concurrent() const override { return true; }  // pread, nothing shared
   Expected<void> read_frame(std::uint64_t i, std::span<std::uint8_t> dst) override {
     if (i >= info_.frames) return make_drop(DropReason::kIndexOutOfRange, "frame beyond the file");
     const std::size_t fb = info_.frame_bytes();

@@ -52,6 +52,10 @@ class FrameReader {
   //! Errors carry the reason the frame is dropped for (decode_error, wrong_size, malformed).
   virtual Expected<void> read_frame(std::uint64_t i, std::span<std::uint8_t> dst) = 0;
 
+  //! True when read_frame() may run on several threads at once (for different frames): a replay
+  //! then reads on the graph's workers.
+  virtual bool concurrent() const { return false; }
+
   //! True when frames are stored compressed in a codec of ours: read_encoded() then gives the
   //! stored bytes, which the caller decodes (in parallel, straight into its batch).
   virtual bool encoded() const { return false; }

@@ -13,6 +13,7 @@ ReplaySource::ReplaySource(BatchPool& pool, ReplayOptions options)
       reader_(open_frame_reader(options_.path, options_.format, options_.raw)),
       assembler_(pool),
       queue_(options_.read_ahead) {
+  deferred_ = options_.read_on_workers && reader_->concurrent();
   const FileInfo& info = reader_->info();
   options_.format = info.format;
   header_.series_id = 1;
@@ -85,7 +86,49 @@ std::chrono::steady_clock::time_point ReplaySource::due(std::uint64_t i) const {
                    std::chrono::duration<double>(double(i) / options_.rate));
 }
 
+FrameBatch* ReplaySource::take_batch() {
+  FrameBatch* b = queue_.fix_batch(assembler_.take_ready());
+  if (b != nullptr && deferred_) b->fill = this;
+  return b;
+}
+
+void ReplaySource::fill(FrameBatch& b) {
+  // Each frame is read straight to its place in the compacted batch: a frame that fails leaves
+  // no gap to close.
+  std::uint32_t kept = 0;
+  for (std::uint32_t i = 0; i < b.count; ++i) {
+    const std::uint64_t index = b.index[i];
+    auto r = reader_->read_frame(
+        index, {reinterpret_cast<std::uint8_t*>(b.frame_data(kept)), b.frame_bytes});
+    if (!r) {
+      std::lock_guard lock(failed_mutex_);
+      failed_.emplace_back(drop_reason_of(r.error()),
+                           "frame " + std::to_string(index) + ": " + r.error().message);
+      continue;
+    }
+    b.index[kept++] = index;
+  }
+  b.count = kept;
+}
+
+void ReplaySource::settle() {
+  std::vector<std::pair<DropReason, std::string>> failed;
+  {
+    std::lock_guard lock(failed_mutex_);
+    failed.swap(failed_);
+  }
+  // Accepted into a batch, then not read: dropped after all (as DecodeQueue does for a frame that
+  // fails to decode).
+  auto& c = assembler_.counts();
+  for (auto& [reason, detail] : failed) {
+    --c.frames_accepted;
+    c.bytes_received -= header_.frame_bytes();
+    assembler_.drop(reason, detail);
+  }
+}
+
 SourceStatus ReplaySource::next() {
+  settle();  // the workers' failed reads so far, for the live counts
   const std::size_t fb = header_.frame_bytes();
   for (;;) {
     if (assembler_.has_ready()) return SourceStatus::kBatchReady;
@@ -135,7 +178,9 @@ SourceStatus ReplaySource::next() {
         }
         ++assembler_.counts().frames_received;
         auto dst = assembler_.reserve(next_);
-        if (dst) {
+        if (dst && deferred_) {
+          assembler_.commit(next_, fb);  // read by fill(), on a worker
+        } else if (dst) {
           auto r = reader_->read_frame(next_, {reinterpret_cast<std::uint8_t*>(*dst), fb});
           if (r) {
             assembler_.commit(next_, fb);

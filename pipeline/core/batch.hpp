@@ -53,8 +53,23 @@ struct OperatorResults {
   }
 };
 
-//! A batch slot of the pool. The source fills frames; operators read pixels and write `results`;
-//! the sink reads both and returns the slot to the pool.
+struct FrameBatch;
+
+//! Work a source leaves for the graph: filling a batch's pixels on the worker that then computes
+//! it (a file replay's reads), so that reading scales with pipeline.threads and the thread that
+//! feeds the graph only hands out slots. fill() may run on several workers at once (different
+//! batches). A frame it cannot fill is taken out of the batch (count and index compacted) and
+//! counted by the source as dropped (Source::settle()).
+class BatchFill {
+ public:
+  virtual void fill(FrameBatch& batch) = 0;
+
+ protected:
+  ~BatchFill() = default;
+};
+
+//! A batch slot of the pool. The source fills frames (itself, or through `fill`); operators read
+//! pixels and write `results`; the sink reads both and returns the slot to the pool.
 struct FrameBatch {
   std::uint64_t sequence = 0;  // global order of batches through the graph, set by the engine
   const SeriesHeader* series = nullptr;
@@ -68,6 +83,9 @@ struct FrameBatch {
   //! The results are already there (another process of the job computed them and sent them
   //! here): the operators are skipped and `pixels` is not read. Reset by the pool.
   bool computed = false;
+  //! Set: the pixels are not there yet; the engine runs fill->fill(*this) on a worker before the
+  //! operators. Reset by the pool.
+  BatchFill* fill = nullptr;
 
   std::byte* frame_data(std::uint32_t i) { return pixels + std::size_t{i} * frame_bytes; }
   const std::byte* frame_data(std::uint32_t i) const {

@@ -136,6 +136,7 @@ FrameBatch* BatchPool::acquire(std::chrono::milliseconds timeout) {
   free_.pop_back();
   b->count = 0;
   b->computed = false;
+  b->fill = nullptr;
   return b;
 }
 

@@ -49,6 +49,10 @@ class Source {
   //! The other processes' part of the series that has just ended (kSeriesEnded), for a source that
   //! gathers a job's results; null for a process of its own.
   virtual const PeerResults* peers() const { return nullptr; }
+  //! Called on the engine's thread once the graph is empty, before counts() is read at a series'
+  //! end: a source whose batches were filled on the graph's workers (FrameBatch::fill) folds the
+  //! frames they could not fill into counts() here.
+  virtual void settle() {}
   //! A short description for logs and provenance (endpoints or path).
   virtual std::string describe() const = 0;
 
