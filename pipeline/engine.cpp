@@ -160,6 +160,12 @@ std::size_t Engine::results_bytes_per_position() const {
 }
 
 void Engine::after_consume(const FrameBatch& b) {
+  // A source that leaves first_arrival unset (the default time point) has no first-frame time.
+  if (b.first_arrival != std::chrono::steady_clock::time_point{} &&
+      (first_frame_in_ == std::chrono::steady_clock::time_point{} ||
+       b.first_arrival < first_frame_in_)) {
+    first_frame_in_ = b.first_arrival;
+  }
   // The serial hooks of the operators (operator.hpp), on the sink node: nothing may escape.
   for (std::size_t o = 0; o < operators_.size(); ++o) {
     try {
@@ -168,8 +174,9 @@ void Engine::after_consume(const FrameBatch& b) {
       spdlog::error("operator '{}': reduce failed on a batch: {}", operators_[o]->name(), e.what());
     }
   }
-  if (preview_interval_.count() <= 0) return;
   const auto now = std::chrono::steady_clock::now();
+  last_batch_out_ = now;
+  if (preview_interval_.count() <= 0) return;
   if (now - last_preview_ < preview_interval_) return;
   last_preview_ = now;
   for (std::size_t o = 0; o < operators_.size(); ++o) {
@@ -204,6 +211,7 @@ bool Engine::begin_series() {
   series_ = source_->header();
   series_rejected_ = false;
   series_t0_ = std::chrono::steady_clock::now();
+  first_frame_in_ = last_batch_out_ = {};
   if (const auto& s = parts_.scan_shape) {
     if ((*s)[0] != series_.scan_rows || (*s)[1] != series_.scan_cols) {
       spdlog::warn("series {} announces a {}x{} scan; scan.shape says {}x{}: using the series'",
@@ -362,6 +370,15 @@ void Engine::end_series() {
       fps * double(series_.frame_bytes()) / 1e6,
       rep.output_path.empty() ? "" : " -> ",
       rep.output_path);
+  if (first_frame_in_ != std::chrono::steady_clock::time_point{} &&
+      last_batch_out_ > first_frame_in_) {
+    // "fps", not "frames/s": scripts take the line above's rate with grep 'frames/s'.
+    const double window = std::chrono::duration<double>(last_batch_out_ - first_frame_in_).count();
+    spdlog::info("series {}: first frame in to last frame processed {:.3f} s, {:.0f} fps",
+                 series_.series_id,
+                 window,
+                 double(rep.frames_processed) / window);
+  }
   for (std::size_t r = 0; r < kDropReasonCount; ++r) {
     if (c.dropped[r] > 0) {
       spdlog::info(

@@ -124,6 +124,11 @@ class Engine {
   bool series_rejected_ = false;
   std::uint64_t next_sequence_ = 0;
   std::chrono::steady_clock::time_point series_t0_{};
+  // First frame in (the earliest batch's first arrival) to last batch through the sink node: the
+  // window bench/ingest compares with bare ZeroMQ's first frame to last frame (issue 13), which
+  // series_t0_ (series header to results written) is not.
+  std::chrono::steady_clock::time_point first_frame_in_{};
+  std::chrono::steady_clock::time_point last_batch_out_{};
   std::vector<SeriesReport> reports_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> abort_{false};

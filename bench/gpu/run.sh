@@ -20,6 +20,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
+source "$ROOT/bench/lib.sh"
 CARRY=${CARRY:-build-gpu/carry}
 OUT=${OUT:-/tmp/stemflow-gpu-out}
 W=/tmp/stemflow-gpu
@@ -45,6 +46,7 @@ step "machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,pcie.link.gen.max,pcie.link.width.max \
   --format=csv,noheader 2>&1 | head -2
 echo "kernel $(uname -r); $(ldd --version 2>&1 | head -1); $(python3 --version 2>&1); date $(date -u +%F)"
+bench_load_begin
 
 step "unpack $CARRY/payload.tar.xz"
 rm -rf "$W"
@@ -202,6 +204,7 @@ step "summary"
   echo "Goal: >= 200,000 frames/s at 256x256 and >= 50 % of the PCIe-bound rate at every size."
 } | tee "$OUT/summary.md"
 tar -C "$W" -czf "$OUT/details.tar.gz" details 2>/dev/null
+bench_load_end | tee -a "$OUT/summary.md"
 echo "total $(( $(date +%s) - T0 )) s"
 }
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // bslz4 decode rate per core: stemflow's decoder beside the reference bitshuffle library (Debian
-// `bitshuffle`, its HDF5 plugin's C API loaded at run time), on the same 256x256 u16 frames; plus
+// `bitshuffle`, its HDF5 plugin's C API loaded at run time, and the library built from source at
+// $BSHUF_NATIVE_LIB when set), each with its instruction set, on the same 256x256 u16 frames; plus
 // the bit transposition alone at each SIMD level, the md5 of stream V1's blob hash
 // (input.verify_hash), and the parallel batch decode on every core, without and with the md5 check.
 // "merlin": the Merlin raw (R64) decode rate per core of 512x512 quads (2x2) at 1, 6 and 12 bit,
 // and the simulator's 12-bit encode.
 //   bench_decode [frames=64] [seconds=2] [bslz4|merlin|all=all]
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -136,11 +138,13 @@ int main(int argc, char** argv) {
     packed_bytes += packed[i].size();
   }
   std::vector<std::uint8_t> out(kBytes);
-  std::printf("frames: %zu distinct 256x256 u16 (%.0f KiB), bslz4 ratio %.2f; SIMD level: %s\n\n",
-              n,
-              kBytes / 1024.0,
-              double(n * kBytes) / double(packed_bytes),
-              std::string(simd_level_name(simd_level())).c_str());
+  std::printf(
+      "frames: %zu distinct 256x256 u16 (%.0f KiB), bslz4 ratio %.2f; stemflow's SIMD level: "
+      "%s\n\n",
+      n,
+      kBytes / 1024.0,
+      double(n * kBytes) / double(packed_bytes),
+      std::string(simd_level_name(simd_level())).c_str());
   std::printf(
       "| %-58s | %10s | %7s |\n|---|---:|---:|\n", "one core unless noted", "frames/s", "GB/s");
 
@@ -162,26 +166,56 @@ int main(int argc, char** argv) {
         if (md5(packed[i]) != digests[i] || !bslz4_decompress(packed[i], out, kEs)) std::abort();
       }));
 
-  void* ref = nullptr;
+  // The reference: Debian's HDF5 plugin build (generic x86-64, so SSE2 only), and, when run.sh
+  // could build it, bitshuffle from source with -O3 -march=native (its best on this CPU: AVX2, and
+  // AVX-512 from 0.5 on). Each row names the instruction set the library says it uses.
+  std::vector<std::pair<std::string, std::string>> refs;  // label, path
   for (const char* p : {"/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so",
                         "/usr/lib/aarch64-linux-gnu/hdf5/serial/plugins/libh5bshuf.so"}) {
-    if ((ref = dlopen(p, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
+    if (access(p, R_OK) == 0) {
+      refs.emplace_back("Debian bitshuffle 0.3.5", p);
+      break;
+    }
   }
-  using Fn = std::int64_t (*)(const void*, void*, std::size_t, std::size_t, std::size_t);
-  if (ref != nullptr) {
+  if (const char* native = std::getenv("BSHUF_NATIVE_LIB"); native != nullptr && *native) {
+    const char* label = std::getenv("BSHUF_NATIVE_LABEL");
+    refs.emplace_back(label != nullptr ? label : "bitshuffle, -O3 -march=native", native);
+  }
+  if (refs.empty()) {
+    std::printf(
+        "| %-58s | %10s | %7s |\n", "reference library not installed (apt bitshuffle)", "-", "-");
+  }
+  for (const auto& [label, path] : refs) {
+    void* ref = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (ref == nullptr) {
+      std::printf("| %-58s | %10s | %7s |\n", ("cannot load " + path).c_str(), "-", "-");
+      continue;
+    }
+    using Fn = std::int64_t (*)(const void*, void*, std::size_t, std::size_t, std::size_t);
+    using Using = int (*)();
     auto dec = reinterpret_cast<Fn>(dlsym(ref, "bshuf_decompress_lz4"));
     auto unshuf = reinterpret_cast<Fn>(dlsym(ref, "bshuf_bitunshuffle"));
-    row("reference bshuf_decompress_lz4 (Debian bitshuffle 0.3.5)",
+    // The widest instruction set the build uses (bshuf_using_AVX512 exists from 0.5 on).
+    std::string isa = "scalar";
+    for (const auto& [sym, name] : {std::pair{"bshuf_using_SSE2", "sse2"},
+                                    std::pair{"bshuf_using_NEON", "neon"},
+                                    std::pair{"bshuf_using_AVX2", "avx2"},
+                                    std::pair{"bshuf_using_AVX512", "avx512"}}) {
+      auto f = reinterpret_cast<Using>(dlsym(ref, sym));
+      if (f != nullptr && f() != 0) isa = name;
+    }
+    if (dec == nullptr || unshuf == nullptr) {
+      std::printf("| %-58s | %10s | %7s |\n", (path + ": no bshuf_ symbols").c_str(), "-", "-");
+      continue;
+    }
+    row(("reference bshuf_decompress_lz4 (" + label + ", " + isa + ")").c_str(),
         rate(seconds, n, [&](std::size_t i) {
           if (dec(packed[i].data() + 12, out.data(), kBytes / kEs, kEs, 0) <= 0) std::abort();
         }));
-    std::vector<std::uint8_t> shuffled(kBytes);
-    row("reference bshuf_bitunshuffle alone (transposition)", rate(seconds, n, [&](std::size_t i) {
+    row(("reference bshuf_bitunshuffle alone (" + isa + ")").c_str(),
+        rate(seconds, n, [&](std::size_t i) {
           unshuf(raw[i].data(), out.data(), kBytes / kEs, kEs, 0);
         }));
-  } else {
-    std::printf(
-        "| %-58s | %10s | %7s |\n", "reference library not installed (apt bitshuffle)", "-", "-");
   }
   const std::size_t block = bslz4_default_block_elems(kEs);
   for (auto level : {SimdLevel::kScalar, SimdLevel::kSse2, SimdLevel::kAvx2}) {

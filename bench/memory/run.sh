@@ -6,12 +6,14 @@
 #   bench/memory/run.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/lib.sh
 build=${1:-build}
 port=5610
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "bench/memory: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, memory_limit = 256MiB, virtual imaging + CoM"
+bench_load_begin
 printf "| scan | frames | GB streamed | engine frames/s | peak RSS (MiB) |\n|---|---|---|---|---|\n"
 for scan in 200x200 400x400; do
   frames=$(( ${scan%x*} * ${scan#*x} ))
@@ -27,3 +29,4 @@ for scan in 200x200 400x400; do
   awk -v s=$scan -v n=$frames -v r=$rss_kb -v f=$fps 'BEGIN {
     printf "| %s | %d | %.1f | %s | %.0f |\n", s, n, n*131072/1e9, f, r/1024 }'
 done
+bench_load_end

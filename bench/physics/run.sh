@@ -7,12 +7,15 @@
 # Usage: bench/physics/run.sh   (BUILD=<cmake build dir>, default build; SHARED=<../shared>)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-$ROOT/build}
 SHARED=${SHARED:-$ROOT/../shared}
 MIN_SECONDS=${MIN_SECONDS:-3}
 cmake --build "$BUILD" --target bench_physics -j2 >/dev/null
 echo "machine: $(nproc --all) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u +%Y-%m-%d); commit $(git -C "$ROOT" rev-parse --short HEAD)"
+bench_load_begin
 for d in "$SHARED"/reference/py4dstem-ref-*; do
   echo "load: $(cut -d' ' -f1 /proc/loadavg)"
   "$BUILD/bench/physics/bench_physics" --dataset "$d" --min-seconds "$MIN_SECONDS"
 done
+bench_load_end

@@ -9,6 +9,7 @@
 # Needs: the build with the module (STEMFLOW_PYTHON) and its test venv (py4DSTEM), ../shared.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/bench/lib.sh"
 BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
 PY="$BUILD/venv/bin/python"
 CLI="$BUILD/pipeline/stemflow"
@@ -65,7 +66,7 @@ radii = [9.0, 27.0]
 TOML
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u +%Y-%m-%dT%H:%MZ); commit $(git -C "$ROOT" rev-parse --short HEAD)"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_load_begin
 echo
 echo "1. drop-in vs py4DSTEM (serial: OPENBLAS_NUM_THREADS=1), wall time of the whole call"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
@@ -77,4 +78,4 @@ echo
 echo "3. memmap input vs file replay: two virtual detectors, 8192 frames, page cache warm"
 "$PY" "$ROOT/bench/python/bench.py" memmap "$WORK/vimg.toml" "$WORK/big.npy" "$CLI"
 echo
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_load_end

@@ -9,6 +9,7 @@
 #   bench/scaling/run.sh [BUILD_DIR] [RUNS]   (default build, 3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/lib.sh
 build=$(realpath "${1:-build}")
 runs=${2:-3}
 cores=$(nproc)
@@ -16,6 +17,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 load() { cut -d' ' -f1 /proc/loadavg; }
 load_before=$(load)
+BENCH_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench/scaling: $(date -u +%Y-%m-%dT%H:%MZ) on $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load before $load_before"
 mpirun_args=(--oversubscribe --bind-to none)
 [[ $(id -u) -eq 0 ]] && mpirun_args+=(--allow-run-as-root)
@@ -118,4 +120,4 @@ for work in ${WORK:-vi bragg small large}; do
   done
 done
 echo
-echo "load before $load_before, after $(load)$(awk -v a="$load_before" -v c="$cores" 'BEGIN {if (a / c > 0.3) print " (FLAG: taken at more than 0.3 per core)"}')"
+bench_load_end

@@ -20,6 +20,7 @@
 # CPU/frame over all-sinks CPU/frame, comparable with the rate ratio (>= 0.95 is the goal).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/lib.sh
 build=${1:-build}
 repeats=${2:-3}
 port=5610
@@ -117,6 +118,7 @@ engine_rate() {  # config scan frame with_browsers -> "frames/s cpu_us_per_frame
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "bench/sinks: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); browsers scheduled $browser_sched, page $page"
+bench_load_begin
 printf "| frame | frames | HDF5 only frames/s | all sinks, no browser | ratio | all sinks + 2 browsers | ratio | engine CPU us/frame: HDF5 only / all sinks / all + 2 browsers |\n"
 printf "|---|---|---|---|---|---|---|---|\n"
 runs=""
@@ -139,6 +141,7 @@ for q in 128 256; do
   runs+="${q}x${q} engine CPU us/frame: HDF5 only ${hc[*]} / all sinks ${sc[*]} / all + 2 browsers ${ac[*]}"$'\n'
 done
 echo "(medians of $repeats runs each; the three configurations alternate)"
+bench_load_end
 echo
 printf '%s' "$runs"
 if [ -x "$build/bench/sinks/bench_dashboard_sink" ]; then

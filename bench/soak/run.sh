@@ -7,6 +7,7 @@
 # `make test` runs a 1-minute soak (ctest `soak`); BENCHMARKS.md records a 10-minute one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/lib.sh
 minutes=${1:?usage: bench/soak/run.sh MINUTES [BUILD_DIR] [OUT_DIR]}
 build=$(realpath "${2:-build}")
 out=${3:-out/soak}
@@ -16,4 +17,8 @@ if [[ ! -x $python ]]; then
   # Skipped (77) where the venv could not be made; in CI, where it can, a failure.
   [[ "${CI:-}" == "true" ]] && exit 1 || exit 77
 fi
-exec "$python" bench/soak/soak.py "$build" "$minutes" "$out"
+bench_load_begin
+rc=0
+"$python" bench/soak/soak.py "$build" "$minutes" "$out" || rc=$?
+bench_load_end
+exit $rc
