@@ -9,7 +9,7 @@
 // included, and optionally writes the peak count of every frame (first pass) as text for comparison
 // with py4DSTEM.
 //
-// Usage: bench_bragg_cpu --data F.raw --frames N --size Q --template T.raw [--dtype u16]
+// Usage: bench_bragg_cpu --data F.raw --frames N --size Q|RxC --template T.raw [--dtype u16]
 //          [--subpixel poly|multicorr|pixel] [--precision f32|f64] [--edge-boundary 4]
 //          [--min-peak-spacing 9] [--sigma 2] [--min-relative-intensity 0.005] [--max-num-peaks 70]
 //          [--upsample-factor 16] [--multicorr-method auto|fft|direct] [--threads 0 (all)]
@@ -81,9 +81,14 @@ int main(int argc, char** argv) {
     if (data_path.empty() || tmpl_path.empty())
       throw std::runtime_error("--data and --template are required");
     const auto frames = static_cast<std::uint32_t>(std::stoul(get("frames", "0")));
-    const auto q = static_cast<std::uint32_t>(std::stoul(get("size", "0")));
+    // --size Q (square) or RxC (the paper's 420x422 and 1792x1920 frames; bench/seed).
+    const std::string size = get("size", "0");
+    const auto x = size.find('x');
+    const auto rows = static_cast<std::uint32_t>(std::stoul(size.substr(0, x)));
+    const auto cols =
+        x == std::string::npos ? rows : static_cast<std::uint32_t>(std::stoul(size.substr(x + 1)));
     const auto dtype = parse_dtype(get("dtype", "u16"));
-    if (!dtype || frames == 0 || q == 0)
+    if (!dtype || frames == 0 || rows == 0 || cols == 0)
       throw std::runtime_error("need --frames, --size and a valid --dtype");
 
     BraggDisksParams p;
@@ -116,11 +121,12 @@ int main(int argc, char** argv) {
     SeriesHeader h;
     h.scan_rows = 1;
     h.scan_cols = frames;
-    h.frame_rows = h.frame_cols = q;
+    h.frame_rows = rows;
+    h.frame_cols = cols;
     h.dtype = *dtype;
     auto data = read_file(data_path, std::size_t{frames} * h.frame_bytes());
-    const auto tbytes = read_file(tmpl_path, std::size_t{q} * q * sizeof(double));
-    ProbeKernel k{q, q, std::vector<double>(std::size_t{q} * q)};
+    const auto tbytes = read_file(tmpl_path, std::size_t{rows} * cols * sizeof(double));
+    ProbeKernel k{rows, cols, std::vector<double>(std::size_t{rows} * cols)};
     std::memcpy(k.values.data(), tbytes.data(), tbytes.size());
 
     const std::string wisdom = get("fft-wisdom", "");
@@ -179,7 +185,7 @@ int main(int argc, char** argv) {
         "size=%u subpixel=%s precision=%s frames=%u timed_frames=%llu seconds=%.3f fps=%.1f "
         "GBps=%.4f cpu_seconds=%.3f fps_per_cpu_second=%.1f ms_per_frame_per_thread=%.4f "
         "threads=%d mean_peaks=%.3f failed=%llu\n",
-        q,
+        rows,
         std::string(subpixel_name(p.subpixel)).c_str(),
         std::string(precision_name(p.precision)).c_str(),
         frames,

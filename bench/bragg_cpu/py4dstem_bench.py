@@ -27,7 +27,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["template", "detect"])
     ap.add_argument("--dir", required=True)
-    ap.add_argument("--size", type=int, required=True)
+    ap.add_argument("--size", required=True, help="Q (square frames) or RxC")
     ap.add_argument("--frames", type=int, default=0)
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=4)
@@ -42,9 +42,11 @@ def main():
     warnings.filterwarnings("ignore")
     import py4DSTEM
 
-    Q = a.size
+    R, _, C = a.size.partition("x")
+    R = int(R)
+    C = int(C) if C else R
     if a.mode == "template":
-        vac = np.fromfile(os.path.join(a.dir, "vacuum_uint16.raw"), dtype=np.uint16).reshape(-1, Q, Q)
+        vac = np.fromfile(os.path.join(a.dir, "vacuum_uint16.raw"), dtype=np.uint16).reshape(-1, R, C)
         probe = py4DSTEM.braggvectors.Probe.from_vacuum_data(vac)
         alpha, qx0, qy0 = py4DSTEM.process.calibration.get_probe_size(probe.probe)
         kern = probe.get_kernel(mode="sigmoid", origin=(qx0, qy0), radii=(alpha, 2 * alpha))
@@ -52,13 +54,13 @@ def main():
         print(f"alpha={alpha} qx0={qx0} qy0={qy0}")
         return
 
-    data = np.fromfile(os.path.join(a.dir, "data_uint16.raw"), dtype=np.uint16).reshape(-1, Q, Q)
+    data = np.fromfile(os.path.join(a.dir, "data_uint16.raw"), dtype=np.uint16).reshape(-1, R, C)
     first = a.first
     n = a.frames if a.frames > 0 else data.shape[0] - first
     if first < 0 or n <= 0 or first + n > data.shape[0]:
         sys.exit(f"py4dstem_bench: frames {first}..{first + n} outside the {data.shape[0]} generated")
-    data = np.ascontiguousarray(data[first:first + n]).reshape(1, n, Q, Q)
-    template = np.fromfile(os.path.join(a.dir, "template_float64.raw"), dtype=np.float64).reshape(Q, Q)
+    data = np.ascontiguousarray(data[first:first + n]).reshape(1, n, R, C)
+    template = np.fromfile(os.path.join(a.dir, "template_float64.raw"), dtype=np.float64).reshape(R, C)
     dc = py4DSTEM.DataCube(data=data)
     params = dict(
         corrPower=1.0, sigma=2, sigma_dp=0, edgeBoundary=a.edge_boundary,
