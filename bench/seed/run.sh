@@ -31,6 +31,10 @@ VENV=${VENV:-$ROOT/.venv-bench}
 cores=$(nproc)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# FFTW wisdom of this run only: the first stemflow run of each shape plans (measure) and saves it,
+# the later ones start from it, as on a machine where stemflow has run before. A cache left by
+# other runs (a patient plan, say) would make the rows depend on the machine's history.
+export XDG_CACHE_HOME="$tmp/cache"
 
 if ! "$VENV/bin/python" -c "import py4DSTEM" 2>/dev/null; then
   echo "bench/seed: creating $VENV with py4dstem==0.14.18" >&2
