@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Documented behaviour of `stemflow run` that had no test of its own (issue 13 item 7), each end to
 // end through the executable: operator_error counting, max_pattern, a .npy mask from the
-// configuration, `stemflow probe` and `template =`, `vacuum_frames` from the replayed file, and
-// `input.bind` (the engine binds, the sender connects).
+// configuration, `stemflow probe` and `template =`, `vacuum_frames` from the replayed file,
+// `input.bind` (the engine binds, the sender connects) and `input.rate` (a paced replay).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -232,4 +232,35 @@ TEST(DocumentedBehaviour, InputBindLetsTheSenderConnect) {
   const auto coverage = f.bytes("/stemflow/coverage/data");
   EXPECT_EQ(std::count(coverage.begin(), coverage.end(), 1), 64);
   EXPECT_EQ(f.string("/stemflow/metadatabundle/provenance/series_end"), "complete");
+}
+
+// Spec: `input.rate` paces a replay at that many frames per second (config/REFERENCE.md): 36
+// frames at 90 frames/s take at least 0.4 s from the first frame (the pacing is a lower bound; a
+// loaded machine only makes it longer), and every frame is still processed. Without the key the
+// same replay is not paced (it takes far less on any machine that runs this suite).
+TEST(DocumentedBehaviour, InputRatePacesAReplay) {
+  const auto dir = test::work_dir("documented-rate");
+  write_npy(dir / "scan.npy", Dtype::kF32, {kScan, kScan, kQ, kQ}, make_scan());
+  for (const auto& [tag, rate] :
+       {std::pair<std::string, std::string>{"paced", "rate = 90.0\n"}, {"unpaced", ""}}) {
+    std::ofstream(dir / (tag + ".toml"))
+        << "[input]\nsource = \"file\"\npath = \"" << (dir / "scan.npy").string() << "\"\n"
+        << rate << "[[operators]]\ntype = \"virtual_image\"\nname = \"bf\"\n"
+        << "detector = \"circle\"\ncenter = [12, 12]\nradius = 5\n";
+    ASSERT_EQ(run(dir, tag), 0) << test::read_text((dir / (tag + ".log")).string());
+  }
+  // "... 36 processed, 0 dropped, 0 missing of 36; 0.412 s, ..."
+  auto series_seconds = [&](const std::string& tag) {
+    const auto log = test::read_text((dir / (tag + ".log")).string());
+    const auto at = log.find(" processed, ");
+    EXPECT_NE(at, std::string::npos) << log;
+    if (at == std::string::npos) return -1.0;
+    EXPECT_NE(log.rfind(" 36 processed, ", at + 1), std::string::npos) << log;
+    const auto semi = log.find("; ", at);
+    return std::stod(log.substr(semi + 2));
+  };
+  const double paced = series_seconds("paced");
+  const double unpaced = series_seconds("unpaced");
+  EXPECT_GE(paced, 35.0 / 90.0) << "36 frames at 90 frames/s: the last is due at 35/90 s";
+  EXPECT_LT(unpaced, paced);
 }
