@@ -18,7 +18,8 @@ endfunction()
 
 # add_stemflow_test(<name> SOURCES <cpp...> [LIBS <targets...>] [LABELS <labels...>]
 #                   [FIXTURES <fixtures...>])
-# One GoogleTest executable, registered with ctest through gtest_discover_tests.
+# One GoogleTest executable, registered with ctest through gtest_discover_tests; its tests carry
+# the LABELS and the name of the folder they are declared in.
 function(add_stemflow_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
@@ -35,6 +36,18 @@ function(add_stemflow_test name)
   if(ARG_LABELS)
     list(APPEND props LABELS "${ARG_LABELS}")
   endif()
+  # The folder's name labels its tests (a directory property: gtest_discover_tests cannot pass a
+  # list of labels), and tests_<folder> builds them: one folder can be built and run alone
+  # (make test-tsan: the target tests_sinks, then ctest -L '^sinks$').
+  get_filename_component(folder ${CMAKE_CURRENT_SOURCE_DIR} NAME)
+  get_property(dir_labels DIRECTORY PROPERTY LABELS)
+  if(NOT folder IN_LIST dir_labels)
+    set_property(DIRECTORY APPEND PROPERTY LABELS ${folder})
+  endif()
+  if(NOT TARGET tests_${folder})
+    add_custom_target(tests_${folder})
+  endif()
+  add_dependencies(tests_${folder} ${name})
   if(ARG_FIXTURES)
     list(APPEND props FIXTURES_REQUIRED "${ARG_FIXTURES}")
   endif()

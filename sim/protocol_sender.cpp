@@ -127,8 +127,19 @@ class DectrisSender final : public ProtocolSender {
   }
   std::string reconnect() override {
     close();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    open();
+    // ZeroMQ gives a bound port back in its I/O thread, some time after the socket closes: a
+    // fixed pause was too short on a loaded machine (under TSan the bind failed, EADDRINUSE).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      try {
+        open();
+        break;
+      } catch (const ConfigError&) {
+        close();
+        if (std::chrono::steady_clock::now() > deadline) throw;
+      }
+    }
     // The same series_unique_id: the receiver takes it as the series going on, not a new one.
     for (auto& s : sockets_) send_start(s);
     return "start message";

@@ -32,8 +32,10 @@ constexpr std::uint64_t kPixelMax = std::numeric_limits<PixelT>::max();
 
 // The row loops vectorise; on x86-64 with GCC they are also built for x86-64-v3 (AVX2), chosen at
 // load time. Without contracted multiply-adds (-ffp-contract=off, see CMakeLists.txt) both builds
-// give bit-identical frames.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// give bit-identical frames. Not under ThreadSanitizer: GCC instruments the clones' ifunc resolver,
+// which the dynamic loader runs before the TSan runtime is ready (a crash at start).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_THREAD__)
 #define STEMFLOW_SIM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define STEMFLOW_SIM_CLONES

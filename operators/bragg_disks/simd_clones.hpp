@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Hot loops are compiled for several x86-64 levels and picked at load time (GCC target_clones), so
 // the binary stays portable while using AVX2/FMA or AVX-512 where the CPU has them.
+// Not under ThreadSanitizer: GCC instruments the ifunc resolver that target_clones generates
+// (__tsan_func_entry), and the dynamic loader runs it before the TSan runtime is ready, so every
+// binary that links these loops crashed at start.
 #pragma once
 
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(STEMFLOW_NO_TARGET_CLONES)
+    !defined(STEMFLOW_NO_TARGET_CLONES) && !defined(__SANITIZE_THREAD__)
 #define STEMFLOW_SIMD_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -25,6 +27,18 @@ struct ReceivedSeries {
   }
 };
 
+//! STEMFLOW_TEST_TIME_SCALE (at least 1, default 1) stretches the receivers' silence timeouts and
+//! drain's deadline: under ThreadSanitizer (make test-tsan) the senders run many times slower, and
+//! a receiver ended series for a silence that was only the sanitizer's.
+inline std::chrono::milliseconds scaled(std::chrono::milliseconds t) {
+  static const double scale = [] {
+    const char* v = std::getenv("STEMFLOW_TEST_TIME_SCALE");
+    const double x = v ? std::atof(v) : 1.0;
+    return x > 1.0 ? x : 1.0;
+  }();
+  return std::chrono::milliseconds(static_cast<std::int64_t>(double(t.count()) * scale));
+}
+
 //! Drives `src` until it finishes, `max_series` series have ended, or `timeout` passes.
 inline std::vector<ReceivedSeries> drain(
     ingest::Source& src,
@@ -35,7 +49,7 @@ inline std::vector<ReceivedSeries> drain(
   std::vector<ReceivedSeries> out;
   const auto t0 = std::chrono::steady_clock::now();
   bool in_series = false;
-  while (std::chrono::steady_clock::now() - t0 < timeout) {
+  while (std::chrono::steady_clock::now() - t0 < scaled(timeout)) {
     const auto s = src.next();
     if (s == ingest::SourceStatus::kSeriesStarted) {
       ReceivedSeries r;

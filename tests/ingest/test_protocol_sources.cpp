@@ -76,20 +76,20 @@ std::unique_ptr<ingest::Source> make_receiver(BatchPool& pool,
   if (protocol == "native") {
     ingest::NativeOptions o;
     o.endpoints = std::move(endpoints);
-    o.series_timeout = series_timeout;
+    o.series_timeout = test::scaled(series_timeout);
     return std::make_unique<ingest::NativeZmqSource>(pool, o);
   }
   if (protocol == "merlin") {
     ingest::MerlinOptions o;
     o.endpoint = endpoints.at(0);
-    o.series_timeout = series_timeout;
+    o.series_timeout = test::scaled(series_timeout);
     o.reconnect_interval = milliseconds(50);
     return std::make_unique<ingest::MerlinSource>(pool, o);
   }
   ingest::DectrisStreamOptions o;
   o.version = protocol == "dectris-stream1" ? 1 : 2;
   o.endpoints = std::move(endpoints);
-  o.series_timeout = series_timeout;
+  o.series_timeout = test::scaled(series_timeout);
   o.channel = channel;
   o.read_ahead = 8;
   return std::make_unique<ingest::DectrisStreamSource>(pool, o);
@@ -582,7 +582,7 @@ ingest::DectrisStreamOptions stream1_options(const std::string& ep,
   ingest::DectrisStreamOptions o;
   o.version = 1;
   o.endpoints = {ep};
-  o.series_timeout = timeout;
+  o.series_timeout = test::scaled(timeout);
   o.read_ahead = 8;
   o.verify_hash = verify;
   return o;

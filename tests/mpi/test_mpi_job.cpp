@@ -495,8 +495,16 @@ TEST(MpiJob, KilledRankEndsTheJobAndTheFileOpens) {
     std::this_thread::sleep_for(milliseconds(50));
   }
   ASSERT_GT(victim, 0) << "rank 1 not found";
-  // Mid-scan: once the file shows rows.
-  std::this_thread::sleep_for(milliseconds(2500));
+  // Mid-scan: once the file shows rows. Counted from the file's creation, not from the start: a
+  // slow start (make test-sanitize, a loaded machine) took longer than a fixed 2.5 s, and the
+  // rank was killed before rank 0 had made the file.
+  const auto t1 = std::chrono::steady_clock::now();
+  while (!fs::exists(dir / "job.h5") &&
+         std::chrono::steady_clock::now() - t1 < std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(fs::exists(dir / "job.h5")) << test::read_text((dir / "job.log").string());
+  std::this_thread::sleep_for(milliseconds(1000));
   ::kill(victim, SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
   const int rc = job.wait(milliseconds(30000));
