@@ -251,8 +251,10 @@ def main():
     if half >= 2 and second_peak > 1.1 * first_peak + 16:
         failures.append(f"RSS grows: peak {first_peak:.0f} MiB in the first half, "
                         f"{second_peak:.0f} MiB in the second")
-    if len(warm) >= 3 and abs(fd_slope) > 0.5:
-        failures.append(f"open file descriptors change by {fd_slope:.2f}/min")
+    # A leak raises the count; one that falls (a dashboard client or a sender's connection closing
+    # near the end of a short run, which a 1-minute soak under load has shown) leaks nothing.
+    if len(warm) >= 3 and fd_slope > 0.5:
+        failures.append(f"open file descriptors grow by {fd_slope:.2f}/min")
     if browser and samples and max(s[3] for s in samples) < 1:
         failures.append("no dashboard client was ever attached")
     buckets = latency_buckets(last_metrics)
