@@ -3,7 +3,8 @@
 duplicates, reordering, corrupt blocks and a disconnect in every series), all sinks on and a
 headless browser on the dashboard, for MINUTES. At the end every series reconciles exactly with the
 injector's log (frames sent = kept + dropped by reason; coverage 0 exactly where the log says);
-RSS and open file descriptors are sampled every 10 s (their slope is reported: it must be flat) and
+RSS and open file descriptors are sampled every 10 s (their slopes are reported; what must stay flat
+is their level: the second half's peak against the first half's) and
 the end-to-end latency p50/p99 comes from the engine's Prometheus histogram.
 
     soak.py BUILD_DIR MINUTES OUT_DIR
@@ -251,10 +252,16 @@ def main():
     if half >= 2 and second_peak > 1.1 * first_peak + 16:
         failures.append(f"RSS grows: peak {first_peak:.0f} MiB in the first half, "
                         f"{second_peak:.0f} MiB in the second")
-    # A leak raises the count; one that falls (a dashboard client or a sender's connection closing
-    # near the end of a short run, which a 1-minute soak under load has shown) leaks nothing.
-    if len(warm) >= 3 and fd_slope > 0.5:
-        failures.append(f"open file descriptors grow by {fd_slope:.2f}/min")
+    # Descriptors by the same rule as RSS, levels not a slope: the count moves by one or two for a
+    # moment (the dashboard's client, a metrics scrape, the sender's reconnect in every series), and
+    # over the four samples of a 1-minute run such a blip gave slopes of -1.2 and +0.6 per minute
+    # with no leak. A leak (a descriptor per series or per connection) raises the level from the
+    # first half of the run to the second beyond those transients.
+    first_fds = max((s[2] for s in warm[:half]), default=0)
+    second_fds = max((s[2] for s in warm[half:]), default=0)
+    if half >= 2 and second_fds > first_fds + 2:
+        failures.append(f"open file descriptors grow: at most {first_fds} in the first half, "
+                        f"{second_fds} in the second")
     if browser and samples and max(s[3] for s in samples) < 1:
         failures.append("no dashboard client was ever attached")
     buckets = latency_buckets(last_metrics)
