@@ -43,6 +43,13 @@ class SeriesAssembler {
   void commit(std::uint64_t index, std::size_t bytes);
   //! Counts a drop (the frame never reached a batch).
   void drop(DropReason reason, std::string_view detail) { log_.record(counts_, reason, detail); }
+  //! Counts a drop of a frame committed (`bytes` of it) and then lost before the operators saw it
+  //! (its decoding or its read failed): it leaves the accepted counts, which its batch leaves too.
+  void drop_committed(DropReason reason, std::string_view detail, std::size_t bytes) {
+    --counts_.frames_accepted;
+    counts_.bytes_received -= bytes;
+    drop(reason, detail);
+  }
 
   //! A batch ready for the graph (a full one, or one moved there by flush()), or nullptr.
   FrameBatch* take_ready();

@@ -55,14 +55,13 @@ void DecodeQueue::assemble(SeriesAssembler& assembler, std::size_t frame_bytes) 
   codecs::decode_frames(jobs_);
   for (std::size_t j = 0; j < jobs_.size(); ++j) {
     if (!jobs_[j].error) continue;
-    auto& c = assembler.counts();
-    --c.frames_accepted;
-    c.bytes_received -= frame_bytes;
     const auto reason = jobs_[j].error->reason == DropReason::kHashMismatch
                             ? DropReason::kHashMismatch
                             : DropReason::kDecodeError;
-    assembler.drop(reason,
-                   "frame " + std::to_string(job_index_[j]) + ": " + jobs_[j].error->message);
+    assembler.drop_committed(
+        reason,
+        "frame " + std::to_string(job_index_[j]) + ": " + jobs_[j].error->message,
+        frame_bytes);
     failed_.push_back(reinterpret_cast<const std::byte*>(jobs_[j].dst.data()));
   }
   while (taken-- > 0) pop_front();

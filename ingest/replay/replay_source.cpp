@@ -117,13 +117,8 @@ void ReplaySource::settle() {
     std::lock_guard lock(failed_mutex_);
     failed.swap(failed_);
   }
-  // Accepted into a batch, then not read: dropped after all (as DecodeQueue does for a frame that
-  // fails to decode).
-  auto& c = assembler_.counts();
-  for (auto& [reason, detail] : failed) {
-    --c.frames_accepted;
-    c.bytes_received -= header_.frame_bytes();
-    assembler_.drop(reason, detail);
+  for (const auto& [reason, detail] : failed) {
+    assembler_.drop_committed(reason, detail, header_.frame_bytes());
   }
 }
 
