@@ -38,3 +38,14 @@ bench_load_end() {
   fi
   return 0
 }
+
+# The median of the numbers on stdin, one per line. sort -g, not -n: rates printed as "8.809e+04"
+# must sort as numbers.
+median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+# Frames/s of the last `stemflow run` series line in the log on stdin: frames processed over the
+# series' seconds (series start to results written).
+bench_series_fps() {
+  grep ' processed, ' | tail -1 | sed -E 's/.* ([0-9]+) processed, .*; ([0-9.]+) s, .*/\1 \2/' |
+    awk '{printf "%.6g", $1 / $2}'
+}

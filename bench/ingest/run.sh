@@ -45,7 +45,6 @@ bare_rate() {  # frames bytes -> frames/s of bare ZeroMQ, first frame to last fr
   awk '{print $2}' "$tmp/bare.log"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "bench/ingest: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 bench_load_begin

@@ -87,11 +87,9 @@ job() {
   local fps
   # Rank 0's rate is the job's (it ends the series when every rank's results are in): frames
   # processed over the seconds of its series line (series start to results written).
-  fps=$( ( [[ $ranks -eq 1 ]] && cat "$log" || grep 'rank 0\]' "$log") | grep ' processed, ' | tail -1 |
-    sed -E 's/.* ([0-9]+) processed, .*; ([0-9.]+) s, .*/\1 \2/' | awk '{printf "%.4g", $1 / $2}')
+  fps=$( ( [[ $ranks -eq 1 ]] && cat "$log" || grep 'rank 0\]' "$log") | bench_series_fps)
   echo "$fps $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 for work in ${WORK:-vi bragg small large}; do
   case $work in

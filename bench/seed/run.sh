@@ -50,7 +50,6 @@ p4="$ROOT/bench/bragg_cpu/py4dstem_bench.py"
 # py4DSTEM's defaults (find_Bragg_disks 0.14.18), for the two tools that take them as options.
 defaults=(--edge-boundary 20 --min-peak-spacing 60 --subpixel poly)
 
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 num() { awk -v x="$1" 'BEGIN { printf (x >= 100 ? "%.0f" : "%.3g"), x }'; }
 
 echo "bench/seed: $(date -u +%Y-%m-%dT%H:%MZ), $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), median of $RUNS runs"
@@ -122,8 +121,7 @@ for set in $SETS; do
       t0=$(date +%s.%N)
       log=$("$exe" run "$d/run.toml" --set pipeline.threads="$t" 2>&1)
       t1=$(date +%s.%N)
-      fs+=("$(grep ' processed, ' <<< "$log" | tail -1 |
-        sed -E 's/.* ([0-9]+) processed, .*; ([0-9.]+) s, .*/\1 \2/' | awk '{printf "%.6g", $1 / $2}')")
+      fs+=("$(bench_series_fps <<< "$log")")
       ws+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
     done
     fps_t+=("$(printf '%s\n' "${fs[@]}" | median)")

@@ -115,7 +115,6 @@ engine_rate() {  # config scan frame with_browsers -> "frames/s cpu_us_per_frame
   awk -v r="$rate" -v n="$frames" '{ printf "%s %.2f\n", r, ($1 + $2) * 1e6 / n }' "$tmp/engine.time"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "bench/sinks: $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); browsers scheduled $browser_sched, page $page"
 bench_load_begin
